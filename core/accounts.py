@@ -1,0 +1,143 @@
+"""Dashboard accounts: creation, password hashing (argon2id) and login."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from core import audit
+from core.credentials import new_sip_password
+from core.errors import NotFound, ValidationError
+from core.models import Account, Line, Vpbx
+from core.permissions import ROLES, Actor, require_line, require_role, require_vpbx
+
+_hasher = PasswordHasher()
+USERNAME_RE = re.compile(r"^[A-Za-z0-9._@-]{3,64}$")
+MIN_PASSWORD = 10
+# Verified against when the username is unknown, so both cases cost the same (no enumeration by timing).
+_DUMMY_HASH = _hasher.hash("voipadmin-timing-equaliser")
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def actor_for(account: Account) -> Actor:
+    return Actor(
+        name=account.username,
+        role=account.role,
+        account_id=account.id,
+        vpbx_id=account.vpbx_id,
+        line_id=account.line_id,
+    )
+
+
+def authenticate(session: Session, username: str, password: str) -> Actor | None:
+    """The account's Actor if the password is right, else None (same cost either way)."""
+    account = session.scalar(select(Account).where(Account.username == username))
+    try:
+        _hasher.verify(account.password_hash if account else _DUMMY_HASH, password)
+    except (VerificationError, InvalidHashError):
+        return None
+    if account is None or account.disabled:
+        return None
+    if _hasher.check_needs_rehash(account.password_hash):
+        account.password_hash = _hasher.hash(password)
+    return actor_for(account)
+
+
+def actor_by_id(session: Session, account_id: int) -> Actor | None:
+    account = session.get(Account, account_id)
+    return actor_for(account) if account and not account.disabled else None
+
+
+def actor_by_username(session: Session, username: str) -> Actor:
+    account = session.scalar(select(Account).where(Account.username == username))
+    if account is None or account.disabled:
+        raise NotFound(f"no such account {username!r}", "account")
+    return actor_for(account)
+
+
+def add_account(
+    session: Session,
+    actor: Actor,
+    username: str,
+    role: str,
+    vpbx_name: str | None = None,
+    line_number: str | None = None,
+    password: str | None = None,
+    language: str = "fr",
+) -> tuple[dict[str, Any], str | None]:
+    """Create a login. Returns (account view, generated password or None when one was given)."""
+    require_role(actor, "provider", "vpbx_admin", doing="create accounts")
+    if not USERNAME_RE.match(username or ""):
+        raise ValidationError("3-64 letters, digits or . _ @ -", "username")
+    if role not in ROLES:
+        raise ValidationError(f"must be one of {', '.join(ROLES)}", "role")
+    if session.scalar(select(Account.id).where(Account.username == username)) is not None:
+        raise ValidationError(f"{username!r} is taken", "username")
+    if language not in ("fr", "en"):
+        raise ValidationError("must be fr or en", "language")
+    vpbx_id = line_id = None
+    if role == "provider":
+        require_role(actor, "provider", doing="create provider accounts")
+        if vpbx_name or line_number:
+            raise ValidationError("a provider account belongs to no vPBX or line", "role")
+    elif role == "vpbx_admin":
+        if not vpbx_name or line_number:
+            raise ValidationError("a vpbx_admin account needs --vpbx (and no --line)", "vpbx")
+        vpbx = session.scalar(select(Vpbx).where(Vpbx.name == vpbx_name))
+        if vpbx is None:
+            raise ValidationError(f"no vPBX named {vpbx_name!r}", "vpbx")
+        require_vpbx(actor, vpbx.id)
+        vpbx_id = vpbx.id
+    else:
+        if not line_number:
+            raise ValidationError("a user account needs --line", "line")
+        line = require_line(actor, session.scalar(select(Line).where(Line.number == line_number)))
+        vpbx_id, line_id = line.vpbx_id, line.id
+    generated = None
+    if password is None or password == "":
+        password = generated = new_sip_password()[:16]
+    elif len(password) < MIN_PASSWORD:
+        raise ValidationError(f"must be at least {MIN_PASSWORD} characters", "password")
+    account = Account(
+        username=username,
+        password_hash=hash_password(password),
+        role=role,
+        vpbx_id=vpbx_id,
+        line_id=line_id,
+        language=language,
+    )
+    session.add(account)
+    session.flush()
+    audit.record(session, actor, "account.add", "account", account.id, username=username, role=role)
+    return account_view(account), generated
+
+
+def set_password(session: Session, actor: Actor, username: str, password: str) -> None:
+    account = session.scalar(select(Account).where(Account.username == username))
+    if account is None:
+        raise NotFound(f"no such account {username!r}", "account")
+    if actor.account_id != account.id:
+        require_role(actor, "provider", doing="change another account's password")
+    if len(password) < MIN_PASSWORD:
+        raise ValidationError(f"must be at least {MIN_PASSWORD} characters", "password")
+    account.password_hash = hash_password(password)
+    audit.record(session, actor, "account.password", "account", account.id)
+
+
+def account_view(account: Account) -> dict[str, Any]:
+    return {
+        "id": account.id,
+        "username": account.username,
+        "role": account.role,
+        "vpbx_id": account.vpbx_id,
+        "line_id": account.line_id,
+        "language": account.language,
+    }

@@ -1,0 +1,256 @@
+"""Device models, loaded from data/catalogue.yaml and validated at load.
+
+Capabilities live here only: UI limits, service validation and templates all read them from
+the catalogue. A broken entry is reported with its id (or position) and field.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from core.key_functions import KEY_FUNCTIONS
+from core.settings import ROOT
+
+DEFAULT_PATH = ROOT / "data" / "catalogue.yaml"
+KINDS = ("desk_phone", "expansion_module", "dect_base", "dect_handset", "ata", "softphone", "webphone")
+KINDS_WITH_URL = ("desk_phone", "dect_base", "ata", "softphone")
+DIGESTS = ("MD5", "SHA-256")
+_ID_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
+
+
+class CatalogueError(ValueError):
+    """The catalogue file is wrong; the message names the entry and the field."""
+
+
+@dataclass(frozen=True)
+class DeviceModel:
+    id: str
+    vendor: str
+    model: str
+    kind: str
+    family: str
+    accounts: int = 1
+    keys: int = 0  # programmable keys on the device itself (module 0)
+    key_functions: tuple[str, ...] = ()
+    expansion_modules: tuple[str, ...] = ()  # ids of the expansion_module models it accepts
+    max_modules: int = 0  # expansion_module: how many can be chained on one phone
+    resync_event: str | None = None  # NOTIFY Event for "Actualiser"/resync
+    reboot_event: str | None = None  # NOTIFY Event for "Redémarrage"
+    redirection: str | None = None  # manufacturer redirection service
+    compatible_bases: tuple[str, ...] = ()  # dect_handset
+    max_handsets: int = 0  # dect_base
+    t38: bool = False  # ata
+    digest: tuple[str, ...] = ("MD5",)
+    params: Mapping[str, Any] = field(default_factory=dict)  # family-specific facts for templates
+
+    @property
+    def label(self) -> str:
+        return f"{self.vendor} {self.model}"
+
+    @property
+    def has_url(self) -> bool:
+        """Handsets are configured through their base and web phones need no file."""
+        return self.kind in KINDS_WITH_URL
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "vendor": self.vendor,
+            "model": self.model,
+            "kind": self.kind,
+            "family": self.family,
+            "accounts": self.accounts,
+            "keys": self.keys,
+            "key_functions": list(self.key_functions),
+            "expansion_modules": list(self.expansion_modules),
+            "max_modules": self.max_modules,
+            "resync_event": self.resync_event,
+            "reboot_event": self.reboot_event,
+            "redirection": self.redirection,
+            "compatible_bases": list(self.compatible_bases),
+            "max_handsets": self.max_handsets,
+            "t38": self.t38,
+            "digest": list(self.digest),
+        }
+
+
+@dataclass(frozen=True)
+class Family:
+    id: str
+    label: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+
+class Catalogue:
+    def __init__(self, families: dict[str, Family], models: list[DeviceModel]) -> None:
+        self.families = families
+        self._models = {m.id: m for m in models}
+
+    def models(self, kind: str | None = None) -> list[DeviceModel]:
+        return [m for m in self._models.values() if kind is None or m.kind == kind]
+
+    def get(self, model_id: str) -> DeviceModel | None:
+        return self._models.get(model_id)
+
+    def __contains__(self, model_id: object) -> bool:
+        return model_id in self._models
+
+    def __len__(self) -> int:
+        return len(self._models)
+
+
+_FIELDS = {f for f in DeviceModel.__dataclass_fields__}
+
+
+def _fail(where: str, fld: str, msg: str) -> CatalogueError:
+    return CatalogueError(f"catalogue: {where}, field '{fld}': {msg}")
+
+
+def _int(raw: dict[str, Any], where: str, fld: str, default: int, minimum: int = 0) -> int:
+    value = raw.get(fld, default)
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        raise _fail(where, fld, f"must be a whole number >= {minimum}, got {value!r}")
+    return value
+
+
+def _str_list(raw: dict[str, Any], where: str, fld: str) -> tuple[str, ...]:
+    value = raw.get(fld, [])
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise _fail(where, fld, f"must be a list of names, got {value!r}")
+    if len(set(value)) != len(value):
+        raise _fail(where, fld, "lists a name twice")
+    return tuple(value)
+
+
+def _opt_str(raw: dict[str, Any], where: str, fld: str) -> str | None:
+    value = raw.get(fld)
+    if value is not None and (not isinstance(value, str) or not value.strip()):
+        raise _fail(where, fld, f"must be text or absent, got {value!r}")
+    return value
+
+
+def _model(raw: Any, position: int, families: dict[str, Family]) -> DeviceModel:
+    if not isinstance(raw, dict):
+        raise CatalogueError(f"catalogue: model #{position} must be a mapping")
+    mid = raw.get("id")
+    where = f"model '{mid}'" if isinstance(mid, str) else f"model #{position}"
+    if not isinstance(mid, str) or not _ID_RE.match(mid):
+        raise _fail(where, "id", "must be lowercase letters, digits, . _ - (2-64 chars)")
+    unknown = set(raw) - _FIELDS
+    if unknown:
+        raise _fail(where, sorted(unknown)[0], "is not a catalogue field")
+    for fld in ("vendor", "model", "kind", "family"):
+        if not isinstance(raw.get(fld), str) or not raw[fld].strip():
+            raise _fail(where, fld, "is required")
+    kind = raw["kind"]
+    if kind not in KINDS:
+        raise _fail(where, "kind", f"must be one of {', '.join(KINDS)}, got {kind!r}")
+    if raw["family"] not in families:
+        raise _fail(where, "family", f"unknown family {raw['family']!r}")
+    functions = _str_list(raw, where, "key_functions")
+    for name in functions:
+        if name not in KEY_FUNCTIONS:
+            raise _fail(where, "key_functions", f"unknown key function {name!r}")
+    digest = tuple(raw.get("digest", ["MD5"]))
+    if not digest or any(d not in DIGESTS for d in digest):
+        raise _fail(where, "digest", f"must list algorithms from {', '.join(DIGESTS)}")
+    params = raw.get("params", {})
+    if not isinstance(params, dict):
+        raise _fail(where, "params", "must be a mapping")
+    t38 = raw.get("t38", False)
+    if not isinstance(t38, bool):
+        raise _fail(where, "t38", "must be true or false")
+    model = DeviceModel(
+        id=mid,
+        vendor=raw["vendor"],
+        model=str(raw["model"]),
+        kind=kind,
+        family=raw["family"],
+        accounts=_int(raw, where, "accounts", 1, minimum=0),
+        keys=_int(raw, where, "keys", 0),
+        key_functions=functions,
+        expansion_modules=_str_list(raw, where, "expansion_modules"),
+        max_modules=_int(raw, where, "max_modules", 0),
+        resync_event=_opt_str(raw, where, "resync_event"),
+        reboot_event=_opt_str(raw, where, "reboot_event"),
+        redirection=_opt_str(raw, where, "redirection"),
+        compatible_bases=_str_list(raw, where, "compatible_bases"),
+        max_handsets=_int(raw, where, "max_handsets", 0),
+        t38=t38,
+        digest=digest,
+        params=params,
+    )
+    _check_kind_rules(model, where)
+    return model
+
+
+def _check_kind_rules(m: DeviceModel, where: str) -> None:
+    if m.keys and not m.key_functions:
+        raise _fail(where, "key_functions", "a model with keys must list the functions they support")
+    if m.kind == "expansion_module":
+        if m.keys < 1 or m.max_modules < 1:
+            raise _fail(
+                where, "keys" if m.keys < 1 else "max_modules", "an expansion module needs keys and max_modules"
+            )
+    elif m.max_modules:
+        raise _fail(where, "max_modules", "only expansion modules have max_modules")
+    if m.kind == "dect_handset" and not m.compatible_bases:
+        raise _fail(where, "compatible_bases", "a DECT handset must name the bases it works with")
+    if m.kind != "dect_handset" and m.compatible_bases:
+        raise _fail(where, "compatible_bases", "only DECT handsets have compatible bases")
+    if m.kind == "dect_base" and m.max_handsets < 1:
+        raise _fail(where, "max_handsets", "a DECT base must say how many handsets it takes")
+    if m.kind != "dect_base" and m.max_handsets:
+        raise _fail(where, "max_handsets", "only DECT bases have max_handsets")
+    if m.t38 and m.kind != "ata":
+        raise _fail(where, "t38", "only analog/fax gateways (ata) have T.38")
+
+
+def _cross_check(models: list[DeviceModel]) -> None:
+    by_id: dict[str, DeviceModel] = {}
+    for m in models:
+        if m.id in by_id:
+            raise _fail(f"model '{m.id}'", "id", "is used twice")
+        by_id[m.id] = m
+    for m in models:
+        for mod in m.expansion_modules:
+            if by_id.get(mod) is None or by_id[mod].kind != "expansion_module":
+                raise _fail(f"model '{m.id}'", "expansion_modules", f"{mod!r} is not an expansion module")
+        for base in m.compatible_bases:
+            if by_id.get(base) is None or by_id[base].kind != "dect_base":
+                raise _fail(f"model '{m.id}'", "compatible_bases", f"{base!r} is not a DECT base")
+
+
+def parse_catalogue(data: Any) -> Catalogue:
+    if not isinstance(data, dict) or not isinstance(data.get("models"), list):
+        raise CatalogueError("catalogue: the file must be a mapping with 'families' and a 'models' list")
+    families: dict[str, Family] = {}
+    for fid, raw in (data.get("families") or {}).items():
+        if not isinstance(raw, dict) or not isinstance(raw.get("label"), str):
+            raise _fail(f"family '{fid}'", "label", "is required")
+        families[fid] = Family(id=fid, label=raw["label"], params=raw.get("params", {}) or {})
+    models = [_model(raw, i + 1, families) for i, raw in enumerate(data["models"])]
+    _cross_check(models)
+    return Catalogue(families, models)
+
+
+def load_catalogue(path: Path | str | None = None) -> Catalogue:
+    p = Path(path) if path else DEFAULT_PATH
+    try:
+        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise CatalogueError(f"catalogue: {p.name} is not valid YAML: {exc}") from None
+    return parse_catalogue(data)
+
+
+@lru_cache(maxsize=1)
+def default_catalogue() -> Catalogue:
+    """The shipped catalogue, loaded once per process (it is immutable)."""
+    return load_catalogue()

@@ -1,0 +1,92 @@
+"""Access keys, generated passwords and the validation rules for MACs and device passwords.
+
+The one place for these rules: services, CLI, dashboard and templates all call here.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import string
+
+from core.errors import ValidationError
+
+ACCESS_KEY_BYTES = 24  # 48 lowercase hex chars, 192 bits
+ACCESS_KEY_RE = re.compile(r"^[0-9a-f]{48}$")
+DEVICE_PASSWORD_RE = re.compile(r"^[0-9]{4,9}$")
+GENERATED_DEVICE_PASSWORD_DIGITS = 40
+_MAC_SEPARATORS = re.compile(r"[\s:.\-]")
+_MAC_RE = re.compile(r"^[0-9A-F]{12}$")
+PROVISIONING_MAC_STATES = ("no", "once", "done")
+
+
+def new_access_key() -> str:
+    return secrets.token_hex(ACCESS_KEY_BYTES)
+
+
+def is_access_key(text: str) -> bool:
+    return bool(ACCESS_KEY_RE.match(text))
+
+
+def generated_device_password() -> str:
+    """A random 40-digit password: rendered into configs, never shown or logged."""
+    return "".join(secrets.choice(string.digits) for _ in range(GENERATED_DEVICE_PASSWORD_DIGITS))
+
+
+def device_password(value: str | None, field: str) -> tuple[str, bool]:
+    """Validate a device admin/user password: 4-9 digits, or empty for a generated one.
+
+    Returns (password, generated).
+    """
+    if value is None or value.strip() == "":
+        return generated_device_password(), True
+    if not DEVICE_PASSWORD_RE.match(value):
+        raise ValidationError("must be 4 to 9 digits, or empty for a generated password", field)
+    return value, False
+
+
+def normalize_mac(value: str | None, field: str = "mac") -> str | None:
+    """12 hex characters, upper case, separators (: - . space) accepted; empty means no MAC."""
+    if value is None or value.strip() == "":
+        return None
+    mac = _MAC_SEPARATORS.sub("", value.strip()).upper()
+    if not _MAC_RE.match(mac):
+        raise ValidationError(f"{value!r} is not a MAC address (12 hex characters, e.g. 00041345C9BF)", field)
+    if mac == "000000000000" or mac == "FFFFFFFFFFFF":
+        raise ValidationError(f"{value!r} is not a device's MAC address", field)
+    return mac
+
+
+def find_mac(text: str) -> str | None:
+    """The first MAC-looking token in a User-Agent or file name (with or without separators)."""
+    m = re.search(r"(?<![0-9A-Fa-f])((?:[0-9A-Fa-f]{2}[:\-]){5}[0-9A-Fa-f]{2}|[0-9A-Fa-f]{12})(?![0-9A-Fa-f])", text)
+    if not m:
+        return None
+    try:
+        return normalize_mac(m.group(1))
+    except ValidationError:
+        return None
+
+
+def provisioning_mac_state(value: str, field: str = "provisioning_mac") -> str:
+    state = (value or "").strip().lower()
+    if state not in PROVISIONING_MAC_STATES:
+        raise ValidationError(f"must be one of no, once, done; got {value!r}", field)
+    return state
+
+
+def new_sip_password() -> str:
+    """A strong SIP password: 24 characters from letters and digits (no quoting issues in any format)."""
+    alphabet = string.ascii_letters + string.digits
+    return "".join(secrets.choice(alphabet) for _ in range(24))
+
+
+def sip_password(value: str | None, field: str = "sip_password") -> tuple[str, bool]:
+    """A given SIP password must be strong enough to survive online guessing; empty = generated."""
+    if value is None or value == "":
+        return new_sip_password(), True
+    if len(value) < 12:
+        raise ValidationError("must be at least 12 characters (or omitted to generate one)", field)
+    if len(value) > 128 or any(c.isspace() or not c.isprintable() or c in "\"'<>&\\" for c in value):
+        raise ValidationError("may hold printable characters except spaces, quotes, < > & and \\", field)
+    return value, False

@@ -1,0 +1,271 @@
+"""The ORM: one typed class per table (SQLAlchemy 2.x).
+
+Schema changes go through Alembic (core/migrations). Secrets (SIP and device passwords) are
+columns here and nowhere else: views, logs and audit entries never copy them.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite stores them naive)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: object) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC) if value is not None else None
+
+    def process_result_value(self, value: datetime | None, dialect: object) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value
+
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class Vpbx(Base):
+    __tablename__ = "vpbx"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    sip_domain: Mapped[str] = mapped_column(String(253), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    lines: Mapped[list[Line]] = relationship(back_populates="vpbx", cascade="all, delete-orphan")
+
+
+class Line(Base):
+    """A phone number / extension ("Poste") with its SIP account."""
+
+    __tablename__ = "line"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    vpbx_id: Mapped[int] = mapped_column(ForeignKey("vpbx.id", ondelete="CASCADE"), index=True)
+    number: Mapped[str] = mapped_column(String(32), unique=True)
+    extension: Mapped[str | None] = mapped_column(String(16))
+    display_name: Mapped[str] = mapped_column(String(100), default="")
+    sip_username: Mapped[str] = mapped_column(String(64), unique=True)
+    sip_password: Mapped[str] = mapped_column(String(128))  # secret
+    pstn_blocked: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    vpbx: Mapped[Vpbx] = relationship(back_populates="lines")
+    devices: Mapped[list[Device]] = relationship(
+        back_populates="line", cascade="all, delete-orphan", order_by="Device.id"
+    )
+    __table_args__ = (UniqueConstraint("vpbx_id", "extension", name="uq_line_vpbx_extension"),)
+
+
+class Account(Base):
+    """A dashboard login."""
+
+    __tablename__ = "account"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(16))  # provider | vpbx_admin | user
+    vpbx_id: Mapped[int | None] = mapped_column(ForeignKey("vpbx.id", ondelete="CASCADE"), index=True)
+    line_id: Mapped[int | None] = mapped_column(ForeignKey("line.id", ondelete="CASCADE"), index=True)
+    language: Mapped[str] = mapped_column(String(2), default="fr")
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Device(Base):
+    __tablename__ = "device"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    line_id: Mapped[int] = mapped_column(ForeignKey("line.id", ondelete="CASCADE"), index=True)
+    model_id: Mapped[str] = mapped_column(String(64))
+    # Handsets and web phones have no URL of their own: no key.
+    access_key: Mapped[str | None] = mapped_column(String(48), unique=True)
+    admin_password: Mapped[str] = mapped_column(String(64))  # secret
+    admin_password_generated: Mapped[bool] = mapped_column(Boolean, default=True)
+    username: Mapped[str] = mapped_column(String(100), default="")
+    user_password: Mapped[str] = mapped_column(String(64))  # secret
+    user_password_generated: Mapped[bool] = mapped_column(Boolean, default=True)
+    mac: Mapped[str | None] = mapped_column(String(12), unique=True)
+    provisioning_mac: Mapped[str] = mapped_column(String(8), default="no")  # no | once | done
+    base_station_id: Mapped[int | None] = mapped_column(ForeignKey("device.id", ondelete="SET NULL"), index=True)
+    expansion_model_id: Mapped[str | None] = mapped_column(String(64))
+    expansion_count: Mapped[int] = mapped_column(Integer, default=0)
+    label: Mapped[str] = mapped_column(String(100), default="")
+    config_revision: Mapped[int] = mapped_column(Integer, default=1)
+    last_access_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_access_ip: Mapped[str | None] = mapped_column(String(45))
+    last_access_ua: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    line: Mapped[Line] = relationship(back_populates="devices")
+    base_station: Mapped[Device | None] = relationship(
+        remote_side="Device.id", back_populates="handsets", foreign_keys=[base_station_id]
+    )
+    handsets: Mapped[list[Device]] = relationship(
+        back_populates="base_station", foreign_keys=[base_station_id], order_by="Device.id"
+    )
+    keys: Mapped[list[FunctionKey]] = relationship(
+        back_populates="device",
+        cascade="all, delete-orphan",
+        order_by="(FunctionKey.module, FunctionKey.index)",
+    )
+
+
+class FunctionKey(Base):
+    """A programmable key: module 0 is the phone itself, 1..n its expansion modules."""
+
+    __tablename__ = "function_key"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    device_id: Mapped[int] = mapped_column(ForeignKey("device.id", ondelete="CASCADE"), index=True)
+    module: Mapped[int] = mapped_column(Integer, default=0)
+    index: Mapped[int] = mapped_column(Integer)
+    function: Mapped[str] = mapped_column(String(32))
+    value: Mapped[str] = mapped_column(String(255), default="")
+    label: Mapped[str] = mapped_column(String(64), default="")
+
+    device: Mapped[Device] = relationship(back_populates="keys")
+    __table_args__ = (UniqueConstraint("device_id", "module", "index", name="uq_function_key_slot"),)
+
+
+class AccessLog(Base):
+    """One row per request to the provisioning endpoint."""
+
+    __tablename__ = "access_log"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    source_ip: Mapped[str] = mapped_column(String(45), index=True)
+    user_agent: Mapped[str] = mapped_column(String(255), default="")
+    method: Mapped[str] = mapped_column(String(10), default="GET")
+    path: Mapped[str] = mapped_column(String(255))  # the key is masked before it is stored
+    device_id: Mapped[int | None] = mapped_column(ForeignKey("device.id", ondelete="SET NULL"), index=True)
+    status: Mapped[int] = mapped_column(Integer)
+    bytes: Mapped[int] = mapped_column(Integer, default=0)
+    reason: Mapped[str] = mapped_column(String(64), default="")
+
+
+class Registration(Base):
+    """A SIP binding, modelled on Kamailio's `location` table."""
+
+    __tablename__ = "registration"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    aor: Mapped[str] = mapped_column(String(255), index=True)
+    contact: Mapped[str] = mapped_column(String(512))
+    line_id: Mapped[int | None] = mapped_column(ForeignKey("line.id", ondelete="CASCADE"), index=True)
+    device_id: Mapped[int | None] = mapped_column(ForeignKey("device.id", ondelete="SET NULL"))
+    source_ip: Mapped[str] = mapped_column(String(45))
+    source_port: Mapped[int] = mapped_column(Integer)
+    transport: Mapped[str] = mapped_column(String(8))
+    local_socket: Mapped[str] = mapped_column(String(64), default="")
+    user_agent: Mapped[str] = mapped_column(String(255), default="")
+    call_id: Mapped[str] = mapped_column(String(255))
+    cseq: Mapped[int] = mapped_column(Integer)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    last_modified: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    __table_args__ = (UniqueConstraint("aor", "contact", name="uq_registration_aor_contact"),)
+
+
+class SecurityEvent(Base):
+    """Failed SIP auth, scanners, key misuse, probing: the fraud page's raw material."""
+
+    __tablename__ = "security_event"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    kind: Mapped[str] = mapped_column(String(32), index=True)
+    source_ip: Mapped[str] = mapped_column(String(45), index=True)
+    source_port: Mapped[int | None] = mapped_column(Integer)
+    username: Mapped[str] = mapped_column(String(100), default="")
+    user_agent: Mapped[str] = mapped_column(String(255), default="")
+    line_id: Mapped[int | None] = mapped_column(ForeignKey("line.id", ondelete="SET NULL"))
+    device_id: Mapped[int | None] = mapped_column(ForeignKey("device.id", ondelete="SET NULL"))
+    detail: Mapped[str] = mapped_column(Text, default="")
+
+
+class Ban(Base):
+    """A banned source address (SIP and/or provisioning) until `expires_at`."""
+
+    __tablename__ = "ban"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source_ip: Mapped[str] = mapped_column(String(45), index=True)
+    scope: Mapped[str] = mapped_column(String(16), default="sip")  # sip | provisioning | all
+    reason: Mapped[str] = mapped_column(String(255), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class AuditEvent(Base):
+    """Who did what, when. Never holds a secret."""
+
+    __tablename__ = "audit_event"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    actor: Mapped[str] = mapped_column(String(100))
+    action: Mapped[str] = mapped_column(String(64))
+    target_type: Mapped[str] = mapped_column(String(32), default="")
+    target_id: Mapped[str] = mapped_column(String(64), default="")
+    detail: Mapped[str] = mapped_column(Text, default="")  # JSON, secrets removed
+
+
+class DeviceCommand(Base):
+    """A reboot/resync asked by the dashboard or CLI, carried out by the serve process."""
+
+    __tablename__ = "device_command"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    device_id: Mapped[int] = mapped_column(ForeignKey("device.id", ondelete="CASCADE"), index=True)
+    action: Mapped[str] = mapped_column(String(16))  # reboot | resync
+    requested_by: Mapped[str] = mapped_column(String(100))
+    requested_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # pending -> sending -> ok | failed | timeout | not_registered
+    state: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    result: Mapped[str] = mapped_column(String(255), default="")
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class RedirectionJob(Base):
+    """Outbox row: register or withdraw a MAC at a manufacturer's redirection service."""
+
+    __tablename__ = "redirection_job"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    device_id: Mapped[int | None] = mapped_column(ForeignKey("device.id", ondelete="SET NULL"), index=True)
+    service: Mapped[str] = mapped_column(String(32))
+    mac: Mapped[str] = mapped_column(String(12))
+    action: Mapped[str] = mapped_column(String(16))  # register | withdraw
+    state: Mapped[str] = mapped_column(String(16), default="pending", index=True)  # pending | done | failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str] = mapped_column(String(255), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+Index("ix_access_log_device_at", AccessLog.device_id, AccessLog.at)
+Index("ix_security_event_kind_at", SecurityEvent.kind, SecurityEvent.at)

@@ -1,0 +1,75 @@
+"""Who may touch what. Every use case calls these; the UI only hides what they would refuse.
+
+An `Actor` is the acting account (or the operating-system user for the CLI, as provider).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Select
+
+from core.errors import NotFound, PermissionDenied
+from core.models import Device, Line
+
+ROLES = ("provider", "vpbx_admin", "user")
+
+
+@dataclass(frozen=True)
+class Actor:
+    name: str  # what the audit log records: the account's username, or "system:<os user>"
+    role: str
+    account_id: int | None = None
+    vpbx_id: int | None = None
+    line_id: int | None = None
+
+    @property
+    def is_provider(self) -> bool:
+        return self.role == "provider"
+
+
+def system_actor(os_user: str) -> Actor:
+    return Actor(name=f"system:{os_user}", role="provider")
+
+
+def can_see_line(actor: Actor, line: Line) -> bool:
+    if actor.role == "provider":
+        return True
+    if actor.role == "vpbx_admin":
+        return actor.vpbx_id is not None and line.vpbx_id == actor.vpbx_id
+    return actor.line_id is not None and line.id == actor.line_id
+
+
+def require_line(actor: Actor, line: Line | None, what: str = "line") -> Line:
+    """The line, if the actor may see it; otherwise the same NotFound as a missing line (no probing)."""
+    if line is None or not can_see_line(actor, line):
+        raise NotFound(f"no such {what}", what)
+    return line
+
+
+def require_device(actor: Actor, device: Device | None) -> Device:
+    if device is None or not can_see_line(actor, device.line):
+        raise NotFound("no such device", "device")
+    return device
+
+
+def require_vpbx(actor: Actor, vpbx_id: int) -> None:
+    if actor.role == "provider":
+        return
+    if actor.role == "vpbx_admin" and actor.vpbx_id == vpbx_id:
+        return
+    raise PermissionDenied("this account may not manage that vPBX")
+
+
+def require_role(actor: Actor, *roles: str, doing: str = "do this") -> None:
+    if actor.role not in roles:
+        raise PermissionDenied(f"a {actor.role} account may not {doing}")
+
+
+def scope_lines(actor: Actor, stmt: Select) -> Select:  # type: ignore[type-arg]
+    """Restrict a query over Line to what the actor may see."""
+    if actor.role == "provider":
+        return stmt
+    if actor.role == "vpbx_admin":
+        return stmt.where(Line.vpbx_id == (actor.vpbx_id if actor.vpbx_id is not None else -1))
+    return stmt.where(Line.id == (actor.line_id if actor.line_id is not None else -1))

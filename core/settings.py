@@ -1,0 +1,118 @@
+"""Settings from the environment, with the embedded defaults.
+
+Read once per process through `Settings.from_env()`; tests build their own `Settings`.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from urllib.parse import urlsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_DATA_DIR = ROOT / "data" / "run"
+SIP_TRANSPORTS = ("udp", "tcp", "tls")
+
+
+class SettingsError(ValueError):
+    """A setting has a value the product cannot use; the message names the variable."""
+
+
+def _int(env: dict[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a whole number, got {raw!r}") from None
+    if not 0 < value < 65536:
+        raise SettingsError(f"{name} must be a port number (1-65535), got {value}")
+    return value
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path = DEFAULT_DATA_DIR
+    db_url: str = ""
+    public_url: str = "https://localhost:8448"
+    https_host: str = "0.0.0.0"
+    https_port: int = 8448
+    http_port: int | None = None  # plain HTTP for old phones: off unless set
+    dashboard_port: int = 8501
+    sip_host: str = ""
+    sip_port: int = 5060
+    sip_transport: str = "udp"
+    sip_listen_port: int = 5060
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.db_url:
+            object.__setattr__(self, "db_url", f"sqlite:///{self.data_dir / 'voipadmin.sqlite3'}")
+        if not self.sip_host:
+            object.__setattr__(self, "sip_host", self.public_host)
+        if self.sip_transport not in SIP_TRANSPORTS:
+            raise SettingsError(
+                f"VOIPADMIN_SIP_TRANSPORT must be one of {', '.join(SIP_TRANSPORTS)}, got {self.sip_transport!r}"
+            )
+        parts = urlsplit(self.public_url)
+        if parts.scheme not in ("https", "http") or not parts.hostname:
+            raise SettingsError(f"VOIPADMIN_PUBLIC_URL must be an https:// URL, got {self.public_url!r}")
+
+    @property
+    def public_host(self) -> str:
+        return urlsplit(self.public_url).hostname or "localhost"
+
+    @property
+    def public_base(self) -> str:
+        """The public URL without a trailing slash: device URLs are `<public_base>/<key>.cfg`."""
+        return self.public_url.rstrip("/")
+
+    def with_(self, **changes: object) -> Settings:
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
+        env = dict(os.environ if environ is None else environ)
+        data_dir = Path(env.get("VOIPADMIN_DATA_DIR") or DEFAULT_DATA_DIR).resolve()
+        https_port = _int(env, "VOIPADMIN_HTTPS_PORT", 8448)
+        http_raw = env.get("VOIPADMIN_HTTP_PORT")
+        cert, key = env.get("VOIPADMIN_TLS_CERT"), env.get("VOIPADMIN_TLS_KEY")
+        return cls(
+            data_dir=data_dir,
+            db_url=env.get("VOIPADMIN_DB_URL", ""),
+            public_url=env.get("VOIPADMIN_PUBLIC_URL") or f"https://localhost:{https_port}",
+            https_host=env.get("VOIPADMIN_HTTPS_HOST") or "0.0.0.0",
+            https_port=https_port,
+            http_port=_int(env, "VOIPADMIN_HTTP_PORT", 0) if http_raw else None,
+            dashboard_port=_int(env, "VOIPADMIN_DASHBOARD_PORT", 8501),
+            sip_host=env.get("VOIPADMIN_SIP_HOST", ""),
+            sip_port=_int(env, "VOIPADMIN_SIP_PORT", 5060),
+            sip_transport=(env.get("VOIPADMIN_SIP_TRANSPORT") or "udp").lower(),
+            sip_listen_port=_int(env, "VOIPADMIN_SIP_LISTEN_PORT", _int(env, "VOIPADMIN_SIP_PORT", 5060)),
+            tls_cert=Path(cert) if cert else None,
+            tls_key=Path(key) if key else None,
+        )
+
+    def secret_key(self) -> bytes:
+        """The installation secret (cookie signatures, SIP nonces), created once in the data dir.
+
+        Both processes read the same file, so a nonce or cookie made by one is valid in the other.
+        """
+        path = self.data_dir / "secret.key"
+        if not path.exists():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(f".tmp{os.getpid()}")
+            tmp.write_bytes(secrets.token_bytes(32))
+            tmp.chmod(0o600)
+            try:
+                os.link(tmp, path)  # atomic: the first writer wins, others read its key
+            except FileExistsError:
+                pass
+            finally:
+                tmp.unlink()
+        return path.read_bytes()
