@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import secrets
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -116,3 +117,9 @@ class Settings:
             finally:
                 tmp.unlink()
         return path.read_bytes()
+
+
+@lru_cache(maxsize=1)
+def current_settings() -> Settings:
+    """This process's settings, read once from the environment (tests clear the cache)."""
+    return Settings.from_env()
