@@ -1,0 +1,316 @@
+"""Device use cases ("Téléphones"): add, change, new key, Provisioning MAC, delete.
+
+Every rule of DESIGN.md's parameter table is enforced here (through core.credentials for the
+value rules); every call takes the acting account and checks it may touch the line.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from core import audit
+from core.catalogue import DeviceModel, default_catalogue
+from core.credentials import device_password, new_access_key, normalize_mac, provisioning_mac_state
+from core.errors import NotFound, ValidationError
+from core.lines import find_line
+from core.models import Device, Line, RedirectionJob
+from core.permissions import Actor, require_device, scope_lines
+from core.views import device_view
+
+LABEL_MAX = 100
+USERNAME_MAX = 100
+_UNCHANGED = object()
+
+
+def find_device(session: Session, actor: Actor, device_id: int) -> Device:
+    return require_device(actor, session.get(Device, int(device_id)))
+
+
+def _model(model_id: str, field: str = "model") -> DeviceModel:
+    model = default_catalogue().get(model_id or "")
+    if model is None:
+        raise ValidationError(f"{model_id!r} is not in the catalogue (see `python -m core models`)", field)
+    if model.kind == "expansion_module":
+        raise ValidationError(f"{model.label} is an expansion module: attach it to a phone with --expansion", field)
+    return model
+
+
+def _text(value: str | None, field: str, limit: int) -> str:
+    text = (value or "").strip()
+    if len(text) > limit:
+        raise ValidationError(f"at most {limit} characters", field)
+    if any(not c.isprintable() for c in text):
+        raise ValidationError("may not hold control characters (newlines, tabs...)", field)
+    return text
+
+
+def _mac(session: Session, value: str | None, device_id: int | None) -> str | None:
+    mac = normalize_mac(value)
+    if mac is not None:
+        other = session.scalar(select(Device.id).where(Device.mac == mac))
+        if other is not None and other != device_id:
+            raise ValidationError(f"MAC {mac} belongs to another device", "mac")
+    return mac
+
+
+def parse_expansion(model: DeviceModel, spec: str | None) -> tuple[str | None, int]:
+    """`MODULE_ID:COUNT` (COUNT defaults to 1); empty means no module."""
+    if spec is None or spec.strip() == "":
+        return None, 0
+    module_id, _, count_text = spec.strip().partition(":")
+    if not model.expansion_modules:
+        raise ValidationError(f"{model.label} takes no expansion module", "expansion")
+    if module_id not in model.expansion_modules:
+        raise ValidationError(
+            f"{module_id!r} does not fit a {model.label} (it takes {', '.join(model.expansion_modules)})", "expansion"
+        )
+    module = default_catalogue().get(module_id)
+    assert module is not None  # the catalogue cross-checks expansion_modules
+    try:
+        count = int(count_text or "1")
+    except ValueError:
+        raise ValidationError(f"{count_text!r} is not a module count", "expansion") from None
+    if not 0 <= count <= module.max_modules:
+        raise ValidationError(f"a {model.label} takes 0 to {module.max_modules} {module.model} modules", "expansion")
+    return (module_id if count else None), count
+
+
+def _check_base(
+    session: Session, handset: DeviceModel, line: Line, base_id: int | None, device_id: int | None
+) -> Device:
+    """A handset's base: a device of the same line, of a model the handset accepts, with a free slot."""
+    if base_id is None:
+        raise ValidationError("a DECT handset needs its base station (Station de base)", "base")
+    base = session.get(Device, int(base_id))
+    if base is None or base.line_id != line.id:
+        raise ValidationError("the base station must be a device of the same line", "base")
+    if base.model_id not in handset.compatible_bases:
+        raise ValidationError(f"a {handset.label} does not work with a {base.model_id}", "base")
+    base_model = default_catalogue().get(base.model_id)
+    assert base_model is not None
+    used = session.scalar(
+        select(func.count())
+        .select_from(Device)
+        .where(Device.base_station_id == base.id, Device.id != (device_id or -1))
+    )
+    if (used or 0) >= base_model.max_handsets:
+        raise ValidationError(f"this base already has its {base_model.max_handsets} handsets", "base")
+    return base
+
+
+def _redirect(session: Session, device: Device, model: DeviceModel, action: str) -> None:
+    """Queue a redirection-service change (the outbox worker carries it out)."""
+    if model.redirection and device.mac:
+        session.add(RedirectionJob(device_id=device.id, service=model.redirection, mac=device.mac, action=action))
+
+
+def _touch(device: Device) -> None:
+    device.config_revision += 1
+    if device.base_station is not None:
+        device.base_station.config_revision += 1  # the base's file lists its handsets
+
+
+def add_device(
+    session: Session,
+    actor: Actor,
+    line_ref: int | str,
+    model_id: str,
+    mac: str | None = None,
+    admin_password: str | None = None,
+    username: str = "",
+    user_password: str | None = None,
+    provisioning_mac: str = "no",
+    base: int | None = None,
+    label: str = "",
+    expansion: str | None = None,
+) -> dict[str, Any]:
+    line = find_line(session, actor, line_ref)
+    model = _model(model_id)
+    state = provisioning_mac_state(provisioning_mac)
+    if state == "done":
+        raise ValidationError("a new device starts at no or once", "provisioning_mac")
+    normalized_mac = _mac(session, mac, None)
+    if state == "once" and normalized_mac is None:
+        raise ValidationError("Provisioning MAC needs the device's MAC", "provisioning_mac")
+    if state == "once" and not model.has_url:
+        raise ValidationError(f"a {model.label} is not provisioned by MAC", "provisioning_mac")
+    admin, admin_gen = device_password(admin_password, "admin_password")
+    user, user_gen = device_password(user_password, "user_password")
+    base_device = None
+    if model.kind == "dect_handset":
+        base_device = _check_base(session, model, line, base, None)
+    elif base is not None:
+        raise ValidationError("only DECT handsets have a base station", "base")
+    exp_model, exp_count = parse_expansion(model, expansion)
+    device = Device(
+        line=line,
+        model_id=model.id,
+        access_key=new_access_key() if model.has_url else None,
+        admin_password=admin,
+        admin_password_generated=admin_gen,
+        username=_text(username, "username", USERNAME_MAX),
+        user_password=user,
+        user_password_generated=user_gen,
+        mac=normalized_mac,
+        provisioning_mac=state,
+        base_station=base_device,
+        expansion_model_id=exp_model,
+        expansion_count=exp_count,
+        label=_text(label, "label", LABEL_MAX),
+    )
+    session.add(device)
+    session.flush()
+    if base_device is not None:
+        base_device.config_revision += 1
+    if state == "once":
+        _redirect(session, device, model, "register")
+    audit.record(
+        session, actor, "device.add", "device", device.id,
+        line=line.number, model=model.id, mac=normalized_mac, provisioning_mac=state,
+        admin_password=admin_password, user_password=user_password,
+    )  # fmt: skip
+    return device_view(device)
+
+
+def update_device(session: Session, actor: Actor, device_id: int, **changes: Any) -> dict[str, Any]:
+    """Change some parameters; a password given as "" is regenerated, absent or None is unchanged."""
+    allowed = {"mac", "admin_password", "username", "user_password", "provisioning_mac", "base", "label",
+               "expansion", "model_id"}  # fmt: skip
+    unknown = set(changes) - allowed
+    if unknown:
+        raise ValidationError("is not a device parameter", sorted(unknown)[0])
+    device = find_device(session, actor, device_id)
+    model = _model(changes.get("model_id") or device.model_id, "model_id")
+    old_model = default_catalogue().get(device.model_id)
+    if old_model is not None and model.kind != old_model.kind:
+        raise ValidationError(f"a {old_model.kind} can only become another {old_model.kind}", "model_id")
+    if "mac" in changes and changes["mac"] is not None:
+        new_mac = _mac(session, changes["mac"], device.id)
+        if new_mac != device.mac and device.provisioning_mac == "once":
+            _redirect(session, device, model, "withdraw")
+        device.mac = new_mac
+    for fld in ("admin_password", "user_password"):
+        if changes.get(fld) is not None:
+            value, generated = device_password(changes[fld], fld)
+            setattr(device, fld, value)
+            setattr(device, f"{fld}_generated", generated)
+    if changes.get("username") is not None:
+        device.username = _text(changes["username"], "username", USERNAME_MAX)
+    if changes.get("label") is not None:
+        device.label = _text(changes["label"], "label", LABEL_MAX)
+    if changes.get("provisioning_mac") is not None:
+        _set_provisioning_mac(session, device, model, provisioning_mac_state(changes["provisioning_mac"]))
+    if device.provisioning_mac == "once" and device.mac is None:
+        raise ValidationError("Provisioning MAC needs the device's MAC", "mac")
+    if "base" in changes and changes["base"] is not None:
+        if model.kind != "dect_handset":
+            raise ValidationError("only DECT handsets have a base station", "base")
+        old_base = device.base_station
+        device.base_station = _check_base(session, model, device.line, changes["base"], device.id)
+        if old_base is not None and old_base is not device.base_station:
+            old_base.config_revision += 1
+    if "model_id" in changes and changes["model_id"] and changes["model_id"] != device.model_id:
+        if model.kind == "dect_handset":
+            _check_base(session, model, device.line, device.base_station_id, device.id)
+        device.model_id = model.id
+        if not changes.get("expansion"):
+            changes["expansion"] = (
+                f"{device.expansion_model_id}:{device.expansion_count}"
+                if device.expansion_model_id in model.expansion_modules
+                else ""
+            )
+    if changes.get("expansion") is not None:
+        device.expansion_model_id, device.expansion_count = parse_expansion(model, changes["expansion"])
+    _drop_keys_beyond_capabilities(session, device, model)
+    _touch(device)
+    audit.record(session, actor, "device.update", "device", device.id, **changes)
+    session.flush()
+    return device_view(device)
+
+
+def _set_provisioning_mac(session: Session, device: Device, model: DeviceModel, state: str) -> None:
+    if state == device.provisioning_mac:
+        return
+    if state == "done":
+        raise ValidationError("done is set by the device's first fetch of its key URL", "provisioning_mac")
+    if state == "once":
+        if not model.has_url:
+            raise ValidationError(f"a {model.label} is not provisioned by MAC", "provisioning_mac")
+        _redirect(session, device, model, "register")
+    elif device.provisioning_mac == "once":  # once -> no: take the MAC back from the redirection service
+        _redirect(session, device, model, "withdraw")
+    device.provisioning_mac = state
+
+
+def _drop_keys_beyond_capabilities(session: Session, device: Device, model: DeviceModel) -> None:
+    """After a model or module change, keys the device no longer has go (never silently kept)."""
+    module = default_catalogue().get(device.expansion_model_id or "")
+    for key in list(device.keys):
+        if key.module == 0:
+            ok = key.index <= model.keys and key.function in model.key_functions
+        else:
+            ok = module is not None and key.module <= device.expansion_count and key.index <= module.keys
+            ok = ok and key.function in module.key_functions  # type: ignore[union-attr]
+        if not ok:
+            device.keys.remove(key)
+
+
+def provisioning_once_more(session: Session, actor: Actor, device_id: int) -> dict[str, Any]:
+    """ "Une fois de plus": a device whose Provisioning MAC is done may bootstrap by MAC once more."""
+    device = find_device(session, actor, device_id)
+    if device.provisioning_mac != "done":
+        raise ValidationError("only a device whose Provisioning MAC is done can do it once more", "provisioning_mac")
+    model = _model(device.model_id)
+    _set_provisioning_mac(session, device, model, "once")
+    audit.record(session, actor, "device.provisioning_once_more", "device", device.id)
+    return device_view(device)
+
+
+def new_key(session: Session, actor: Actor, device_id: int) -> dict[str, Any]:
+    """ "Nouveau clé": a fresh access key; the old URL answers 404 at once; function keys are kept."""
+    device = find_device(session, actor, device_id)
+    if device.access_key is None:
+        raise ValidationError("this device has no URL of its own", "device")
+    device.access_key = new_access_key()
+    device.config_revision += 1
+    audit.record(session, actor, "device.new_key", "device", device.id)
+    return device_view(device)
+
+
+def delete_device(session: Session, actor: Actor, device_id: int) -> None:
+    device = find_device(session, actor, device_id)
+    if device.handsets:
+        raise ValidationError("delete or move this base station's handsets first", "device")
+    model = default_catalogue().get(device.model_id)
+    if model is not None and device.provisioning_mac == "once":
+        _redirect(session, device, model, "withdraw")
+    if device.base_station is not None:
+        device.base_station.config_revision += 1
+    audit.record(session, actor, "device.delete", "device", device.id, model=device.model_id, mac=device.mac)
+    session.delete(device)
+    session.flush()
+
+
+def get_device(session: Session, actor: Actor, device_id: int) -> dict[str, Any]:
+    return device_view(find_device(session, actor, device_id))
+
+
+def list_devices(session: Session, actor: Actor, line_ref: int | str | None = None) -> list[dict[str, Any]]:
+    if line_ref is not None:
+        return [device_view(d) for d in find_line(session, actor, line_ref).devices]
+    stmt = scope_lines(actor, select(Device).join(Device.line)).order_by(Device.id)
+    return [device_view(d) for d in session.scalars(stmt)]
+
+
+def compatible_bases(
+    session: Session, actor: Actor, line_ref: int | str, handset_model_id: str
+) -> list[dict[str, Any]]:
+    """The line's bases a handset of this model can join (for the "Station de base" choice)."""
+    line = find_line(session, actor, line_ref)
+    model = default_catalogue().get(handset_model_id)
+    if model is None or model.kind != "dect_handset":
+        raise NotFound(f"{handset_model_id!r} is not a DECT handset", "model")
+    return [device_view(d) for d in line.devices if d.model_id in model.compatible_bases]

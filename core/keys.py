@@ -1,0 +1,142 @@
+"""Function keys ("Touches"): only at positions and of functions the model and its modules have."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from core import audit
+from core.catalogue import DeviceModel, default_catalogue
+from core.devices import find_device
+from core.errors import ValidationError
+from core.key_functions import check_value
+from core.models import Device, FunctionKey
+from core.permissions import Actor
+from core.views import key_view
+
+LABEL_MAX = 32
+
+
+def _module_spec(device: Device, module: int) -> DeviceModel:
+    """The catalogue model that owns key positions on `module` (0 = the device itself)."""
+    catalogue = default_catalogue()
+    if module == 0:
+        model = catalogue.get(device.model_id)
+    elif 1 <= module <= device.expansion_count:
+        model = catalogue.get(device.expansion_model_id or "")
+    else:
+        attached = device.expansion_count
+        raise ValidationError(
+            f"module {module} does not exist on this device ({attached} expansion module(s) attached)", "module"
+        )
+    if model is None or model.keys == 0:
+        raise ValidationError("this device has no programmable keys", "module")
+    return model
+
+
+def _check(device: Device, module: int, index: int, function: str, value: str, label: str,
+           prefix: str = "") -> tuple[str, str]:  # fmt: skip
+    spec = _module_spec(device, module)
+    if not isinstance(index, int) or not 1 <= index <= spec.keys:
+        raise ValidationError(f"key {index} does not exist: {spec.model} keys are 1 to {spec.keys}", f"{prefix}index")
+    if function not in spec.key_functions:
+        raise ValidationError(
+            f"a {spec.label} key cannot be {function!r} (it can be: {', '.join(spec.key_functions)})", f"{prefix}type"
+        )
+    value = check_value(function, value, f"{prefix}value")
+    if function == "line" and value:
+        device_model = default_catalogue().get(device.model_id)
+        accounts = device_model.accounts if device_model else 1
+        if not 1 <= int(value) <= max(accounts, 1):
+            raise ValidationError(f"account {value} does not exist (1 to {accounts})", f"{prefix}value")
+    label = (label or "").strip()
+    if len(label) > LABEL_MAX or any(not c.isprintable() for c in label):
+        raise ValidationError(f"at most {LABEL_MAX} printable characters", f"{prefix}label")
+    return value, label
+
+
+def _changed(device: Device) -> None:
+    device.config_revision += 1
+
+
+def set_key(session: Session, actor: Actor, device_id: int, index: int, type: str, value: str = "", label: str = "",
+            module: int = 0) -> dict[str, Any]:  # fmt: skip
+    device = find_device(session, actor, device_id)
+    value, label = _check(device, module, index, type, value, label)
+    key = next((k for k in device.keys if k.module == module and k.index == index), None)
+    if key is None:
+        key = FunctionKey(module=module, index=index, function=type, value=value, label=label)
+        device.keys.append(key)
+    else:
+        key.function, key.value, key.label = type, value, label
+    _changed(device)
+    session.flush()
+    audit.record(session, actor, "key.set", "device", device.id, module=module, index=index, type=type, value=value)
+    return key_view(key)
+
+
+def clear_key(session: Session, actor: Actor, device_id: int, index: int, module: int = 0) -> None:
+    device = find_device(session, actor, device_id)
+    key = next((k for k in device.keys if k.module == module and k.index == index), None)
+    if key is None:
+        raise ValidationError(f"key {index} on module {module} is not set", "index")
+    device.keys.remove(key)
+    _changed(device)
+    audit.record(session, actor, "key.clear", "device", device.id, module=module, index=index)
+
+
+def list_keys(session: Session, actor: Actor, device_id: int) -> list[dict[str, Any]]:
+    return [key_view(k) for k in find_device(session, actor, device_id).keys]
+
+
+def key_layout(session: Session, actor: Actor, device_id: int) -> dict[str, Any]:
+    """What positions exist and which functions each module accepts (the UI's limits)."""
+    device = find_device(session, actor, device_id)
+    catalogue = default_catalogue()
+    model = catalogue.get(device.model_id)
+    modules = []
+    if model is not None and model.keys:
+        modules.append({"module": 0, "name": model.label, "keys": model.keys, "functions": list(model.key_functions)})
+    exp = catalogue.get(device.expansion_model_id or "")
+    for m in range(1, device.expansion_count + 1):
+        if exp is not None:
+            modules.append({"module": m, "name": f"{exp.label} #{m}", "keys": exp.keys,
+                            "functions": list(exp.key_functions)})  # fmt: skip
+    return {"device": device.id, "modules": modules}
+
+
+def replace_keys(session: Session, actor: Actor, device_id: int, module: int,
+                 rows: list[dict[str, Any]]) -> list[dict[str, Any]]:  # fmt: skip
+    """Save a whole module's keys from an edited table: all rows valid, or nothing changes.
+
+    Rows with an empty type are empty keys. A bad row raises ValidationError with a field like
+    "keys[3].value" (3 = the row's position in `rows`).
+    """
+    device = find_device(session, actor, device_id)
+    _module_spec(device, module)
+    wanted: dict[int, tuple[str, str, str]] = {}
+    for pos, row in enumerate(rows):
+        prefix = f"keys[{pos}]."
+        function = (row.get("type") or "").strip()
+        if not function:
+            continue
+        try:
+            index = int(row.get("index"))  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            raise ValidationError("must be a key number", f"{prefix}index") from None
+        if index in wanted:
+            raise ValidationError(f"key {index} appears twice", f"{prefix}index")
+        value, label = _check(device, module, index, function, str(row.get("value") or ""),
+                              str(row.get("label") or ""), prefix)  # fmt: skip
+        wanted[index] = (function, value, label)
+    for key in [k for k in device.keys if k.module == module]:
+        device.keys.remove(key)
+    session.flush()  # the unique (device, module, index) slots are free before re-inserting
+    for index in sorted(wanted):
+        function, value, label = wanted[index]
+        device.keys.append(FunctionKey(module=module, index=index, function=function, value=value, label=label))
+    _changed(device)
+    session.flush()
+    audit.record(session, actor, "key.replace", "device", device.id, module=module, count=len(wanted))
+    return [key_view(k) for k in device.keys if k.module == module]

@@ -1,0 +1,51 @@
+"""vPBX (tenant) use cases."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from core import audit
+from core.errors import NotFound, ValidationError
+from core.models import Vpbx
+from core.permissions import Actor, require_role
+from core.views import vpbx_view
+
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,99}$")
+DOMAIN_RE = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{0,61}[a-z0-9]$")
+
+
+def add_vpbx(session: Session, actor: Actor, name: str, domain: str) -> dict[str, Any]:
+    require_role(actor, "provider", doing="create a vPBX")
+    name = (name or "").strip()
+    domain = (domain or "").strip().lower()
+    if not NAME_RE.match(name):
+        raise ValidationError("1-100 letters, digits, spaces or . _ -", "name")
+    if not DOMAIN_RE.match(domain):
+        raise ValidationError(f"{domain!r} is not a DNS domain name", "domain")
+    if session.scalar(select(Vpbx.id).where(Vpbx.name == name)) is not None:
+        raise ValidationError(f"a vPBX named {name!r} exists", "name")
+    if session.scalar(select(Vpbx.id).where(Vpbx.sip_domain == domain)) is not None:
+        raise ValidationError(f"the domain {domain!r} belongs to another vPBX", "domain")
+    v = Vpbx(name=name, sip_domain=domain)
+    session.add(v)
+    session.flush()
+    audit.record(session, actor, "vpbx.add", "vpbx", v.id, name=name, domain=domain)
+    return vpbx_view(v)
+
+
+def list_vpbx(session: Session, actor: Actor) -> list[dict[str, Any]]:
+    stmt = select(Vpbx).order_by(Vpbx.name)
+    if not actor.is_provider:
+        stmt = stmt.where(Vpbx.id == (actor.vpbx_id if actor.vpbx_id is not None else -1))
+    return [vpbx_view(v) for v in session.scalars(stmt)]
+
+
+def find_vpbx(session: Session, actor: Actor, name: str) -> Vpbx:
+    v = session.scalar(select(Vpbx).where(Vpbx.name == name))
+    if v is None or (not actor.is_provider and v.id != actor.vpbx_id):
+        raise NotFound(f"no vPBX named {name!r}", "vpbx")
+    return v
