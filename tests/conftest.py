@@ -15,16 +15,25 @@ from sqlalchemy import Engine
 from core.db import make_engine, transaction
 from core.models import Base
 from core.permissions import Actor, system_actor
-from core.settings import Settings
+from core.settings import Settings, current_settings
 
 PG_URL = os.environ.get("VOIPADMIN_TEST_DB_URL")
 
 
+PUBLIC_URL = "https://prov.example.net:8448"
+
+
 @pytest.fixture(autouse=True)
-def _clean_environ(monkeypatch: pytest.MonkeyPatch) -> None:
+def _clean_environ(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+    """Each test starts from a known environment: its own data dir and public URL, nothing else."""
     for name in list(os.environ):
         if name.startswith("VOIPADMIN_") and name != "VOIPADMIN_TEST_DB_URL":
             monkeypatch.delenv(name)
+    monkeypatch.setenv("VOIPADMIN_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("VOIPADMIN_PUBLIC_URL", PUBLIC_URL)
+    current_settings.cache_clear()
+    yield
+    current_settings.cache_clear()
 
 
 @pytest.fixture
@@ -34,7 +43,7 @@ def db_url(tmp_path: Path) -> str:
 
 @pytest.fixture
 def settings(tmp_path: Path, db_url: str) -> Settings:
-    return Settings(data_dir=tmp_path / "data", db_url=db_url, public_url="https://prov.example.net:8448")
+    return Settings(data_dir=tmp_path / "data", db_url=db_url, public_url=PUBLIC_URL)
 
 
 @pytest.fixture
