@@ -58,6 +58,22 @@ def engine(settings: Settings) -> Iterator[Engine]:
     eng.dispose()
 
 
+def _drop_everything(eng: Engine) -> None:
+    with eng.begin() as c:
+        Base.metadata.drop_all(c)
+        c.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
+
+
+@pytest.fixture
+def empty_engine(db_url: str) -> Iterator[Engine]:
+    """A database with no schema at all (for migrations and `init`)."""
+    eng = make_engine(db_url)
+    _drop_everything(eng)
+    yield eng
+    _drop_everything(eng)
+    eng.dispose()
+
+
 @pytest.fixture
 def env(settings: Settings) -> dict[str, str]:
     """Environment for a subprocess (`python -m core ...`) on the test's database and data dir."""
