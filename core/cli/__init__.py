@@ -19,7 +19,7 @@ from core.errors import VoipAdminError
 from core.settings import Settings, SettingsError
 
 # Modules that register commands, in help order.
-COMMAND_MODULES = ("core.cli.data", "core.cli.config", "core.cli.serve", "core.cli.sip")
+COMMAND_MODULES = ("core.cli.data", "core.cli.config", "core.cli.serve", "core.cli.sip", "core.cli.up")
 
 
 class Commands:
