@@ -87,7 +87,7 @@ def add_line(
     )
     session.add(line)
     session.flush()
-    audit.record(session, actor, "line.add", "line", line.id, number=number, extension=ext, sip_password=None)
+    audit.record(session, actor, "line.add", "line", line.id, number=number, extension=ext, sip_password=sip_password)
     return {"line": line_view(line), "sip_password": password if generated else None}
 
 
