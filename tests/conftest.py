@@ -125,3 +125,13 @@ def seed(engine: Engine, provider: Actor) -> Seed:
         user_a1=Actor("alice", "user", account_id=None, vpbx_id=a["id"], line_id=a1["id"]),
         admin_b=Actor("admin-globex", "vpbx_admin", account_id=None, vpbx_id=b["id"]),
     )
+
+
+DB_FIXTURES = {"engine", "empty_engine", "db_url", "seed"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Every test that touches the database is a `db` test: CI runs those again on PostgreSQL."""
+    for item in items:
+        if DB_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.db)
