@@ -25,8 +25,8 @@ pg_url=$(bash scripts/pg-start.sh "$pgdir") || { echo "PostgreSQL did not start"
 echo "== pytest (SQLite)"
 python -m pytest "$@"
 rc=$?
-echo "== pytest -m db (PostgreSQL)"
-VOIPADMIN_TEST_DB_URL="$pg_url" python -m pytest -m db -p no:cacheprovider "$@"
+echo "== pytest -m \"db and not browser\" (PostgreSQL)"
+VOIPADMIN_TEST_DB_URL="$pg_url" python -m pytest -m "db and not browser" -p no:cacheprovider "$@"
 rc_pg=$?
 [ $rc -ne 0 ] && exit $rc
 exit $rc_pg
