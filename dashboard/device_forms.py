@@ -1,0 +1,162 @@
+"""The Téléphones page's forms: add a device from the catalogue, change its parameters, delete it.
+
+Passwords are write-only here: the inputs start empty and nothing ever reads one back.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import streamlit as st
+
+from core import devices
+from core.catalogue import DeviceModel, default_catalogue
+from core.permissions import Actor
+from dashboard.db import tx
+from dashboard.i18n import t
+from dashboard.widgets import ERRORS_KEY, call, device_name, field_error, other_errors
+
+ADD_KINDS = ("desk_phone", "dect_base", "dect_handset", "ata", "softphone", "webphone")
+DELETE_FLAG = "delete_device_id"
+ADD_FIELDS = ("model", "mac", "label", "base", "provisioning_mac", "expansion")
+EDIT_FIELDS = ("admin_password", "username", "user_password", "mac", "provisioning_mac", "base", "label", "expansion")
+
+
+def _models(kind: str) -> list[DeviceModel]:
+    return sorted(default_catalogue().models(kind), key=lambda m: (m.vendor, m.model))
+
+
+def _bases(actor: Actor, line_id: int, model_id: str) -> dict[int, str]:
+    with tx() as s:
+        return {b["id"]: device_name(b) for b in devices.compatible_bases(s, actor, line_id, model_id)}
+
+
+def _expansion_input(model: DeviceModel, current: dict[str, Any] | None, key: str) -> str | None:
+    """`MODULE_ID:COUNT` for the models that take expansion modules, else None (unchanged)."""
+    if not model.expansion_modules:
+        return None
+    options = ["", *model.expansion_modules]
+    catalogue = default_catalogue()
+    names = {m: (catalogue.get(m).label if catalogue.get(m) else m) for m in model.expansion_modules}  # type: ignore[union-attr]
+    chosen = st.selectbox(
+        t("expansion"),
+        options,
+        index=options.index(current["model"]) if current and current["model"] in options else 0,
+        format_func=lambda m: names.get(m, t("none")),
+        key=f"{key}_exp",
+    )
+    count = st.number_input(
+        t("expansion_count"), 0, 6, value=(current or {}).get("count", 1) if chosen else 0, key=f"{key}_exp_n"
+    )
+    return f"{chosen}:{count}" if chosen and count else ""
+
+
+def add_device_form(actor: Actor, line: dict[str, Any]) -> None:
+    """Pick a kind, then a model (grouped by vendor), then "+ Enregistrer"."""
+    scope = "add."
+    kind = st.selectbox(t("kind"), ADD_KINDS, format_func=lambda k: t(f"kind_{k}"), key="add_kind")
+    models = _models(kind)
+    by_id = {m.id: m for m in models}
+    model_id = st.selectbox(t("model"), list(by_id), format_func=lambda i: by_id[i].label, key="add_model")
+    field_error("model", scope)
+    model = by_id[model_id]
+    with st.form("add_device", clear_on_submit=False, border=False):
+        base = None
+        if model.kind == "dect_handset":
+            bases = _bases(actor, line["id"], model.id)
+            if not bases:
+                st.warning(t("no_base"))
+            base = st.selectbox(t("base_station"), list(bases), format_func=bases.get, key="add_base")
+            field_error("base", scope)
+        mac = None
+        pm = "no"
+        if model.has_url:
+            mac = st.text_input(t("mac"), key="add_mac", placeholder="00041345C9BF")
+            field_error("mac", scope)
+            pm = st.selectbox(t("provisioning_mac"), ("no", "once"), format_func=lambda s: t(f"pm_{s}"), key="add_pm")
+            field_error("provisioning_mac", scope)
+        label = st.text_input(t("label"), key="add_label")
+        field_error("label", scope)
+        expansion = _expansion_input(model, None, "add")
+        field_error("expansion", scope)
+        if st.form_submit_button(t("save_new"), type="primary"):
+            added = call(devices.add_device, actor, line["id"], model.id, mac=mac or None, label=label,
+                         provisioning_mac=pm, base=base, expansion=expansion or None, scope=scope)  # fmt: skip
+            if added is not None:
+                st.session_state["flash"] = t("saved")
+                st.rerun()
+    other_errors(ADD_FIELDS, scope)
+
+
+def _password(name: str, key: str, scope: str) -> str | None:
+    """None = unchanged; "" = generate a new one (the service's contract); else the typed digits."""
+    typed = st.text_input(t(name), type="password", key=f"{key}_{name}", help=t("password_unchanged"))
+    regenerate = st.checkbox(t("regenerate"), key=f"{key}_{name}_gen")
+    field_error(name, scope)
+    return "" if regenerate else (typed or None)
+
+
+def edit_device_form(actor: Actor, device: dict[str, Any]) -> None:
+    scope, key = f"dev{device['id']}.", f"edit{device['id']}"
+    model = default_catalogue().get(device["model"])
+    if model is None:
+        return
+    with st.form(key, border=False):
+        changes: dict[str, Any] = {}
+        changes["admin_password"] = _password("admin_password", key, scope)
+        changes["username"] = st.text_input(t("username"), value=device["username"], key=f"{key}_user")
+        field_error("username", scope)
+        changes["user_password"] = _password("user_password", key, scope)
+        if model.has_url:
+            changes["mac"] = st.text_input(t("mac"), value=device["mac"] or "", key=f"{key}_mac")
+            field_error("mac", scope)
+            if device["provisioning_mac"] != "done":
+                changes["provisioning_mac"] = st.selectbox(
+                    t("provisioning_mac"), ("no", "once"), index=("no", "once").index(device["provisioning_mac"]),
+                    format_func=lambda s: t(f"pm_{s}"), key=f"{key}_pm",
+                )  # fmt: skip
+            field_error("provisioning_mac", scope)
+        if model.kind == "dect_handset":
+            bases = _bases(actor, device["line_id"], model.id)
+            ids = list(bases)
+            changes["base"] = st.selectbox(
+                t("base_station"), ids, index=ids.index(device["base_station"]) if device["base_station"] in ids else 0,
+                format_func=bases.get, key=f"{key}_base",
+            )  # fmt: skip
+            field_error("base", scope)
+        changes["label"] = st.text_input(t("label"), value=device["label"], key=f"{key}_label")
+        field_error("label", scope)
+        changes["expansion"] = _expansion_input(model, device["expansion"], key)
+        field_error("expansion", scope)
+        if st.form_submit_button(t("save"), type="primary"):
+            if call(devices.update_device, actor, device["id"], scope=scope, **changes) is not None:
+                st.session_state["flash"] = t("saved")
+                st.rerun()
+    if device["provisioning_mac"] == "done":
+        st.caption(f"{t('provisioning_mac')}: {t('pm_done')}")
+        if st.button(t("once_more"), key=f"{key}_once_more"):
+            if call(devices.provisioning_once_more, actor, device["id"], scope=scope) is not None:
+                st.rerun()
+    other_errors(EDIT_FIELDS, scope)
+
+
+@st.dialog(" ", on_dismiss=lambda: st.session_state.pop(DELETE_FLAG, None))
+def _confirm_delete(actor: Actor, device: dict[str, Any]) -> None:
+    st.write(t("confirm_delete", name=device_name(device)))
+    st.warning(t("factory_reset"), icon=":material/restart_alt:")
+    left, right = st.columns(2)
+    if left.button(t("delete"), type="primary", key="delete_confirm"):
+        st.session_state.pop(DELETE_FLAG, None)
+        call(devices.delete_device, actor, device["id"], scope="delete.")
+        if not st.session_state.get(ERRORS_KEY):
+            st.session_state["flash"] = t("deleted")
+        st.rerun()
+    if right.button(t("cancel"), key="delete_cancel"):
+        st.session_state.pop(DELETE_FLAG, None)
+        st.rerun()
+
+
+def delete_if_asked(actor: Actor, visible: list[dict[str, Any]]) -> None:
+    device = next((d for d in visible if d["id"] == st.session_state.get(DELETE_FLAG)), None)
+    if device is not None:
+        _confirm_delete(actor, device)

@@ -1,0 +1,61 @@
+"""The page frame run by app.py: login gate, navigation built for the account's role, language switch."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from core.permissions import Actor
+from dashboard.auth import LOGOUT_PATH, current_actor, forget
+from dashboard.guard import login_prompt
+from dashboard.i18n import LANG_KEY, LANGUAGES, TEXTS, t
+
+PAGES_DIR = "pages"
+FRAUD_ROLES = ("provider", "vpbx_admin")
+
+
+def _logout() -> None:
+    forget()
+    st.info(t("logging_out"))
+    # The cookie is HttpOnly: only the logout route can delete it, so send the tab there.
+    st.html(f'<script>window.location.replace("{LOGOUT_PATH}")</script>', unsafe_allow_javascript=True)
+
+
+def pages_for(actor: Actor) -> dict[str, list[st.Page]]:
+    """The pages this role may open; pages left out are unreachable by URL in this session."""
+    nav = {
+        t("section_lines"): [
+            st.Page(
+                f"{PAGES_DIR}/phones.py", title=t("phones"), icon=":material/phone:", url_path="phones", default=True
+            ),
+            st.Page(f"{PAGES_DIR}/keys.py", title=t("keys"), icon=":material/dialpad:", url_path="keys"),
+            st.Page(f"{PAGES_DIR}/status.py", title=t("status"), icon=":material/monitor_heart:", url_path="status"),
+        ]
+    }
+    if actor.role in FRAUD_ROLES:
+        nav[t("section_security")] = [
+            st.Page(f"{PAGES_DIR}/fraud.py", title=t("fraud"), icon=":material/policy:", url_path="fraud")
+        ]
+    nav[t("section_account")] = [st.Page(_logout, title=t("logout"), icon=":material/logout:", url_path="logout")]
+    return nav
+
+
+def _sidebar(actor: Actor) -> None:
+    with st.sidebar:
+        st.caption(f"{actor.name} · {t('role_' + actor.role)}")
+        st.segmented_control(
+            t("language"), LANGUAGES, key=LANG_KEY, format_func=lambda code: TEXTS[code]["language_name"]
+        )
+
+
+def run() -> None:
+    st.set_page_config(page_title="AdminCenter", page_icon=":material/call:", layout="wide")
+    st.session_state.setdefault(LANG_KEY, "fr")
+    if st.session_state.get(LANG_KEY) not in LANGUAGES:  # segmented control deselected
+        st.session_state[LANG_KEY] = "fr"
+    actor = current_actor()
+    if actor is None:
+        # Still call st.navigation: it switches off Streamlit's pages/ auto-discovery for this run.
+        st.navigation([st.Page(login_prompt, title="AdminCenter", url_path="login")], position="hidden").run()
+        return
+    _sidebar(actor)
+    st.navigation(pages_for(actor)).run()

@@ -1,0 +1,105 @@
+"""Small UI helpers shared by pages: line/device pickers bound to the URL, field errors, formatting."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import streamlit as st
+
+from core import devices, lines
+from core.errors import NotFound, VoipAdminError
+from core.permissions import Actor
+from dashboard.db import tx
+from dashboard.i18n import t
+
+ERRORS_KEY = "field_errors"
+
+
+def _param_int(name: str) -> int | None:
+    raw = st.query_params.get(name)
+    return int(raw) if raw and raw.isdigit() else None
+
+
+def line_label(line: dict[str, Any]) -> str:
+    return t(
+        "line_label",
+        extension=line.get("extension") or "—",
+        number=line["number"],
+        name=line.get("display_name") or "",
+        vpbx=line["vpbx"],
+    )
+
+
+def choose_line(actor: Actor, key: str = "line_pick") -> dict[str, Any] | None:
+    """The line to work on, among those the actor may see; `?line=<id>` preselects (ignored if not visible)."""
+    with tx() as s:
+        visible = lines.list_lines(s, actor)
+    if not visible:
+        st.info(t("no_lines"))
+        return None
+    by_id = {line["id"]: line for line in visible}
+    wanted = _param_int("line")
+    ids = list(by_id)
+    index = ids.index(wanted) if wanted in by_id else 0
+    if len(ids) == 1:
+        chosen = ids[0]
+        st.subheader(line_label(by_id[chosen]))
+    else:
+        chosen = st.selectbox(t("line"), ids, index=index, format_func=lambda i: line_label(by_id[i]), key=key)
+    st.query_params["line"] = str(chosen)
+    return by_id[chosen]
+
+
+def device_from_url(actor: Actor) -> dict[str, Any] | None:
+    """The device named by `?device=<id>`, if the actor may see it; a foreign or missing id shows nothing of it."""
+    device_id = _param_int("device")
+    if device_id is None:
+        return None
+    try:
+        with tx() as s:
+            return devices.get_device(s, actor, device_id)
+    except NotFound:
+        st.warning(t("device_not_found"))
+        del st.query_params["device"]
+        return None
+
+
+def device_name(device: dict[str, Any]) -> str:
+    label = f" — {device['label']}" if device.get("label") else ""
+    return f"{device['model_label']}{label}"
+
+
+def when(iso: str | None) -> str:
+    """A stored UTC time as the user reads it (minute precision)."""
+    if not iso:
+        return t("never")
+    return datetime.fromisoformat(iso).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def call(fn: Any, *args: Any, scope: str = "", **kwargs: Any) -> Any:
+    """Run a core use case in its own transaction; on a refusal, remember the message under its field.
+
+    Returns the result, or None after a refusal (shown by `field_error` next to the field).
+    """
+    st.session_state[ERRORS_KEY] = {}
+    try:
+        with tx() as s:
+            return fn(s, *args, **kwargs)
+    except VoipAdminError as exc:
+        st.session_state[ERRORS_KEY] = {f"{scope}{exc.field or ''}": exc.message}
+        return None
+
+
+def field_error(field: str, scope: str = "") -> None:
+    """Show the last refusal's message if it was about `field` (ValidationError.field)."""
+    message = st.session_state.get(ERRORS_KEY, {}).get(f"{scope}{field}")
+    if message:
+        st.error(message, icon=":material/error:")
+
+
+def other_errors(known: tuple[str, ...], scope: str = "") -> None:
+    """Refusals about fields that have no widget here (e.g. "device", "line")."""
+    for name, message in st.session_state.get(ERRORS_KEY, {}).items():
+        if name.startswith(scope) and name[len(scope) :] not in known:
+            st.error(message, icon=":material/error:")

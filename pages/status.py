@@ -1,0 +1,59 @@
+"""État: SIP registrations per line beside each device's last config access; reboot and resync."""
+
+import streamlit as st
+
+from core import lines
+from dashboard.commands import command_buttons
+from dashboard.db import tx
+from dashboard.guard import require_login
+from dashboard.i18n import t
+from dashboard.widgets import choose_line, device_name, when
+
+actor = require_login()  # first statement of every page: no login, no data
+
+REFRESH_SECONDS = 15
+
+st.title(t("status"))
+line = choose_line(actor)
+if line is None:
+    st.stop()
+
+
+@st.fragment(run_every=REFRESH_SECONDS)
+def live_status() -> None:
+    # The button alone reruns the fragment; adding st.rerun would run it twice (STREAMLIT-NOTES §5).
+    st.button(t("refresh"), icon=":material/refresh:", key="status_refresh")
+    st.caption(t("auto_refresh", seconds=REFRESH_SECONDS))
+    with tx() as s:
+        detail = lines.get_line(s, actor, line["id"])
+    st.subheader(t("registrations"))
+    if detail["registrations"]:
+        st.dataframe(
+            [
+                {
+                    t("user_agent"): r.get("user_agent", ""),
+                    t("ip"): f"{r.get('source_ip', '')}:{r.get('source_port', '')}".rstrip(":"),
+                    t("contact"): r.get("contact", ""),
+                    t("expires"): str(r.get("expires_at", ""))[:19],
+                }
+                for r in detail["registrations"]
+            ],
+            hide_index=True,
+        )
+    else:
+        st.info(t("no_registrations"))
+    st.subheader(t("devices"))
+    for d in detail["devices"]:
+        access = d["last_access"] or {}
+        with st.container(border=True):
+            left, right = st.columns([3, 2])
+            left.markdown(f"**{device_name(d)}** · {d['mac'] or '—'}")
+            left.caption(
+                f"{t('last_access')}: {when(access.get('at'))} · {access.get('ip') or ''} · "
+                f"{access.get('user_agent') or ''}"
+            )
+            with right:
+                command_buttons(actor, d)
+
+
+live_status()
