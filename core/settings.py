@@ -49,6 +49,7 @@ class Settings:
     sip_listen_port: int = 5060
     tls_cert: Path | None = None
     tls_key: Path | None = None
+    redirection_config: Path | None = None  # YAML with redirection-service credentials
     extra: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -97,6 +98,9 @@ class Settings:
             sip_listen_port=_int(env, "VOIPADMIN_SIP_LISTEN_PORT", _int(env, "VOIPADMIN_SIP_PORT", 5060)),
             tls_cert=Path(cert) if cert else None,
             tls_key=Path(key) if key else None,
+            redirection_config=Path(env["VOIPADMIN_REDIRECTION_CONFIG"])
+            if env.get("VOIPADMIN_REDIRECTION_CONFIG")
+            else None,
         )
 
     def secret_key(self) -> bytes:

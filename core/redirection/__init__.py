@@ -1,0 +1,1 @@
+"""Manufacturer redirection services (httpx clients) and the outbox worker that drives them."""
