@@ -14,15 +14,36 @@ INTERFACE (stable; the provisioning endpoint, CLI and dashboard call only this):
 
 `device` is an ORM Device with `line`, `line.vpbx`, `keys` and (bases) `handsets` loadable.
 Rendering is pure (device + line + settings in, bytes out) and cached by config revision.
+
+Names are matched without regard to case (firmwares differ on MAC case); the canonical name is
+the one `file_names` lists. Web phones and DECT handsets have no file: `file_names` is empty and
+`render` raises NotFound. Templates live in vendor_templates/<family>/ (docs/TEMPLATES.md); a
+directory `templates/` in the data dir, when present, overrides any of them by the same path.
 """
 
 from __future__ import annotations
 
+import hashlib
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
-from core.catalogue import Catalogue, default_catalogue
+import jinja2
+from markupsafe import Markup
+
+from core.catalogue import Catalogue, DeviceModel, default_catalogue
+from core.errors import NotFound, ValidationError
 from core.models import Device
-from core.settings import Settings
+from core.render_context import Derived, build_context, derived_values, one_line, time_context
+from core.render_families import FAMILIES, FamilySpec, FileSpec
+from core.settings import ROOT, Settings
+from core.urls import device_base_url, device_url
+
+TEMPLATE_DIR = ROOT / "vendor_templates"
+LANGUAGES = ("fr", "en")
+_CACHE_SIZE = 512
 
 
 @dataclass(frozen=True)
@@ -32,19 +53,182 @@ class RenderedFile:
     content_type: str
 
 
+@dataclass(frozen=True)
+class BootstrapContext:
+    """All a bootstrap template may see: no account, no password, by construction."""
+
+    model: DeviceModel
+    mac: str | None
+    mac_lower: str | None
+    derived: Derived
+
+
+def kv_value(value: object) -> str:
+    """For key=value formats: one line, and never Yealink's "clear this parameter" marker."""
+    text = one_line("" if value is None else value)
+    return text.replace("%NULL%", "NULL").replace("%null%", "null")
+
+
+def _xml_finalize(value: object) -> object:
+    # Template output (macros, Markup) passes; any plain value is made single-line before escaping.
+    if isinstance(value, (Markup, int, float)) or value is None:
+        return value
+    return one_line(value)
+
+
+def _env(loader: jinja2.BaseLoader, xml: bool) -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=loader,
+        undefined=jinja2.StrictUndefined,
+        autoescape=xml,
+        finalize=_xml_finalize if xml else None,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["kv"] = kv_value
+    return env
+
+
 class Renderer:
     def __init__(self, settings: Settings, catalogue: Catalogue | None = None) -> None:
         self.settings = settings
         self.catalogue = catalogue or default_catalogue()
+        loaders: list[jinja2.BaseLoader] = []
+        override = Path(settings.data_dir) / "templates"
+        if override.is_dir():
+            loaders.append(jinja2.FileSystemLoader(override))
+        loaders.append(jinja2.FileSystemLoader(TEMPLATE_DIR))
+        loader = jinja2.ChoiceLoader(loaders)
+        self._xml_env = _env(loader, xml=True)
+        self._text_env = _env(loader, xml=False)
+        self._cache: OrderedDict[tuple[Any, ...], RenderedFile] = OrderedDict()
+        self._lock = threading.Lock()
+
+    # --- the interface ------------------------------------------------------------------------
 
     def file_names(self, device: Device) -> list[str]:
-        raise NotImplementedError("vendor templates: issue 3")
+        model, family = self._lookup(device)
+        if not model.has_url or device.access_key is None:
+            return []
+        return [name for name, _ in self._files(family.files, device, model)]
 
     def render(self, device: Device, name: str | None = None) -> RenderedFile:
-        raise NotImplementedError("vendor templates: issue 3")
+        model, family = self._lookup(device)
+        files = self._files(family.files, device, model) if model.has_url and device.access_key else []
+        if not files:
+            raise NotFound(f"a {model.label} has no configuration file of its own", "file")
+        match = files[0] if name is None else next((f for f in files if f[0].lower() == name.lower()), None)
+        if match is None:
+            raise NotFound(f"a {model.label} does not ask for {name!r}", "file")
+        file_name, spec = match
+        ctx = build_context(self.settings, self.catalogue, device, model, file_name)
+        # The revision names the version; the digest of the inputs makes a stale entry impossible
+        # even if some change forgot to bump the revision. Only the digest is kept, never a secret.
+        digest = hashlib.sha256(repr(ctx).encode()).hexdigest()
+        key = (device.id, device.config_revision, file_name, digest)
+        with self._lock:
+            cached = self._cache.get(key)
+            if cached is not None:
+                self._cache.move_to_end(key)
+                return cached
+        text = self._template(family, spec).render(**self._variables(model, ctx))
+        rendered = RenderedFile(file_name, text.encode("utf-8"), family.content_type)
+        with self._lock:
+            self._cache[key] = rendered
+            while len(self._cache) > _CACHE_SIZE:
+                self._cache.popitem(last=False)
+        return rendered
 
     def bootstrap(self, device: Device, requested_name: str) -> RenderedFile | None:
-        raise NotImplementedError("vendor templates: issue 3")
+        model, family = self._lookup(device)
+        if not model.has_url or device.access_key is None or device.mac is None:
+            return None
+        for file_name, spec in self._files(family.bootstrap, device, model):
+            if file_name.lower() == requested_name.lower():
+                ctx = BootstrapContext(
+                    model=model,
+                    mac=device.mac,
+                    mac_lower=device.mac.lower(),
+                    derived=self._bootstrap_derived(device, file_name),
+                )
+                text = self._template(family, spec).render(
+                    model=model,
+                    params=self._params(model),
+                    device=ctx,
+                    derived=ctx.derived,
+                    main_file=self._files(family.files, device, model)[0][0],
+                )
+                return RenderedFile(file_name, text.encode("utf-8"), family.content_type)
+        return None
 
     def manual_steps(self, device: Device, lang: str = "fr") -> str:
-        raise NotImplementedError("vendor templates: issue 3")
+        if lang not in LANGUAGES:
+            raise ValidationError(f"language must be one of {', '.join(LANGUAGES)}", "lang")
+        model, _ = self._lookup(device)
+        if model.kind == "dect_handset":
+            name = f"_shared/manual_handset.{lang}.md.j2"
+        else:
+            name = f"{model.family}/manual.{lang}.md.j2"
+        base = device.base_station
+        return self._text_env.get_template(name).render(
+            model=model,
+            params=self._params(model),
+            url=device_url(self.settings, device),
+            base_url=device_base_url(self.settings, device),
+            host_port=self._bootstrap_derived(device, "").host_port if device.access_key else None,
+            key=device.access_key,
+            base_label=(self.catalogue.get(base.model_id).label if base and base.model_id in self.catalogue else None),
+            base_url_of_base=device_url(self.settings, base) if base else None,
+        )
+
+    # --- helpers ------------------------------------------------------------------------------
+
+    def _lookup(self, device: Device) -> tuple[DeviceModel, FamilySpec]:
+        model = self.catalogue.get(device.model_id)
+        if model is None:
+            raise NotFound(f"model {device.model_id!r} is not in the catalogue", "model")
+        family = FAMILIES.get(model.family)
+        if family is None:
+            raise NotFound(f"no templates for the {model.family!r} family", "family")
+        return model, family
+
+    def _params(self, model: DeviceModel) -> dict[str, Any]:
+        fam = self.catalogue.families.get(model.family)
+        return {**(dict(fam.params) if fam else {}), **dict(model.params)}
+
+    def _files(self, specs: tuple[FileSpec, ...], device: Device, model: DeviceModel) -> list[tuple[str, FileSpec]]:
+        mac = device.mac
+        fields = {
+            **self._params(model),
+            "model": model.model.split(" ")[0].lower(),
+            "mac": mac.lower() if mac else "",
+            "MAC": mac or "",
+        }
+        out: list[tuple[str, FileSpec]] = []
+        for spec in specs:
+            if spec.needs_mac and not mac:
+                continue
+            name = spec.pattern.format(**fields)
+            if all(name.lower() != seen.lower() for seen, _ in out):
+                out.append((name, spec))
+        return out
+
+    def _template(self, family: FamilySpec, spec: FileSpec) -> jinja2.Template:
+        env = self._xml_env if family.xml else self._text_env
+        return env.get_template(f"{family.id}/{spec.template}")
+
+    def _variables(self, model: DeviceModel, ctx: Any) -> dict[str, Any]:
+        return {
+            "device": ctx.device,
+            "model": model,
+            "params": self._params(model),
+            "account": ctx.account,
+            "keys": ctx.keys,
+            "modules": ctx.modules,
+            "handsets": ctx.handsets,
+            "derived": ctx.derived,
+        }
+
+    def _bootstrap_derived(self, device: Device, file_name: str) -> Derived:
+        return derived_values(self.settings, device, file_name, time_context(self.settings))
