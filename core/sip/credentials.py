@@ -1,0 +1,66 @@
+"""The in-memory credentials table the registrar reads on its hot path (no DB there).
+
+Built by core.sip.store from the Line/Vpbx/Device rows and swapped whole on refresh. Holds the SIP
+password (needed to answer a phone's challenge to our NOTIFY) only in memory; never logged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from core.sip.digest import ha1
+
+
+@dataclass(frozen=True, slots=True)
+class Credential:
+    username: str
+    domain: str
+    line_id: int
+    password: str = field(repr=False)
+    algorithms: tuple[str, ...] = ("MD5",)  # offered in this order (RFC 8760: preferred first)
+    ha1: dict[str, str] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def make(cls, username: str, domain: str, line_id: int, password: str, sha256: bool = False) -> Credential:
+        algs = ("SHA-256", "MD5") if sha256 else ("MD5",)
+        hashes = {a: ha1(a, username, domain, password) for a in ("MD5", "SHA-256")}
+        return cls(username, domain, line_id, password, algs, hashes)
+
+    @property
+    def aor(self) -> str:
+        return f"{self.username}@{self.domain}"
+
+
+class CredentialTable:
+    """username -> Credential, plus what an unknown user is offered (so it looks like a known one)."""
+
+    def __init__(self, creds: Iterable[Credential] = (), secret: bytes = b"", generation: int = 0) -> None:
+        self.by_user: dict[str, Credential] = {c.username: c for c in creds}
+        self._lines = {c.line_id: c for c in self.by_user.values()}
+        self.domains = frozenset(c.domain for c in self.by_user.values())
+        self.generation = generation
+        self._secret = secret
+        sha = sum(1 for c in self.by_user.values() if "SHA-256" in c.algorithms)
+        # Share of lines offered SHA-256, as a byte threshold: unknown names get it at the same rate.
+        self._sha_threshold = (sha * 256) // len(self.by_user) if self.by_user else 0
+
+    def __len__(self) -> int:
+        return len(self.by_user)
+
+    def lookup(self, username: str, domain: str) -> Credential | None:
+        c = self.by_user.get(username)
+        return c if c is not None and c.domain == domain.lower() else None
+
+    def by_line(self, line_id: int) -> Credential | None:
+        return self._lines.get(line_id)
+
+    def algorithms_for(self, username: str, domain: str) -> tuple[str, ...]:
+        c = self.lookup(username, domain)
+        if c is not None:
+            return c.algorithms
+        # Deterministic per name so repeated probes of one name see one answer.
+        tag = hmac.new(self._secret or b"-", username.encode(), hashlib.sha256).digest()[0]
+        return ("SHA-256", "MD5") if tag < self._sha_threshold else ("MD5",)

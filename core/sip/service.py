@@ -1,0 +1,289 @@
+"""`run_sip`: the registrar process side. Binds UDP+TCP, runs the registrar and its workers.
+
+Workers: binding/event write-behind, credentials refresh (interval and on miss), ban reload,
+expiry purge, the device-command worker (reboot/resync by NOTIFY) and a heartbeat file so the
+dashboard and CLI can tell whether a registrar is running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy import Engine
+
+from core.catalogue import default_catalogue
+from core.registrations import match_device
+from core.settings import Settings
+from core.sip import store
+from core.sip.credentials import CredentialTable
+from core.sip.digest import NonceFactory
+from core.sip.message import SipResponse
+from core.sip.notify import NotifyTransaction
+from core.sip.policy import Policy, PolicyConfig
+from core.sip.registrar import Registrar, RegistrarConfig, Source
+from core.sip.transport import Endpoint, open_transports, wall_clock
+
+log = logging.getLogger("core.sip")
+HEARTBEAT_FILE = "sip-registrar.json"
+HEARTBEAT_EVERY = 2.0
+
+
+def _env_float(settings: Settings, name: str, default: float) -> float:
+    raw = settings.extra.get(name) or os.environ.get(name)
+    return float(raw) if raw not in (None, "") else default
+
+
+@dataclass(frozen=True)
+class SipConfig:
+    policy: PolicyConfig = field(default_factory=PolicyConfig)
+    registrar: RegistrarConfig = field(default_factory=RegistrarConfig)
+    flush_every: float = 0.5
+    credentials_every: float = 5.0
+    credentials_miss_min: float = 1.0  # at most one miss-triggered reload per second
+    bans_every: float = 10.0
+    purge_every: float = 30.0
+    command_poll: float = 0.5
+    command_max_age: float = 120.0
+    notify_timeout: float = 8.0
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SipConfig:
+        """VOIPADMIN_SIP_RATE (requests/s per source, 0 = off), VOIPADMIN_SIP_BAN_SECONDS,
+        VOIPADMIN_SIP_FAIL_THRESHOLD, VOIPADMIN_SIP_NOTIFY_TIMEOUT (docs/SIP.md)."""
+        p = PolicyConfig()
+        rate = _env_float(settings, "VOIPADMIN_SIP_RATE", p.rate)
+        policy = PolicyConfig(
+            rate=rate,
+            burst=max(p.burst, rate * 4),
+            fail_threshold=int(_env_float(settings, "VOIPADMIN_SIP_FAIL_THRESHOLD", p.fail_threshold)),
+            ban_seconds=_env_float(settings, "VOIPADMIN_SIP_BAN_SECONDS", p.ban_seconds),
+        )
+        return cls(policy=policy, notify_timeout=_env_float(settings, "VOIPADMIN_SIP_NOTIFY_TIMEOUT", 8.0))
+
+
+def heartbeat_path(settings: Settings) -> Path:
+    return settings.data_dir / HEARTBEAT_FILE
+
+
+def _write_heartbeat(path: Path, data: dict[str, object]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".tmp{os.getpid()}")
+    tmp.write_text(json.dumps(data))
+    tmp.replace(path)
+
+
+class NotifyManager:
+    """Routes responses to NOTIFY transactions by Call-ID and drives their timers."""
+
+    def __init__(self, endpoint_send: Callable[[Source, bytes], bool]) -> None:
+        self._send = endpoint_send
+        self._active: dict[str, tuple[NotifyTransaction, asyncio.Event]] = {}
+
+    def on_response(self, resp: SipResponse, source: Source) -> None:
+        entry = self._active.get(resp.call_id)
+        if entry is None:
+            return
+        txn, wake = entry
+        data = txn.on_response(resp, wall_clock())
+        if data:
+            self._send(txn.binding.source, data)
+        wake.set()
+
+    async def run(self, txn: NotifyTransaction) -> tuple[str, str]:
+        wake = asyncio.Event()
+        self._active[txn.call_id] = (txn, wake)
+        try:
+            if not self._send(txn.binding.source, txn.start(wall_clock())):
+                return "failed", f"connection to {txn.binding.source.ip}:{txn.binding.source.port} is closed"
+            while txn.outcome is None:
+                delay = max(0.0, txn.next_timer - wall_clock())
+                try:
+                    await asyncio.wait_for(wake.wait(), delay)  # a response or the next timer
+                except TimeoutError:
+                    pass
+                wake.clear()
+                data = txn.on_timer(wall_clock())
+                if data:
+                    self._send(txn.binding.source, data)
+            return txn.outcome
+        finally:
+            self._active.pop(txn.call_id, None)
+
+
+class SipService:
+    def __init__(self, settings: Settings, engine: Engine, config: SipConfig, via_host: str, port: int) -> None:
+        self.settings, self.engine, self.config = settings, engine, config
+        self.via_host, self.port = via_host, port
+        self.secret = settings.secret_key()
+        self.catalogue = default_catalogue()
+        self.registrar = Registrar(
+            CredentialTable(), NonceFactory(self.secret), Policy(config.policy), config.registrar
+        )
+        self.endpoint = Endpoint(self.registrar.handle, self._on_response, wall_clock)
+        self.notify = NotifyManager(self.endpoint.send)
+        self._last_cred_load = 0.0
+        self._command_tasks: set[asyncio.Task[None]] = set()
+
+    def _on_response(self, resp: SipResponse, source: Source) -> None:
+        self.notify.on_response(resp, source)
+
+    async def start(self) -> None:
+        now = wall_clock()
+        await self.reload_credentials()
+        self.registrar.policy.load_bans(await asyncio.to_thread(store.load_bans, self.engine, now), now)
+        self.registrar.load(await asyncio.to_thread(store.load_bindings, self.engine, now))
+        await asyncio.to_thread(store.reset_sending, self.engine)
+
+    async def reload_credentials(self) -> None:
+        table = await asyncio.to_thread(
+            store.load_credentials, self.engine, self.secret, self.registrar.credentials, self.catalogue
+        )
+        self.registrar.credentials = table
+        self.registrar.misses.clear()
+        self._last_cred_load = wall_clock()
+
+    async def flush(self) -> None:
+        changes = self.registrar.drain_changes()
+        events, bans = self.registrar.policy.drain()
+        if not (changes or events or bans):
+            return
+        try:
+            await asyncio.to_thread(store.flush, self.engine, changes, events, bans)
+        except Exception:
+            log.exception("write-behind failed; %d bindings kept for the next round", len(changes))
+            for key, b in changes.items():  # newer changes made meanwhile win
+                self.registrar.changes.setdefault(key, b)
+            self.registrar.policy.events[:0] = events
+            self.registrar.policy.new_bans[:0] = bans
+
+    # -- periodic workers --
+
+    async def _every(self, interval: float, work: Callable[[], Awaitable[None]], stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await asyncio.wait_for(stop.wait(), interval)
+            except TimeoutError:
+                pass
+            if stop.is_set():
+                return
+            try:
+                await work()
+            except Exception:
+                log.exception("SIP worker %s failed", getattr(work, "__name__", work))
+
+    async def _credentials_tick(self) -> None:
+        now = wall_clock()
+        due = now - self._last_cred_load >= self.config.credentials_every
+        miss = self.registrar.misses and now - self._last_cred_load >= self.config.credentials_miss_min
+        if due or miss:
+            await self.reload_credentials()
+
+    async def _bans_tick(self) -> None:
+        now = wall_clock()
+        self.registrar.policy.load_bans(await asyncio.to_thread(store.load_bans, self.engine, now), now)
+
+    async def _purge_tick(self) -> None:
+        now = wall_clock()
+        self.registrar.purge(now)
+        await asyncio.to_thread(store.purge_expired, self.engine, now)
+
+    async def _heartbeat_tick(self) -> None:
+        data = {"pid": os.getpid(), "at": wall_clock(), "port": self.port, "host": self.via_host}
+        await asyncio.to_thread(_write_heartbeat, heartbeat_path(self.settings), data)
+
+    async def _commands_tick(self) -> None:
+        cmds = await asyncio.to_thread(store.claim_commands, self.engine, wall_clock(), self.config.command_max_age)
+        for cmd in cmds:
+            task = asyncio.create_task(self.execute(cmd))
+            self._command_tasks.add(task)
+            task.add_done_callback(self._command_tasks.discard)
+
+    async def execute(self, cmd: store.PendingCommand) -> None:
+        state, result = await self._execute(cmd)
+        log.info("device %s %s: %s %s", cmd.device_id, cmd.action, state, result)
+        await asyncio.to_thread(store.finish_command, self.engine, cmd.id, state, result, wall_clock())
+
+    async def _execute(self, cmd: store.PendingCommand) -> tuple[str, str]:
+        model = self.catalogue.get(cmd.model_id)
+        event = (model.reboot_event if cmd.action == "reboot" else model.resync_event) if model else None
+        if not event:
+            return "failed", f"model {cmd.model_id} has no {cmd.action} event"
+        cred = self.registrar.credentials.by_line(cmd.line_id)
+        bindings = self.registrar.bindings_for_line(cmd.line_id, wall_clock())
+        mine = [b for b in bindings if match_device(b.user_agent, b.source.ip, cmd.devices) == cmd.device_id]
+        if not mine and len(cmd.devices) == 1:
+            mine = bindings  # the line's only device: its bindings are the device's
+        if not mine or cred is None:
+            return "not_registered", "no current registration for this device"
+        outcomes = await asyncio.gather(
+            *(
+                self.notify.run(
+                    NotifyTransaction(
+                        b, event, cred.username, cred.password, self.via_host, self.port, self.config.notify_timeout
+                    )
+                )
+                for b in mine
+            )
+        )
+        ok = [o for o in outcomes if o[0] == "ok"]
+        return ok[0] if ok else outcomes[0]
+
+    async def serve(self, host: str, stop: asyncio.Event) -> None:
+        await self.start()
+        udp, tcp = await open_transports(self.endpoint, host, self.port)
+        log.info("SIP registrar on %s:%d (UDP+TCP), %d lines", host, self.port, len(self.registrar.credentials))
+        await self._heartbeat_tick()
+        c = self.config
+        workers = [
+            asyncio.create_task(self._every(c.flush_every, self.flush, stop)),
+            asyncio.create_task(self._every(0.25, self._credentials_tick, stop)),
+            asyncio.create_task(self._every(c.bans_every, self._bans_tick, stop)),
+            asyncio.create_task(self._every(c.purge_every, self._purge_tick, stop)),
+            asyncio.create_task(self._every(c.command_poll, self._commands_tick, stop)),
+            asyncio.create_task(self._every(HEARTBEAT_EVERY, self._heartbeat_tick, stop)),
+        ]
+        try:
+            await stop.wait()
+        finally:
+            udp.close()
+            tcp.close()
+            for t in workers:
+                t.cancel()
+            await asyncio.gather(*workers, return_exceptions=True)
+            for t in list(self._command_tasks):
+                t.cancel()
+            await asyncio.gather(*self._command_tasks, return_exceptions=True)
+            await self.flush()
+            heartbeat_path(self.settings).unlink(missing_ok=True)
+            await tcp.wait_closed()
+
+
+async def run_sip(
+    settings: Settings,
+    engine: Engine,
+    stop: asyncio.Event,
+    host: str = "0.0.0.0",
+    port: int | None = None,
+    config: SipConfig | None = None,
+) -> None:
+    """Serve SIP on UDP+TCP until `stop` is set, then flush pending writes."""
+    port = port or settings.sip_listen_port
+    via_host = host if host not in ("0.0.0.0", "::", "") else settings.sip_host
+    service = SipService(settings, engine, config or SipConfig.from_settings(settings), via_host, port)
+    await service.serve(host, stop)
+
+
+def install_uvloop() -> bool:
+    """Use uvloop when installed (about 2x the datagram rate of the default loop)."""
+    try:
+        import uvloop
+    except ImportError:
+        return False
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    return True
