@@ -1,0 +1,61 @@
+"""Request paths: what a phone may ask for, parsed without I/O, and masked for the log.
+
+Only three shapes exist: `/<key>.cfg`, `/<key>/<file>` and a MAC-named `/<file>` (bootstrap).
+Anything else (dot-dot, percent escapes, NUL, over-long, upper-case keys) is a miss.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from core.credentials import find_mac, is_access_key
+
+MAX_PATH = 256
+_SEGMENT = r"[A-Za-z0-9_][A-Za-z0-9._-]{0,127}"
+_PATH_RE = re.compile(rf"^/({_SEGMENT})(?:/({_SEGMENT}))?$")
+_MAIN_RE = re.compile(r"^([0-9a-f]{48})\.cfg$")
+# Any long hex run may be a key (ours or a guess): keep 6 characters, never the whole run.
+_LONG_HEX = re.compile(r"[0-9A-Fa-f]{16,}")
+_UNPRINTABLE = re.compile(r"[^\x21-\x7e]")
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    kind: str  # main | file | mac | bad
+    key: str | None = None
+    name: str | None = None
+    mac: str | None = None
+
+
+BAD = Target("bad")
+
+
+def parse_path(raw_path: bytes) -> Target:
+    if len(raw_path) > MAX_PATH:
+        return BAD
+    try:
+        path = raw_path.decode("ascii")
+    except UnicodeDecodeError:
+        return BAD
+    m = _PATH_RE.match(path)
+    if m is None or ".." in path:
+        return BAD
+    first, second = m.group(1), m.group(2)
+    if second is not None:
+        return Target("file", key=first, name=second) if is_access_key(first) else BAD
+    main = _MAIN_RE.match(first)
+    if main:
+        return Target("main", key=main.group(1))
+    mac = find_mac(first)
+    return Target("mac", name=first, mac=mac) if mac else BAD
+
+
+def mask_path(path: str) -> str:
+    """The path as stored in the access log: keys cut to 6 characters, unprintables replaced, bounded."""
+    printable = _UNPRINTABLE.sub("?", path[: MAX_PATH * 2])
+    return _LONG_HEX.sub(lambda m: m.group(0)[:6] + "…", printable)[:255]
+
+
+def mask_key(key: str) -> str:
+    return key[:6] + "…"

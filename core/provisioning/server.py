@@ -1,0 +1,81 @@
+"""Running the endpoint on Granian (chosen by the benchmark: see docs/PERFORMANCE.md).
+
+Granian terminates TLS in Rust (rustls) and runs one Python worker process per core; each worker
+builds its own app from the environment (`app_factory`), so it owns its lookup connection,
+render cache, throttle counters and access-log writer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import os
+from pathlib import Path
+
+from granian.constants import HTTPModes, Interfaces, SSLProtocols
+from granian.server import Server as Granian
+
+from core.db import engine_from_settings
+from core.provisioning.app import Limits, ProvisioningApp, build_app
+from core.settings import Settings
+
+log = logging.getLogger(__name__)
+
+# An import path "module:Class" for the renderer (default: core.render:Renderer); tests and the
+# benchmark point it at a stand-in while the vendor templates are written.
+RENDERER_ENV = "VOIPADMIN_PROVISIONING_RENDERER"
+WORKERS_ENV = "VOIPADMIN_HTTPS_WORKERS"
+
+
+def app_factory() -> ProvisioningApp:
+    """Called once in each worker process."""
+    settings = Settings.from_env()
+    module_name, _, class_name = (os.environ.get(RENDERER_ENV) or "core.render:Renderer").partition(":")
+    renderer_class = getattr(importlib.import_module(module_name), class_name)
+    return build_app(settings, engine_from_settings(settings), renderer_class(settings), Limits.from_env(os.environ))
+
+
+def default_workers() -> int:
+    return int(os.environ.get(WORKERS_ENV) or os.cpu_count() or 1)
+
+
+def make_server(host: str, port: int, cert: Path | None, key: Path | None, workers: int) -> Granian:
+    """HTTPS when cert and key are given (TLS 1.2 minimum), else plain HTTP."""
+    tls = {}
+    if cert is not None and key is not None:
+        tls = {"ssl_cert": cert, "ssl_key": key, "ssl_protocol_min": SSLProtocols.tls12}
+    return Granian(
+        "core.provisioning.server:app_factory",
+        address=host,
+        port=port,
+        interface=Interfaces.ASGI,
+        factory=True,
+        workers=workers,
+        http=HTTPModes.http1,  # phones speak HTTP/1.x; no h2 negotiation to get wrong
+        websockets=False,
+        backlog=2048,  # a burst of phones re-provisioning at once
+        log_access=False,  # our own access log records every request
+        **tls,  # type: ignore[arg-type]
+    )
+
+
+def run(host: str, port: int, cert: Path | None, key: Path | None, workers: int) -> None:
+    """Blocking; stops on SIGINT/SIGTERM after the workers flushed their access logs."""
+    make_server(host, port, cert, key, workers).serve()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`python -m core.provisioning.server`: the child process `python -m core serve` starts."""
+    p = argparse.ArgumentParser(prog="python -m core.provisioning.server")
+    p.add_argument("--host", default="0.0.0.0")
+    p.add_argument("--port", type=int, required=True)
+    p.add_argument("--cert", type=Path)
+    p.add_argument("--key", type=Path)
+    p.add_argument("--workers", type=int, default=default_workers())
+    args = p.parse_args(argv)
+    run(args.host, args.port, args.cert, args.key, args.workers)
+
+
+if __name__ == "__main__":
+    main()
