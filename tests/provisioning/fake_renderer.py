@@ -33,7 +33,8 @@ class FakeRenderer:
         if name not in self.file_names(device):
             raise NotFound(f"no file {name}")
         self.renders += 1
-        body = f"# {name}\nrevision={device.config_revision}\nline={device.line.number}\nsecret={device.line.sip_password}\n"
+        line = device.line
+        body = f"# {name}\nrevision={device.config_revision}\nline={line.number}\nsecret={line.sip_password}\n"
         return RenderedFile(name=name, content=body.encode(), content_type="text/plain; charset=utf-8")
 
     def bootstrap(self, device: Device, requested_name: str) -> RenderedFile | None:

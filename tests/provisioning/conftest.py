@@ -1,0 +1,185 @@
+"""Fixtures for the provisioning endpoint: ORM-made devices, the app in-process, a real server."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import Engine
+
+from core.credentials import new_access_key, new_sip_password
+from core.db import transaction
+from core.models import Device, Line, Vpbx
+from core.provisioning import Limits, ProvisioningApp, build_app
+from core.settings import Settings
+from tests.provisioning.fake_renderer import FakeRenderer
+
+pytestmark = pytest.mark.db
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@dataclass
+class Dev:
+    id: int
+    key: str | None
+    mac: str | None
+
+
+@pytest.fixture
+def make_device(engine: Engine) -> Callable[..., Dev]:
+    counter = iter(range(1, 100_000))
+
+    def make(
+        model_id: str = "yealink-t46u", mac: str | None = None, provisioning_mac: str = "no", key: bool = True
+    ) -> Dev:
+        n = next(counter)
+        with transaction(engine) as s:
+            vpbx = s.query(Vpbx).filter_by(name="acme").one_or_none()
+            if vpbx is None:
+                vpbx = Vpbx(name="acme", sip_domain="acme.voip.example")
+                s.add(vpbx)
+            line = Line(
+                vpbx=vpbx,
+                number=f"+4121555{n:04d}",
+                extension=str(100 + n),
+                sip_username=f"acme{n}",
+                sip_password=new_sip_password(),
+            )
+            device = Device(
+                line=line,
+                model_id=model_id,
+                access_key=new_access_key() if key else None,
+                admin_password="1234",
+                user_password="5678",
+                mac=mac,
+                provisioning_mac=provisioning_mac,
+            )
+            s.add(device)
+            s.flush()
+            return Dev(device.id, device.access_key, device.mac)
+
+    return make
+
+
+TEST_LIMITS = Limits(miss_threshold=5, miss_window=60, cooldown=300, ban_refresh=0, log_interval=0.05)
+
+
+@pytest.fixture
+def renderer(settings: Settings) -> FakeRenderer:
+    return FakeRenderer(settings)
+
+
+@pytest.fixture
+def app(settings: Settings, engine: Engine, renderer: FakeRenderer) -> ProvisioningApp:
+    return build_app(settings, engine, renderer, TEST_LIMITS)
+
+
+@pytest.fixture
+async def running(app: ProvisioningApp) -> AsyncIterator[ProvisioningApp]:
+    async with app.running():
+        yield app
+
+
+UA = "Yealink SIP-T46U 108.86.0.20"
+
+
+def client_for(app: ProvisioningApp, ip: str = "198.51.100.7", ua: str = UA) -> httpx.AsyncClient:
+    transport = httpx.ASGITransport(app=app, client=(ip, 40000))
+    return httpx.AsyncClient(transport=transport, base_url="https://testserver", headers={"user-agent": ua})
+
+
+# -- a real server: `python -m core serve --no-sip` on a random port -----------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class LiveServer:
+    url: str
+    proc: subprocess.Popen[str]
+    data_dir: Path
+
+    def stop(self) -> str:
+        """SIGTERM, as `up` and systemd send it; returns the output."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        out, _ = self.proc.communicate(timeout=30)
+        return out
+
+
+def https_client(source: str = "127.0.0.1", ua: str = UA) -> httpx.Client:
+    transport = httpx.HTTPTransport(local_address=source, verify=False)
+    return httpx.Client(transport=transport, headers={"user-agent": ua}, timeout=10)
+
+
+@pytest.fixture
+def live_server(env: dict[str, str], engine: Engine, settings: Settings) -> Iterator[LiveServer]:
+    port = free_port()
+    e = dict(env)
+    e.update(
+        VOIPADMIN_PROVISIONING_RENDERER="tests.provisioning.fake_renderer:FakeRenderer",
+        VOIPADMIN_PROV_MISS_THRESHOLD="5",
+        PYTHONPATH=os.getcwd(),
+    )
+    cmd = [sys.executable, "-m", "core", "serve", "--no-sip", "--host", "127.0.0.1", "--https-port", str(port)]
+    cmd += ["--workers", "1"]
+    proc = subprocess.Popen(cmd, env=e, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    server = LiveServer(f"https://127.0.0.1:{port}", proc, settings.data_dir)
+    deadline = time.monotonic() + 30
+    with https_client() as c:
+        while True:  # readiness: poll until the TLS port answers
+            try:
+                c.get(f"{server.url}/ready-probe")
+                break
+            except httpx.TransportError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    out = server.stop()
+                    raise RuntimeError(f"server did not start:\n{out}") from None
+                time.sleep(0.1)
+    yield server
+    server.stop()
+
+
+async def raw_call(app: ProvisioningApp, method: str, raw_path: bytes, ip: str = "198.51.100.7") -> tuple[int, bytes]:
+    """Call the app with a path exactly as given (httpx would normalise `..` and escapes away)."""
+    scope = {
+        "type": "http",
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "https",
+        "path": raw_path.decode("latin-1"),
+        "raw_path": raw_path,
+        "query_string": b"",
+        "headers": [(b"user-agent", UA.encode())],
+        "client": (ip, 40000),
+        "server": ("testserver", 443),
+    }
+    sent: list[dict[str, object]] = []
+
+    async def receive() -> dict[str, object]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, object]) -> None:
+        sent.append(message)
+
+    await app(scope, receive, send)
+    status = int(sent[0]["status"])  # type: ignore[call-overload]
+    body = b"".join(m.get("body", b"") for m in sent[1:])  # type: ignore[misc]
+    return status, body
