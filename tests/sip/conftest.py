@@ -1,0 +1,125 @@
+"""Live-test fixtures: a seeded vPBX `pbx.test` and the registrar as a subprocess on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine
+
+from core.db import transaction
+from core.models import Device, Line, Vpbx
+from core.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+DOMAIN = "pbx.test"
+
+
+def free_port() -> int:
+    """A port free on both UDP and TCP on 127.0.0.1."""
+    for _ in range(50):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
+            u.bind(("127.0.0.1", 0))
+            port = u.getsockname()[1]
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as t:
+                try:
+                    t.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+                return port
+    raise RuntimeError("no free port")
+
+
+def wait_for(predicate: Callable[[], object], timeout: float = 10.0, what: str = "condition") -> object:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+@dataclass
+class Users:
+    vpbx_id: int
+    lines: dict[str, int]  # username -> line id
+    devices: dict[str, int]  # username -> device id
+
+    def password(self, user: str) -> str:
+        return f"secret{user}"
+
+
+def seed_users(engine: Engine, count: int, first: int = 1000, model: str = "yealink-t46u") -> Users:
+    with transaction(engine) as s:
+        v = Vpbx(name="test", sip_domain=DOMAIN)
+        s.add(v)
+        s.flush()
+        lines, devices = {}, {}
+        for n in range(first, first + count):
+            line = Line(vpbx_id=v.id, number=f"+4121555{n}", extension=str(n), sip_username=str(n),
+                        sip_password=f"secret{n}")
+            s.add(line)
+            s.flush()
+            dev = Device(line_id=line.id, model_id=model, access_key=secrets.token_hex(24), admin_password="1234",
+                         user_password="1234")
+            s.add(dev)
+            s.flush()
+            lines[str(n)], devices[str(n)] = line.id, dev.id
+        return Users(v.id, lines, devices)
+
+
+@pytest.fixture
+def users(engine: Engine) -> Users:
+    return seed_users(engine, 50)
+
+
+@dataclass
+class RunningRegistrar:
+    port: int
+    proc: subprocess.Popen[bytes]
+    log: Path
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+@pytest.fixture
+def registrar(settings: Settings, env: dict[str, str], users: Users, tmp_path: Path) -> Iterator[RunningRegistrar]:
+    port = free_port()
+    log = tmp_path / "registrar.log"
+    e = env | {"VOIPADMIN_SIP_NOTIFY_TIMEOUT": "4"}
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "core.sip", "--host", "127.0.0.1", "--port", str(port)],
+            cwd=ROOT, env=e, stdout=out, stderr=subprocess.STDOUT,
+        )
+    hb = settings.data_dir / "sip-registrar.json"
+    try:
+        wait_for(lambda: hb.exists() and json.loads(hb.read_text())["port"] == port or proc.poll() is not None,
+                 20, "registrar heartbeat")
+        assert proc.poll() is None, log.read_text()
+        yield RunningRegistrar(port, proc, log)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def tool_env() -> dict[str, str]:
+    e = dict(os.environ)
+    e["HOME"] = e.get("HOME", "/tmp")
+    return e
