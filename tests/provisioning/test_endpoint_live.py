@@ -1,0 +1,112 @@
+"""Real HTTPS against `python -m core serve --no-sip` on a random port (Granian, self-signed TLS)."""
+
+from __future__ import annotations
+
+import hashlib
+import socket
+import ssl
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from core.db import transaction
+from core.models import AccessLog, Device, RedirectionJob
+from core.provisioning.responses import NOT_FOUND
+from core.tls import fingerprint
+from tests.provisioning.conftest import https_client
+
+pytestmark = pytest.mark.db
+
+MAC = "001565AABBCC"
+GUESS = "/" + "ab" * 24 + ".cfg"
+
+
+def _peer_cert(url: str, max_version: ssl.TLSVersion | None = None) -> tuple[bytes, str]:
+    host, port = url.removeprefix("https://").split(":")
+    ctx = ssl.create_default_context()
+    ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+    if max_version:
+        ctx.maximum_version = max_version
+    with socket.create_connection((host, int(port)), timeout=5) as raw, ctx.wrap_socket(raw) as tls:
+        return tls.getpeercert(binary_form=True) or b"", tls.version() or ""
+
+
+def _raw_get(url: str, path: bytes) -> bytes:
+    """A request line exactly as written (no client-side path normalisation)."""
+    host, port = url.removeprefix("https://").split(":")
+    ctx = ssl.create_default_context()
+    ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+    with socket.create_connection((host, int(port)), timeout=5) as raw, ctx.wrap_socket(raw) as tls:
+        tls.sendall(b"GET " + path + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        data = b""
+        while chunk := tls.recv(65536):
+            data += chunk
+    return data
+
+
+def test_self_signed_certificate_tls12_and_fingerprint(live_server, settings):
+    der, version13 = _peer_cert(live_server.url)
+    _, version12 = _peer_cert(live_server.url, ssl.TLSVersion.TLSv1_2)
+    assert (version13, version12) == ("TLSv1.3", "TLSv1.2")
+    printed = fingerprint(settings)
+    assert printed == hashlib.sha256(der).digest().hex(":").upper()
+    from cryptography import x509
+
+    cert = x509.load_der_x509_certificate(der)
+    san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert "prov.example.net" in san.get_values_for_type(x509.DNSName)
+    assert "localhost" in san.get_values_for_type(x509.DNSName)
+    assert [str(ip) for ip in san.get_values_for_type(x509.IPAddress)] == ["127.0.0.1"]
+    out = live_server.stop()
+    assert f"Certificate SHA-256 fingerprint: {fingerprint(settings)}" in out
+
+
+def test_plain_http_is_off_by_default(live_server):
+    with pytest.raises(httpx.HTTPError):
+        httpx.get(live_server.url.replace("https://", "http://") + GUESS, timeout=5)
+
+
+def test_served_over_https_with_misses_throttle_and_flushed_log(live_server, make_device, engine):
+    dev = make_device(mac=MAC)
+    with https_client("127.0.0.2") as prober, https_client("127.0.0.3") as office:
+        ok = office.get(f"{live_server.url}/{dev.key}.cfg")
+        misses = [prober.get(live_server.url + GUESS).status_code for _ in range(6)]
+        prober_valid = prober.get(f"{live_server.url}/{dev.key}.cfg")
+        office_miss = office.get(live_server.url + GUESS)
+        upload = prober.put(f"{live_server.url}/{dev.key}/{MAC}-app.log", content=b"log")
+    dotdot = _raw_get(live_server.url, b"/" + dev.key.encode() + b"/../" + dev.key.encode() + b".cfg")
+    nul = _raw_get(live_server.url, b"/" + dev.key.encode() + b".cfg%00")
+    assert ok.status_code == 200 and ok.headers["cache-control"] == "no-store"
+    assert ok.text.startswith("# main.cfg")
+    assert misses == [404] * 5 + [429]
+    assert prober_valid.status_code == 200
+    assert office_miss.status_code == 404 and office_miss.content == NOT_FOUND
+    assert upload.status_code == 204
+    assert dotdot.startswith(b"HTTP/1.1 404") and dotdot.endswith(NOT_FOUND)
+    assert nul.startswith(b"HTTP/1.1 404") and nul.endswith(NOT_FOUND)
+    live_server.stop()  # SIGTERM: every row is written before the process exits
+    with transaction(engine) as s:
+        rows = s.scalars(select(AccessLog).order_by(AccessLog.id)).all()
+        device = s.get(Device, dev.id)
+    # + the readiness probe
+    assert len(rows) == 1 + 1 + 6 + 1 + 1 + 1 + 2
+    assert {r.source_ip for r in rows} == {"127.0.0.1", "127.0.0.2", "127.0.0.3"}
+    assert all(dev.key not in r.path for r in rows)
+    assert [r.status for r in rows if r.source_ip == "127.0.0.2"] == [404] * 5 + [429, 200, 204]
+    assert device.last_access_ip == "127.0.0.2"
+
+
+def test_bootstrap_once_to_done_over_https(live_server, make_device, engine):
+    dev = make_device(mac=MAC, provisioning_mac="once")
+    with https_client(ua="Yealink SIP-T46U 108.86.0.20 00:15:65:aa:bb:cc") as phone:
+        boot = phone.get(f"{live_server.url}/001565aabbcc.cfg")
+        main = phone.get(f"{live_server.url}/{dev.key}.cfg")
+        again = phone.get(f"{live_server.url}/001565aabbcc.cfg")
+    assert boot.status_code == 200 and f"/{dev.key}.cfg" in boot.text and "secret" not in boot.text
+    assert main.status_code == 200 and "secret=" in main.text
+    assert again.status_code == 404
+    with transaction(engine) as s:
+        assert s.get(Device, dev.id).provisioning_mac == "done"
+        jobs = s.scalars(select(RedirectionJob.action)).all()
+    assert jobs == ["withdraw"]
