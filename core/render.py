@@ -171,13 +171,14 @@ class Renderer:
         else:
             name = f"{model.family}/manual.{lang}.md.j2"
         base = device.base_station
+        derived = self._bootstrap_derived(device, "") if device.access_key else None
         return self._text_env.get_template(name).render(
             model=model,
             params=self._params(model),
             url=device_url(self.settings, device),
             base_url=device_base_url(self.settings, device),
-            host_port=self._bootstrap_derived(device, "").host_port if device.access_key else None,
-            key=device.access_key,
+            server_path=f"{derived.host_port}/{derived.key_path}" if derived else None,
+            has_mac=device.mac is not None,
             base_label=(self.catalogue.get(base.model_id).label if base and base.model_id in self.catalogue else None),
             base_url_of_base=device_url(self.settings, base) if base else None,
         )
