@@ -67,12 +67,18 @@ def seed_users(engine: Engine, count: int, first: int = 1000, model: str = "yeal
         s.flush()
         lines, devices = {}, {}
         for n in range(first, first + count):
-            line = Line(vpbx_id=v.id, number=f"+4121555{n}", extension=str(n), sip_username=str(n),
-                        sip_password=f"secret{n}")
+            line = Line(
+                vpbx_id=v.id, number=f"+4121555{n}", extension=str(n), sip_username=str(n), sip_password=f"secret{n}"
+            )
             s.add(line)
             s.flush()
-            dev = Device(line_id=line.id, model_id=model, access_key=secrets.token_hex(24), admin_password="1234",
-                         user_password="1234")
+            dev = Device(
+                line_id=line.id,
+                model_id=model,
+                access_key=secrets.token_hex(24),
+                admin_password="1234",
+                user_password="1234",
+            )
             s.add(dev)
             s.flush()
             lines[str(n)], devices[str(n)] = line.id, dev.id
@@ -102,12 +108,18 @@ def registrar(settings: Settings, env: dict[str, str], users: Users, tmp_path: P
     with log.open("wb") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "core.sip", "--host", "127.0.0.1", "--port", str(port)],
-            cwd=ROOT, env=e, stdout=out, stderr=subprocess.STDOUT,
+            cwd=ROOT,
+            env=e,
+            stdout=out,
+            stderr=subprocess.STDOUT,
         )
     hb = settings.data_dir / "sip-registrar.json"
     try:
-        wait_for(lambda: hb.exists() and json.loads(hb.read_text())["port"] == port or proc.poll() is not None,
-                 20, "registrar heartbeat")
+        wait_for(
+            lambda: hb.exists() and json.loads(hb.read_text())["port"] == port or proc.poll() is not None,
+            20,
+            "registrar heartbeat",
+        )
         assert proc.poll() is None, log.read_text()
         yield RunningRegistrar(port, proc, log)
     finally:

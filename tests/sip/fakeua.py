@@ -27,8 +27,15 @@ class FakeUA:
         self.cseq = itertools.count(1)
         self.branch = itertools.count(1)
 
-    def request(self, contact: str | None = None, expires: str | None = "3600", auth: str | None = None,
-                extra: str = "", method: str = "REGISTER", cseq: int | None = None) -> bytes:
+    def request(
+        self,
+        contact: str | None = None,
+        expires: str | None = "3600",
+        auth: str | None = None,
+        extra: str = "",
+        method: str = "REGISTER",
+        cseq: int | None = None,
+    ) -> bytes:
         contact = contact if contact is not None else f"<sip:{self.user}@{self.source.ip}:{self.source.port}>"
         lines = [
             f"{method} sip:{self.domain} SIP/2.0",

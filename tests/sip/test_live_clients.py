@@ -56,11 +56,11 @@ def test_baresip_registers_and_line_show_lists_the_binding(
         assert reg["expires_at"] > "2000"
 
         # A resync NOTIFY reaches baresip, which has no check-sync package: 481, recorded as failed.
-        run = subprocess.run([sys.executable, "-m", "core", "--json", "device", "resync", str(users.devices["1001"]),
-                              "--wait", "15"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)  # fmt: skip
+        cmd = [sys.executable, "-m", "core", "--json", "device", "resync", str(users.devices["1001"]), "--wait", "15"]
+        run = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
         out = json.loads(run.stdout)
         assert run.returncode == 1 and out["state"] == "failed", run.stdout
-        assert out["result"].startswith(f"481 ") and f"127.0.0.1:{port}/udp" in out["result"]
+        assert out["result"].startswith("481 ") and f"127.0.0.1:{port}/udp" in out["result"]
     finally:
         proc.terminate()
         proc.wait(10)
