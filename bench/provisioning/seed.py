@@ -20,7 +20,8 @@ def main(url: str, count: int, keys_file: str) -> None:
     upgrade(engine)
     keys = [new_access_key() for _ in range(count)]
     with engine.begin() as conn:
-        vpbx_id = conn.execute(insert(Vpbx).values(name="bench", sip_domain="bench.example").returning(Vpbx.id)).scalar()
+        vpbx = insert(Vpbx).values(name="bench", sip_domain="bench.example").returning(Vpbx.id)
+        vpbx_id = conn.execute(vpbx).scalar()
         lines = [
             {
                 "vpbx_id": vpbx_id,
