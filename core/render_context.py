@@ -20,8 +20,6 @@ from core.models import Device, Line
 from core.settings import Settings
 from core.urls import device_base_url, device_url
 
-DEFAULT_TIMEZONE = "Europe/Zurich"
-DEFAULT_NTP = "pool.ntp.org"
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
 
 
@@ -178,7 +176,7 @@ _POSIX_DST = re.compile(r"^[^,]*,M(\d+)\.(\d)\.(\d)(?:/(\d+))?,M(\d+)\.(\d)\.(\d
 
 
 def time_context(settings: Settings) -> TimeCtx:
-    zone = settings.extra.get("timezone") or DEFAULT_TIMEZONE
+    zone = settings.timezone
     tz = zoneinfo.ZoneInfo(zone)
     year = datetime.now().year
     offsets = [datetime(year, m, 1, tzinfo=tz).utcoffset() for m in (1, 7)]
@@ -193,7 +191,7 @@ def time_context(settings: Settings) -> TimeCtx:
         end = DstPoint(int(g[4]), int(g[5]), int(g[6]), int(g[7] or 2))
     return TimeCtx(
         zone=zone,
-        ntp_server=settings.extra.get("ntp_server") or DEFAULT_NTP,
+        ntp_server=settings.ntp_server,
         utc_offset_minutes=standard,
         dst_minutes=abs(summer - winter),
         posix=posix,

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import os
 import secrets
-from dataclasses import dataclass, field, replace
+import zoneinfo
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -50,7 +51,8 @@ class Settings:
     tls_cert: Path | None = None
     tls_key: Path | None = None
     redirection_config: Path | None = None  # YAML with redirection-service credentials
-    extra: dict[str, str] = field(default_factory=dict)
+    timezone: str = "Europe/Zurich"  # written into device configs
+    ntp_server: str = "pool.ntp.org"
 
     def __post_init__(self) -> None:
         if not self.db_url:
@@ -61,6 +63,10 @@ class Settings:
             raise SettingsError(
                 f"VOIPADMIN_SIP_TRANSPORT must be one of {', '.join(SIP_TRANSPORTS)}, got {self.sip_transport!r}"
             )
+        try:
+            zoneinfo.ZoneInfo(self.timezone)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise SettingsError(f"VOIPADMIN_TIMEZONE must be a tz database name, got {self.timezone!r}") from None
         parts = urlsplit(self.public_url)
         if parts.scheme not in ("https", "http") or not parts.hostname:
             raise SettingsError(f"VOIPADMIN_PUBLIC_URL must be an https:// URL, got {self.public_url!r}")
@@ -98,6 +104,8 @@ class Settings:
             sip_listen_port=_int(env, "VOIPADMIN_SIP_LISTEN_PORT", _int(env, "VOIPADMIN_SIP_PORT", 5060)),
             tls_cert=Path(cert) if cert else None,
             tls_key=Path(key) if key else None,
+            timezone=env.get("VOIPADMIN_TIMEZONE") or "Europe/Zurich",
+            ntp_server=env.get("VOIPADMIN_NTP_SERVER") or "pool.ntp.org",
             redirection_config=Path(env["VOIPADMIN_REDIRECTION_CONFIG"])
             if env.get("VOIPADMIN_REDIRECTION_CONFIG")
             else None,

@@ -32,7 +32,7 @@ def update_golden(request: pytest.FixtureRequest) -> bool:
 
 @pytest.fixture
 def render_settings(settings: Settings) -> Settings:
-    return settings.with_(extra={"timezone": "Europe/Zurich", "ntp_server": "ntp.example.net"})
+    return settings.with_(timezone="Europe/Zurich", ntp_server="ntp.example.net")
 
 
 @pytest.fixture
