@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from core.key_functions import KEY_FUNCTIONS
+from core.redirection import SERVICES as REDIRECTION_SERVICES
 from core.settings import ROOT
 
 DEFAULT_PATH = ROOT / "data" / "catalogue.yaml"
@@ -164,6 +165,9 @@ def _model(raw: Any, position: int, families: dict[str, Family]) -> DeviceModel:
     params = raw.get("params", {})
     if not isinstance(params, dict):
         raise _fail(where, "params", "must be a mapping")
+    redirection = _opt_str(raw, where, "redirection")
+    if redirection is not None and redirection not in REDIRECTION_SERVICES:
+        raise _fail(where, "redirection", f"must be one of {', '.join(REDIRECTION_SERVICES)}, got {redirection!r}")
     t38 = raw.get("t38", False)
     if not isinstance(t38, bool):
         raise _fail(where, "t38", "must be true or false")
@@ -180,7 +184,7 @@ def _model(raw: Any, position: int, families: dict[str, Family]) -> DeviceModel:
         max_modules=_int(raw, where, "max_modules", 0),
         resync_event=_opt_str(raw, where, "resync_event"),
         reboot_event=_opt_str(raw, where, "reboot_event"),
-        redirection=_opt_str(raw, where, "redirection"),
+        redirection=redirection,
         compatible_bases=_str_list(raw, where, "compatible_bases"),
         max_handsets=_int(raw, where, "max_handsets", 0),
         t38=t38,

@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import yaml
 
+from core.redirection import SERVICES
 from core.redirection.base import RedirectionClient
 from core.redirection.fanvil import FanvilFdps
 from core.redirection.hawk import GigasetGrape, SnomSraps
@@ -30,6 +31,9 @@ FACTORIES: dict[str, tuple[Callable[..., RedirectionClient], tuple[str, ...]]] =
     "polycom_ztp": (PolyZtp, ("api_key", "profile")),
     "fanvil_fdps": (FanvilFdps, ("user", "password")),
 }
+
+
+assert set(FACTORIES) == set(SERVICES), "core.redirection.SERVICES and FACTORIES must name the same services"
 
 
 class RedirectionConfigError(ValueError):

@@ -48,6 +48,7 @@ def _first(raw, kind):
         ("dect_base", {"max_handsets": 0}, "max_handsets"),
         ("desk_phone", {"t38": True}, "t38"),
         ("expansion_module", {"max_modules": 0}, "max_modules"),
+        ("desk_phone", {"redirection": "acme_redirect"}, "redirection"),
     ],
 )
 def test_broken_entry_is_reported_by_id_and_field(raw, kind, changes, field):
