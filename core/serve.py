@@ -1,4 +1,4 @@
-"""The serve process (`python -m core serve`): HTTPS provisioning plus, unless disabled, SIP.
+"""The serve process (`python -m core serve`): HTTPS provisioning, SIP (unless disabled), the redirection outbox.
 
 This process supervises: the HTTPS endpoint runs as a Granian child (its own worker processes,
 one per core), the SIP service runs here in asyncio. SIGINT/SIGTERM stop everything: Granian's
@@ -15,9 +15,11 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import Engine, inspect
+from sqlalchemy import Engine
 
 from core.db import engine_from_settings
+from core.migrate import upgrade
+from core.redirection.worker import run_redirection_worker
 from core.settings import Settings
 from core.tls import ensure_certificate, fingerprint
 
@@ -32,15 +34,6 @@ class ServeOptions:
     sip: bool = True
     sip_port: int | None = None
     workers: int | None = None
-
-
-def ensure_schema(engine: Engine) -> None:
-    """Apply migrations on an empty or Alembic-managed database; leave a test-made schema alone."""
-    tables = set(inspect(engine).get_table_names())
-    if not tables or "alembic_version" in tables:
-        from core.migrate import upgrade
-
-        upgrade(engine)
 
 
 def _child_env(settings: Settings, cert: Path, key: Path) -> dict[str, str]:
@@ -90,6 +83,7 @@ async def _run(settings: Settings, engine: Engine, opts: ServeOptions, cert: Pat
     tasks = [asyncio.create_task(c.wait()) for c in children]
     if opts.sip:
         tasks.append(asyncio.create_task(_sip(settings, engine, stop, opts.sip_port)))
+    tasks.append(asyncio.create_task(run_redirection_worker(settings, engine, stop)))
     stopper = asyncio.create_task(stop.wait())
     done, _ = await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
     failed = stopper not in done
@@ -110,7 +104,7 @@ async def _run(settings: Settings, engine: Engine, opts: ServeOptions, cert: Pat
 def serve(settings: Settings, opts: ServeOptions) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     engine = engine_from_settings(settings)
-    ensure_schema(engine)
+    upgrade(engine)  # idempotent: a fresh data dir works without a separate `init`
     cert, key, created = ensure_certificate(settings)
     if created:
         print(f"Created a self-signed certificate: {cert}")

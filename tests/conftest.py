@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import Engine
 
 from core.db import make_engine, transaction
+from core.migrate import stamp_head
 from core.models import Base
 from core.permissions import Actor, system_actor
 from core.settings import Settings, current_settings
@@ -50,11 +51,12 @@ def settings(tmp_path: Path, db_url: str) -> Settings:
 def engine(settings: Settings) -> Iterator[Engine]:
     eng = make_engine(settings.db_url)
     if PG_URL:
-        Base.metadata.drop_all(eng)
+        _drop_everything(eng)
     Base.metadata.create_all(eng)
+    stamp_head(eng)  # the schema equals the migrations' (tests/core/test_migrations.py), so serve won't redo it
     yield eng
     if PG_URL:
-        Base.metadata.drop_all(eng)
+        _drop_everything(eng)
     eng.dispose()
 
 
