@@ -44,7 +44,7 @@ def issue(secret: bytes, account_id: int, now: float, ttl: int = DEFAULT_TTL) ->
 
 def verify(secret: bytes, token: str | None, now: float) -> WebSession | None:
     """The session a token stands for, or None if it is missing, malformed, forged or expired."""
-    if not token or not secret or len(token) > 256:
+    if not isinstance(token, str) or not token or not secret or len(token) > 256:
         return None
     payload, _, signature = token.rpartition(".")
     parts = payload.split(".")

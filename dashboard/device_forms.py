@@ -22,6 +22,11 @@ ADD_FIELDS = ("model", "mac", "label", "base", "provisioning_mac", "expansion")
 EDIT_FIELDS = ("admin_password", "username", "user_password", "mac", "provisioning_mac", "base", "label", "expansion")
 
 
+def _pm_labels() -> dict[str, str]:
+    # Labels fixed when the widget is drawn (AppTest formats options again after the run).
+    return {state: t(f"pm_{state}") for state in ("no", "once", "done")}
+
+
 def _models(kind: str) -> list[DeviceModel]:
     return sorted(default_catalogue().models(kind), key=lambda m: (m.vendor, m.model))
 
@@ -42,7 +47,7 @@ def _expansion_input(model: DeviceModel, current: dict[str, Any] | None, key: st
         t("expansion"),
         options,
         index=options.index(current["model"]) if current and current["model"] in options else 0,
-        format_func=lambda m: names.get(m, t("none")),
+        format_func={"": t("none"), **names}.get,
         key=f"{key}_exp",
     )
     count = st.number_input(
@@ -54,10 +59,12 @@ def _expansion_input(model: DeviceModel, current: dict[str, Any] | None, key: st
 def add_device_form(actor: Actor, line: dict[str, Any]) -> None:
     """Pick a kind, then a model (grouped by vendor), then "+ Enregistrer"."""
     scope = "add."
-    kind = st.selectbox(t("kind"), ADD_KINDS, format_func=lambda k: t(f"kind_{k}"), key="add_kind")
+    kind = st.selectbox(t("kind"), ADD_KINDS, format_func={k: t(f"kind_{k}") for k in ADD_KINDS}.get, key="add_kind")
     models = _models(kind)
     by_id = {m.id: m for m in models}
-    model_id = st.selectbox(t("model"), list(by_id), format_func=lambda i: by_id[i].label, key="add_model")
+    model_id = st.selectbox(
+        t("model"), list(by_id), format_func={i: m.label for i, m in by_id.items()}.get, key="add_model"
+    )
     field_error("model", scope)
     model = by_id[model_id]
     with st.form("add_device", clear_on_submit=False, border=False):
@@ -73,7 +80,7 @@ def add_device_form(actor: Actor, line: dict[str, Any]) -> None:
         if model.has_url:
             mac = st.text_input(t("mac"), key="add_mac", placeholder="00041345C9BF")
             field_error("mac", scope)
-            pm = st.selectbox(t("provisioning_mac"), ("no", "once"), format_func=lambda s: t(f"pm_{s}"), key="add_pm")
+            pm = st.selectbox(t("provisioning_mac"), ("no", "once"), format_func=_pm_labels().get, key="add_pm")
             field_error("provisioning_mac", scope)
         label = st.text_input(t("label"), key="add_label")
         field_error("label", scope)
@@ -113,7 +120,7 @@ def edit_device_form(actor: Actor, device: dict[str, Any]) -> None:
             if device["provisioning_mac"] != "done":
                 changes["provisioning_mac"] = st.selectbox(
                     t("provisioning_mac"), ("no", "once"), index=("no", "once").index(device["provisioning_mac"]),
-                    format_func=lambda s: t(f"pm_{s}"), key=f"{key}_pm",
+                    format_func=_pm_labels().get, key=f"{key}_pm",
                 )  # fmt: skip
             field_error("provisioning_mac", scope)
         if model.kind == "dect_handset":

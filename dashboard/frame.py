@@ -6,8 +6,8 @@ import streamlit as st
 
 from core.permissions import Actor
 from dashboard.auth import LOGOUT_PATH, current_actor, forget
-from dashboard.guard import login_prompt
-from dashboard.i18n import LANG_KEY, LANGUAGES, TEXTS, t
+from dashboard.guard import FRAME_KEY, login_prompt
+from dashboard.i18n import LANG_KEY, LANGUAGES, TEXTS, lang, t
 
 PAGES_DIR = "pages"
 FRAUD_ROLES = ("provider", "vpbx_admin")
@@ -24,9 +24,9 @@ def pages_for(actor: Actor) -> dict[str, list[st.Page]]:
     """The pages this role may open; pages left out are unreachable by URL in this session."""
     nav = {
         t("section_lines"): [
-            st.Page(
-                f"{PAGES_DIR}/phones.py", title=t("phones"), icon=":material/phone:", url_path="phones", default=True
-            ),
+            # The default page answers at "/" only, so it is a page of its own and /phones stays a deep link.
+            st.Page(f"{PAGES_DIR}/home.py", title=t("home"), icon=":material/home:", default=True),
+            st.Page(f"{PAGES_DIR}/phones.py", title=t("phones"), icon=":material/phone:", url_path="phones"),
             st.Page(f"{PAGES_DIR}/keys.py", title=t("keys"), icon=":material/dialpad:", url_path="keys"),
             st.Page(f"{PAGES_DIR}/status.py", title=t("status"), icon=":material/monitor_heart:", url_path="status"),
         ]
@@ -39,23 +39,33 @@ def pages_for(actor: Actor) -> dict[str, list[st.Page]]:
     return nav
 
 
+def _set_language() -> None:
+    if st.session_state.get("lang_switch") in LANGUAGES:
+        st.session_state[LANG_KEY] = st.session_state["lang_switch"]
+
+
 def _sidebar(actor: Actor) -> None:
     with st.sidebar:
         st.caption(f"{actor.name} · {t('role_' + actor.role)}")
+        # A widget's state is dropped on runs that do not draw it; the chosen language must outlive those.
         st.segmented_control(
-            t("language"), LANGUAGES, key=LANG_KEY, format_func=lambda code: TEXTS[code]["language_name"]
-        )
+            t("language"), LANGUAGES, default=lang(), key="lang_switch", on_change=_set_language,
+            format_func=lambda code: TEXTS[code]["language_name"],
+        )  # fmt: skip
 
 
 def run() -> None:
     st.set_page_config(page_title="AdminCenter", page_icon=":material/call:", layout="wide")
     st.session_state.setdefault(LANG_KEY, "fr")
-    if st.session_state.get(LANG_KEY) not in LANGUAGES:  # segmented control deselected
-        st.session_state[LANG_KEY] = "fr"
     actor = current_actor()
     if actor is None:
         # Still call st.navigation: it switches off Streamlit's pages/ auto-discovery for this run.
         st.navigation([st.Page(login_prompt, title="AdminCenter", url_path="login")], position="hidden").run()
         return
     _sidebar(actor)
-    st.navigation(pages_for(actor)).run()
+    current = st.navigation(pages_for(actor))
+    st.session_state[FRAME_KEY] = True
+    try:
+        current.run()
+    finally:
+        st.session_state.pop(FRAME_KEY, None)

@@ -13,6 +13,8 @@ from core.permissions import Actor
 from dashboard.auth import LOGIN_PATH, current_actor
 from dashboard.i18n import t
 
+FRAME_KEY = "frame_running"  # set by dashboard.frame while it runs a page
+
 # A constant script (no user data in it): send the whole tab to the login form.
 _REDIRECT = (
     f'<script>window.location.replace("{LOGIN_PATH}?next=" + encodeURIComponent(window.location.pathname))</script>'
@@ -32,6 +34,14 @@ def require_login(*roles: str) -> Actor:
     actor = current_actor()
     if actor is None:
         login_prompt()
+        st.stop()
+    if not st.session_state.get(FRAME_KEY):
+        # Served straight from pages/ without app.py (Streamlit's pages/ discovery, before any session ran
+        # st.navigation): run the frame here instead. Its st.navigation resolves this same page (v1 and
+        # st.Page hashes agree: url_path = file stem) and runs it inside the frame; then this outer run ends.
+        from dashboard.frame import run  # late: the frame imports this module
+
+        run()
         st.stop()
     if roles and actor.role not in roles:
         st.error(t("forbidden"))

@@ -54,7 +54,9 @@ def key_table(actor: Actor, device_id: int, module: dict[str, Any], current: lis
         column_config={
             "index": st.column_config.NumberColumn(t("key"), disabled=True, width="small"),
             "type": st.column_config.SelectboxColumn(
-                t("key_type"), options=["", *module["functions"]], format_func=function_label
+                t("key_type"),
+                options=["", *module["functions"]],
+                format_func={f: function_label(f) for f in ["", *module["functions"]]}.get,
             ),
             "value": st.column_config.TextColumn(t("key_value"), help=hints),
             "label": st.column_config.TextColumn(t("key_label"), max_chars=32),

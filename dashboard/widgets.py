@@ -46,7 +46,9 @@ def choose_line(actor: Actor, key: str = "line_pick") -> dict[str, Any] | None:
         chosen = ids[0]
         st.subheader(line_label(by_id[chosen]))
     else:
-        chosen = st.selectbox(t("line"), ids, index=index, format_func=lambda i: line_label(by_id[i]), key=key)
+        chosen = st.selectbox(
+            t("line"), ids, index=index, format_func={i: line_label(v) for i, v in by_id.items()}.get, key=key
+        )
     st.query_params["line"] = str(chosen)
     return by_id[chosen]
 
@@ -80,7 +82,7 @@ def when(iso: str | None) -> str:
 def call(fn: Any, *args: Any, scope: str = "", **kwargs: Any) -> Any:
     """Run a core use case in its own transaction; on a refusal, remember the message under its field.
 
-    Returns the result, or None after a refusal (shown by `field_error` next to the field).
+    A refusal reruns the script so `field_error` shows the message next to its field.
     """
     st.session_state[ERRORS_KEY] = {}
     try:
@@ -88,7 +90,8 @@ def call(fn: Any, *args: Any, scope: str = "", **kwargs: Any) -> Any:
             return fn(s, *args, **kwargs)
     except VoipAdminError as exc:
         st.session_state[ERRORS_KEY] = {f"{scope}{exc.field or ''}": exc.message}
-        return None
+        # The widgets were drawn before the submit was handled: draw again, now with the message.
+        st.rerun()
 
 
 def field_error(field: str, scope: str = "") -> None:

@@ -16,8 +16,8 @@ actor = require_login("provider", "vpbx_admin")  # first statement of every page
 st.title(t("fraud"))
 if flash := st.session_state.pop("flash", None):
     st.success(flash)
-days = st.segmented_control(t("period"), (1, 7, 30), default=7, format_func=lambda d: t(f"period_{d}"),
-                            key="fraud_days") or 7  # fmt: skip
+periods = {d: t(f"period_{d}") for d in (1, 7, 30)}
+days = st.segmented_control(t("period"), list(periods), default=7, format_func=periods.get, key="fraud_days") or 7
 start = fraud.since(days)
 
 
@@ -66,8 +66,8 @@ with dev_col:
     suspect = {r["device_id"] for r in shared}
     order = sorted(by_id, key=lambda i: (i not in suspect, i))  # devices seen from several IPs first
     if order:
-        device_id = st.selectbox(t("device"), order, key="fraud_device",
-                                 format_func=lambda i: f"{device_name(by_id[i])} · {by_id[i]['line']}")  # fmt: skip
+        names = {i: f"{device_name(d)} · {d['line']}" for i, d in by_id.items()}
+        device_id = st.selectbox(t("device"), order, key="fraud_device", format_func=names.get)
         if st.button(t("new_key"), icon=":material/key:", key="fraud_new_key"):
             if call(devices.new_key, actor, device_id, scope="fraud.") is not None:
                 st.session_state["flash"] = t("new_key_done")
@@ -76,8 +76,8 @@ with line_col:
     lines_by_id = {line["id"]: line for line in visible_lines}
     if lines_by_id:
         line_id = st.selectbox(t("line"), list(lines_by_id), key="fraud_line",
-                               format_func=lambda i: line_label(lines_by_id[i]) +
-                               (f" · {t('blocked')}" if lines_by_id[i]["pstn_blocked"] else ""))  # fmt: skip
+                               format_func={i: line_label(v) + (f" · {t('blocked')}" if v["pstn_blocked"] else "")
+                                            for i, v in lines_by_id.items()}.get)  # fmt: skip
         if st.button(t("new_sip"), icon=":material/password:", key="fraud_new_sip"):
             if call(lines.new_sip_credentials, actor, line_id, scope="fraud.") is not None:
                 st.session_state["flash"] = t("new_sip_done")

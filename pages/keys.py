@@ -32,7 +32,9 @@ if device is None:
     if not candidates:
         st.info(t("no_keys"))
         st.stop()
-    chosen = st.selectbox(t("device"), list(candidates), format_func=lambda i: device_name(candidates[i]))
+    chosen = st.selectbox(
+        t("device"), list(candidates), format_func={i: device_name(d) for i, d in candidates.items()}.get
+    )
     device = candidates[chosen]
     st.query_params["device"] = str(device["id"])
 else:
