@@ -35,7 +35,8 @@ HEARTBEAT_EVERY = 2.0
 
 
 def _env_float(settings: Settings, name: str, default: float) -> float:
-    raw = settings.extra.get(name) or os.environ.get(name)
+    extra: dict[str, str] = getattr(settings, "extra", None) or {}  # not every Settings version has it
+    raw = extra.get(name) or os.environ.get(name)
     return float(raw) if raw not in (None, "") else default
 
 
