@@ -29,6 +29,12 @@ class Credential:
         hashes = {a: ha1(a, username, domain, password) for a in ("MD5", "SHA-256")}
         return cls(username, domain, line_id, password, algs, hashes)
 
+    def ha1_for(self, algorithm: str, realm: str) -> str | None:
+        """HA1 for the realm the phone was challenged with: its vPBX domain, or one of our host names."""
+        if realm.lower() == self.domain:
+            return self.ha1.get(algorithm)
+        return ha1(algorithm, self.username, realm, self.password) if algorithm in self.ha1 else None
+
     @property
     def aor(self) -> str:
         return f"{self.username}@{self.domain}"
@@ -37,8 +43,13 @@ class Credential:
 class CredentialTable:
     """username -> Credential, plus what an unknown user is offered (so it looks like a known one)."""
 
-    def __init__(self, creds: Iterable[Credential] = (), secret: bytes = b"", generation: int = 0) -> None:
+    def __init__(
+        self, creds: Iterable[Credential] = (), secret: bytes = b"", generation: int = 0, aliases: Iterable[str] = ()
+    ) -> None:
         self.by_user: dict[str, Credential] = {c.username: c for c in creds}
+        # Our own host names: configs name the registrar host as the domain, and user names are
+        # unique across vPBXs, so user@<our host> is the same AOR as user@<vPBX domain>.
+        self.aliases = frozenset(a.lower() for a in aliases)
         self._lines = {c.line_id: c for c in self.by_user.values()}
         self.domains = frozenset(c.domain for c in self.by_user.values())
         self.generation = generation
@@ -52,7 +63,10 @@ class CredentialTable:
 
     def lookup(self, username: str, domain: str) -> Credential | None:
         c = self.by_user.get(username)
-        return c if c is not None and c.domain == domain.lower() else None
+        if c is None:
+            return None
+        domain = domain.lower()
+        return c if domain == c.domain or domain in self.aliases else None
 
     def by_line(self, line_id: int) -> Credential | None:
         return self._lines.get(line_id)

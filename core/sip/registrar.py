@@ -117,7 +117,7 @@ class Registrar:
         if nonce_state == "invalid":
             return self._challenge(msg, user, domain, now, tag, via)
         algorithm = params.get("algorithm", "MD5").upper()
-        ha1 = cred.ha1.get(algorithm) if cred else None
+        ha1 = cred.ha1_for(algorithm, domain) if cred else None
         ok = verify(params, ha1 or _DUMMY_HA1.get(algorithm, _DUMMY_HA1["MD5"]), "REGISTER")
         ok = ok and cred is not None and ha1 is not None and params.get("username") == user
         if not ok:

@@ -143,7 +143,12 @@ class SipService:
 
     async def reload_credentials(self) -> None:
         table = await asyncio.to_thread(
-            store.load_credentials, self.engine, self.secret, self.registrar.credentials, self.catalogue
+            store.load_credentials,
+            self.engine,
+            self.secret,
+            self.registrar.credentials,
+            self.catalogue,
+            (self.settings.sip_host, self.via_host),
         )
         self.registrar.credentials = table
         self.registrar.misses.clear()

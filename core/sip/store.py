@@ -31,7 +31,11 @@ def dt(t: float) -> datetime:
 
 
 def load_credentials(
-    engine: Engine, secret: bytes, previous: CredentialTable | None = None, catalogue: Catalogue | None = None
+    engine: Engine,
+    secret: bytes,
+    previous: CredentialTable | None = None,
+    catalogue: Catalogue | None = None,
+    aliases: Iterable[str] = (),
 ) -> CredentialTable:
     """Every line's SIP account; SHA-256 offered only when all its devices' models support it."""
     catalogue = catalogue or default_catalogue()
@@ -53,7 +57,7 @@ def load_credentials(
                 creds.append(prev)  # unchanged: keep its HA1s, skip the hashing
                 continue
         creds.append(Credential.make(user, domain.lower(), line_id, password, sha))
-    return CredentialTable(creds, secret, (previous.generation + 1) if previous else 1)
+    return CredentialTable(creds, secret, (previous.generation + 1) if previous else 1, aliases)
 
 
 def load_bans(engine: Engine, now: float) -> dict[str, float]:

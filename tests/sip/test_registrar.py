@@ -20,7 +20,20 @@ def reg() -> Registrar:
         Credential.make("1000", "pbx.test", 1, "secret1000"),
         Credential.make("2000", "pbx.test", 2, "pw2000", True),
     ]
-    return Registrar(CredentialTable(creds, SECRET), NonceFactory(SECRET), Policy(PolicyConfig(rate=0)))
+    return Registrar(
+        CredentialTable(creds, SECRET, aliases=["sip.provider.test"]),
+        NonceFactory(SECRET),
+        Policy(PolicyConfig(rate=0)),
+    )
+
+
+def test_our_host_name_is_an_alias_of_the_vpbx_domain(reg: Registrar) -> None:
+    """Device configs name the registrar host as the domain; the binding is the line's AOR all the same."""
+    ok = FakeUA(reg, "1000", "sip.provider.test", "secret1000").register(T0)
+    assert ok.status == 200
+    ((aor, _contact),) = reg.drain_changes()
+    assert aor == "1000@pbx.test"
+    assert FakeUA(reg, "1000", "elsewhere.test", "secret1000").register(T0).status == 403
 
 
 def test_register_challenge_then_200_lists_binding_with_to_tag_and_rport(reg: Registrar) -> None:
