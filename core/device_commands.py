@@ -6,22 +6,19 @@ rows, sends the NOTIFY and records the outcome, which `command_status` reads bac
 
 from __future__ import annotations
 
-import json
-import time
 from typing import Any
 
 from sqlalchemy.orm import Session
 
+from core import heartbeat
 from core.audit import record
 from core.catalogue import default_catalogue
 from core.errors import NotFound, ValidationError
 from core.models import Device, DeviceCommand
 from core.permissions import Actor, require_device
-from core.settings import Settings, current_settings
 
 ACTIONS = ("reboot", "resync")
 FINAL_STATES = ("ok", "failed", "timeout", "not_registered")
-HEARTBEAT_MAX_AGE = 10.0  # seconds; the registrar writes its heartbeat every 2 s
 
 
 def command_view(c: DeviceCommand) -> dict[str, Any]:
@@ -61,19 +58,6 @@ def command_status(session: Session, actor: Actor, command_id: int) -> dict[str,
     return command_view(cmd)
 
 
-def registrar_running(source: Session | Settings | None = None, now: float | None = None) -> bool:
-    """Whether a registrar (`python -m core serve` or `python -m core.sip`) wrote a fresh heartbeat.
-
-    The heartbeat is a file in the data dir (core.sip.service), so this answers for this host's
-    data dir; a Session argument is accepted for the dashboard's convenience and uses this
-    process's settings.
-    """
-    from core.sip.service import heartbeat_path
-
-    settings = source if isinstance(source, Settings) else current_settings()
-    try:
-        data = json.loads(heartbeat_path(settings).read_text())
-    except (OSError, ValueError):
-        return False
-    now = time.time() if now is None else now
-    return isinstance(data, dict) and now - float(data.get("at", 0)) <= HEARTBEAT_MAX_AGE
+def registrar_running(session: Session) -> bool:
+    """Whether a registrar (`python -m core serve` or `python -m core.sip`) beat recently, on any host."""
+    return heartbeat.running(session, "sip")

@@ -251,6 +251,19 @@ class DeviceCommand(Base):
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
+class ServiceHeartbeat(Base):
+    """A running switch service says it is alive; shared through the database so it works across hosts."""
+
+    __tablename__ = "service_heartbeat"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    service: Mapped[str] = mapped_column(String(16))  # sip
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    detail: Mapped[str] = mapped_column(String(255), default="")  # e.g. "udp+tcp 0.0.0.0:5060"
+    seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    __table_args__ = (UniqueConstraint("service", "host", "pid", name="uq_service_heartbeat_instance"),)
+
+
 class RedirectionJob(Base):
     """Outbox row: register or withdraw a MAC at a manufacturer's redirection service."""
 

@@ -15,7 +15,7 @@ POLL = 0.25
 def _command(ctx: Context, args: argparse.Namespace, action: str) -> int:
     with transaction(ctx.engine) as s:
         cmd = request_command(s, ctx.actor(s), args.id, action)
-    running = registrar_running(ctx.settings)
+        running = registrar_running(s)
     if not running:
         msg = "the registrar is not running (start `python -m core serve`); the command stays queued for 2 minutes"
         if args.wait is not None:

@@ -1,22 +1,21 @@
 """`run_sip`: the registrar process side. Binds UDP+TCP, runs the registrar and its workers.
 
 Workers: binding/event write-behind, credentials refresh (interval and on miss), ban reload,
-expiry purge, the device-command worker (reboot/resync by NOTIFY) and a heartbeat file so the
-dashboard and CLI can tell whether a registrar is running.
+expiry purge, the device-command worker (reboot/resync by NOTIFY) and a heartbeat row
+(core.heartbeat) so the dashboard and CLI, on any host, can tell whether a registrar is running.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from sqlalchemy import Engine
 
+from core import heartbeat
 from core.catalogue import default_catalogue
 from core.registrations import match_device
 from core.settings import Settings
@@ -30,13 +29,11 @@ from core.sip.registrar import Registrar, RegistrarConfig, Source
 from core.sip.transport import Endpoint, open_transports, wall_clock
 
 log = logging.getLogger("core.sip")
-HEARTBEAT_FILE = "sip-registrar.json"
 HEARTBEAT_EVERY = 2.0
 
 
 def _env_float(settings: Settings, name: str, default: float) -> float:
-    extra: dict[str, str] = getattr(settings, "extra", None) or {}  # not every Settings version has it
-    raw = extra.get(name) or os.environ.get(name)
+    raw = os.environ.get(name)
     return float(raw) if raw not in (None, "") else default
 
 
@@ -66,17 +63,6 @@ class SipConfig:
             ban_seconds=_env_float(settings, "VOIPADMIN_SIP_BAN_SECONDS", p.ban_seconds),
         )
         return cls(policy=policy, notify_timeout=_env_float(settings, "VOIPADMIN_SIP_NOTIFY_TIMEOUT", 8.0))
-
-
-def heartbeat_path(settings: Settings) -> Path:
-    return settings.data_dir / HEARTBEAT_FILE
-
-
-def _write_heartbeat(path: Path, data: dict[str, object]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".tmp{os.getpid()}")
-    tmp.write_text(json.dumps(data))
-    tmp.replace(path)
 
 
 class NotifyManager:
@@ -200,8 +186,7 @@ class SipService:
         await asyncio.to_thread(store.purge_expired, self.engine, now)
 
     async def _heartbeat_tick(self) -> None:
-        data = {"pid": os.getpid(), "at": wall_clock(), "port": self.port, "host": self.via_host}
-        await asyncio.to_thread(_write_heartbeat, heartbeat_path(self.settings), data)
+        await asyncio.to_thread(heartbeat.beat, self.engine, "sip", f"udp+tcp {self.via_host}:{self.port}")
 
     async def _commands_tick(self) -> None:
         cmds = await asyncio.to_thread(store.claim_commands, self.engine, wall_clock(), self.config.command_max_age)
@@ -266,7 +251,7 @@ class SipService:
                 t.cancel()
             await asyncio.gather(*self._command_tasks, return_exceptions=True)
             await self.flush()
-            heartbeat_path(self.settings).unlink(missing_ok=True)
+            await asyncio.to_thread(heartbeat.stop, self.engine, "sip")
             await tcp.wait_closed()
 
 

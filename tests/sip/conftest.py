@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
 import socket
@@ -14,10 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
-from core.db import transaction
-from core.models import Device, Line, Vpbx
+from core.db import make_engine, transaction
+from core.models import Device, Line, ServiceHeartbeat, Vpbx
 from core.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -113,13 +112,14 @@ def registrar(settings: Settings, env: dict[str, str], users: Users, tmp_path: P
             stdout=out,
             stderr=subprocess.STDOUT,
         )
-    hb = settings.data_dir / "sip-registrar.json"
+    def beating() -> bool:
+        with transaction(hb_engine) as s:
+            details = s.scalars(select(ServiceHeartbeat.detail).where(ServiceHeartbeat.service == "sip")).all()
+        return any(d.endswith(f":{port}") for d in details)
+
+    hb_engine = make_engine(settings.db_url)
     try:
-        wait_for(
-            lambda: hb.exists() and json.loads(hb.read_text())["port"] == port or proc.poll() is not None,
-            20,
-            "registrar heartbeat",
-        )
+        wait_for(lambda: beating() or proc.poll() is not None, 20, "registrar heartbeat")
         assert proc.poll() is None, log.read_text()
         yield RunningRegistrar(port, proc, log)
     finally:
@@ -129,6 +129,7 @@ def registrar(settings: Settings, env: dict[str, str], users: Users, tmp_path: P
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+        hb_engine.dispose()
 
 
 def tool_env() -> dict[str, str]:

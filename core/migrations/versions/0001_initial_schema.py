@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-26 09:41:59.687712
+Create Date: 2026-11-26 10:10:03.282517
 """
 from __future__ import annotations
 
@@ -45,6 +45,19 @@ def upgrade() -> None:
     with op.batch_alter_table('ban', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_ban_expires_at'), ['expires_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_ban_source_ip'), ['source_ip'], unique=False)
+
+    op.create_table('service_heartbeat',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('service', sa.String(length=16), nullable=False),
+    sa.Column('host', sa.String(length=255), nullable=False),
+    sa.Column('pid', sa.Integer(), nullable=False),
+    sa.Column('detail', sa.String(length=255), nullable=False),
+    sa.Column('seen_at', core.models.UTCDateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_service_heartbeat')),
+    sa.UniqueConstraint('service', 'host', 'pid', name='uq_service_heartbeat_instance')
+    )
+    with op.batch_alter_table('service_heartbeat', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_service_heartbeat_seen_at'), ['seen_at'], unique=False)
 
     op.create_table('vpbx',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -294,6 +307,10 @@ def downgrade() -> None:
 
     op.drop_table('line')
     op.drop_table('vpbx')
+    with op.batch_alter_table('service_heartbeat', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_service_heartbeat_seen_at'))
+
+    op.drop_table('service_heartbeat')
     with op.batch_alter_table('ban', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_ban_source_ip'))
         batch_op.drop_index(batch_op.f('ix_ban_expires_at'))
