@@ -39,6 +39,15 @@ def pages_for(actor: Actor) -> dict[str, list[st.Page]]:
     return nav
 
 
+def _browser_language() -> str:
+    """The browser's language if it is English, else French (the manual's language)."""
+    try:
+        locale = st.context.locale or ""
+    except Exception:  # no browser context
+        locale = ""
+    return "en" if str(locale).lower().startswith("en") else "fr"
+
+
 def _set_language() -> None:
     if st.session_state.get("lang_switch") in LANGUAGES:
         st.session_state[LANG_KEY] = st.session_state["lang_switch"]
@@ -56,7 +65,8 @@ def _sidebar(actor: Actor) -> None:
 
 def run() -> None:
     st.set_page_config(page_title="AdminCenter", page_icon=":material/call:", layout="wide")
-    st.session_state.setdefault(LANG_KEY, "fr")
+    if LANG_KEY not in st.session_state:
+        st.session_state[LANG_KEY] = _browser_language()
     actor = current_actor()
     if actor is None:
         # Still call st.navigation: it switches off Streamlit's pages/ auto-discovery for this run.

@@ -62,6 +62,9 @@ def key_table(actor: Actor, device_id: int, module: dict[str, Any], current: lis
             "label": st.column_config.TextColumn(t("key_label"), max_chars=32),
         },
     )
+    pending = len((st.session_state.get(editor_key(device_id, module["module"])) or {}).get("edited_rows", {}))
+    if pending:
+        st.caption(t("keys_unsaved", count=pending))
     if st.button(t("save"), type="primary", key=f"save_keys_{device_id}_{module['module']}"):
         rows = [
             {"index": int(r["index"]), "type": r["type"] or "", "value": r["value"] or "", "label": r["label"] or ""}

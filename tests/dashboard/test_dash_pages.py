@@ -42,7 +42,9 @@ def test_anonymous_sees_the_login_prompt_only(app, world, shown):
         at.switch_page("pages/phones.py")
 
 
-@pytest.mark.parametrize("page", ["pages/home.py", "pages/phones.py", "pages/keys.py", "pages/status.py", "pages/fraud.py"])
+@pytest.mark.parametrize(
+    "page", ["pages/home.py", "pages/phones.py", "pages/keys.py", "pages/status.py", "pages/fraud.py"]
+)
 def test_page_file_run_directly_without_login_shows_nothing(world, page, shown):
     """What Streamlit's pages/ auto-discovery would serve by URL before app.py ever ran."""
     at = AppTest.from_file(f"../../{page}", default_timeout=60)

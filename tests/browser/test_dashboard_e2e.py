@@ -1,0 +1,114 @@
+"""The dashboard in a real browser: login, deep links, adding a device, keys, the setup dialog."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import PASSWORD, login, wait_idle
+from playwright.sync_api import expect
+from sqlalchemy import select
+
+from core.db import make_engine, transaction
+from core.models import Device, FunctionKey
+
+pytestmark = pytest.mark.browser
+PAGE_PATHS = ["/home", "/phones", "/keys", "/status", "/fraud"]
+PRIVATE = ["Bureau Alice", "805EC0112233", "+41215550101", "Mobile Alice", "000413AABBCC"]
+
+
+def test_direct_page_urls_on_a_fresh_server_show_no_data(fresh_server, browser):
+    """pages/ is served by URL before any session ran st.navigation: each page's guard must hold."""
+    for path in PAGE_PATHS:
+        context = browser.new_context(locale="en-US")
+        page = context.new_page()
+        received: list[str] = []
+        page.on("websocket", lambda ws, got=received: ws.on("framereceived", lambda f: got.append(str(f))))
+        page.goto(f"{fresh_server.url}{path}?line=1&device=1")
+        page.wait_for_url(f"**/session/login?next=%2F{path[1:]}")  # the guard sent the tab to the login form
+        expect(page.get_by_role("button", name="Log in")).to_be_visible()
+        assert received, "the page's script ran (its guard answered over the websocket)"
+        for secret in PRIVATE:
+            assert all(secret not in frame for frame in received), (path, secret)
+            assert secret not in page.content()
+        context.close()
+
+
+def test_login_survives_reload_and_logout_ends_it(page, server):
+    page.goto(f"{server.url}/session/login?lang=en")
+    page.get_by_label("User name").fill("alice")
+    page.get_by_label("Password").fill("wrong password")
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("alert")).to_have_text("Wrong user name or password.")
+    page.get_by_label("User name").fill("alice")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("heading", name="Overview")).to_be_visible()
+    page.reload()
+    expect(page.get_by_role("heading", name="Overview")).to_be_visible()
+    wait_idle(page)
+    nav = page.get_by_test_id("stSidebarNav")
+    expect(nav.get_by_text("Fraud")).to_have_count(0)  # a user's menu has no fraud page
+    nav.get_by_text("Log out").click()
+    page.wait_for_url("**/session/login")
+    assert not [c for c in page.context.cookies() if c["name"] == "voipadmin_session"]
+    page.goto(f"{server.url}/phones")
+    page.wait_for_url("**/session/login?next=**")  # still logged out
+
+
+def test_add_a_device_from_the_catalogue(page, server):
+    login(page, server, "alice", "/phones")
+    expect(page.get_by_role("heading", name="Phones")).to_be_visible()
+    expect(page.locator(".st-key-add_kind").get_by_role("combobox")).to_have_value("Desk phone")  # first kind
+    model = page.locator(".st-key-add_model").get_by_role("combobox")
+    model.click()
+    model.press_sequentially("D785")  # the list is long and virtualised: filter it
+    page.get_by_role("option", name="Snom D785").click()
+    wait_idle(page)
+    page.locator(".st-key-add_mac input").fill("00:04:13:00:00:99")
+    page.locator(".st-key-add_label input").fill("Accueil")
+    page.get_by_role("button", name="+ Save").click()
+    expect(page.get_by_text("Saved.")).to_be_visible()
+    expect(page.get_by_test_id("stExpander").filter(has_text="Snom D785 — Accueil")).to_be_visible()
+    engine = make_engine(server.db_url)
+    with transaction(engine) as s:
+        device = s.scalar(select(Device).where(Device.mac == "000413000099"))
+        assert device is not None and device.label == "Accueil" and device.model_id == "snom-d785"
+    engine.dispose()
+
+
+def test_edit_a_key_label_in_the_table(page, server):
+    login(page, server, "alice", f"/keys?device={server.desk}")
+    expect(page.get_by_role("heading", name="Keys")).to_be_visible()
+    grid = page.get_by_test_id("stDataFrame").first
+    expect(grid).to_be_visible()
+    grid.click(position={"x": 20, "y": 35 + 17})  # row 1, "Key" column (rows are 35 px high)
+    for _ in range(3):
+        page.keyboard.press("ArrowRight")  # to the "Label" column
+    page.keyboard.press("Enter")  # opens the cell's editor overlay
+    editor = page.locator("textarea.gdg-input")
+    expect(editor).to_be_visible()
+    editor.fill("Ligne")
+    editor.press("Enter")
+    expect(editor).to_have_count(0)
+    expect(page.get_by_text("Keys changed, not saved yet: 1")).to_be_visible()  # the app has the edit
+    wait_idle(page)
+    page.locator(f".st-key-save_keys_{server.desk}_0 button").click()
+    expect(page.get_by_text("Keys saved.")).to_be_visible()
+    engine = make_engine(server.db_url)
+    with transaction(engine) as s:
+        key = s.scalar(select(FunctionKey).where(FunctionKey.device_id == server.desk, FunctionKey.index == 1))
+        assert key is not None and key.label == "Ligne" and key.function == "line"
+    engine.dispose()
+
+
+def test_setup_dialog_shows_url_and_qr_code(page, server):
+    login(page, server, "alice", "/phones")
+    page.get_by_test_id("stExpander").filter(has_text="Mobile Alice").click()
+    page.locator(f".st-key-setup_{server.soft} button").click()
+    dialog = page.get_by_test_id("stDialog")
+    expect(dialog).to_be_visible()
+    expect(dialog.get_by_test_id("stCode").first).to_contain_text("https://prov.example.net:8448/")
+    qr = dialog.get_by_role("img")
+    expect(qr).to_be_visible()
+    assert qr.evaluate("img => img.naturalWidth") > 100  # a real PNG, decoded by the browser
+    dialog.locator(".st-key-setup_close button").click()
+    expect(page.get_by_test_id("stDialog")).to_have_count(0)
