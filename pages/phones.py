@@ -24,7 +24,7 @@ other_errors((), scope="delete.")
 
 with tx() as s:
     detail = lines.get_line(s, actor, line["id"])
-registered = {r.get("device_id") for r in detail["registrations"] if r.get("device_id")}
+registered = {r.get("device") for r in detail["registrations"] if r.get("device")}
 visible = detail["devices"]
 
 if not visible:
