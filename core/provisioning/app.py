@@ -1,29 +1,39 @@
-"""The app factory: `build_app(settings, engine, renderer)` -> an ASGI app, nothing at module level.
+"""The app factory: `build_app(settings, engine, renderer)` -> one app served two ways, nothing at module level.
 
-Composition, outermost first: access log -> bans -> throttle -> endpoint. The lifespan starts the
-access-log writer thread and, on shutdown, writes every queued row and closes the lookup connection.
+`ProvisioningApp.handle` is the one implementation of the rules, in order: bans -> throttle state
+-> endpoint -> miss counting -> access log. Two thin adapters feed it: RSGI (`__rsgi__`, what
+Granian serves in production: its native interface, much cheaper per request than ASGI) and ASGI
+(`__call__`, what the in-process tests drive through httpx). Both are tested. Startup starts the
+access-log writer thread; shutdown writes every queued row and closes the lookup connection
+(ASGI lifespan, or RSGI's `__rsgi_init__`/`__rsgi_del__`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import Engine
 
-from core.provisioning.access_log import AccessLogMiddleware
-from core.provisioning.bans import BanList, BanMiddleware
+from core.provisioning import responses
+from core.provisioning.access_log import record
+from core.provisioning.bans import BanList
 from core.provisioning.directory import DeviceDirectory
 from core.provisioning.endpoint import ProvisioningEndpoint
 from core.provisioning.log_writer import LogWriter
-from core.provisioning.throttle import MissCounter, ThrottleMiddleware
-from core.provisioning.types import ASGIApp, Receive, RendererLike, Scope, Send
+from core.provisioning.responses import Response
+from core.provisioning.throttle import MissCounter
+from core.provisioning.types import Drain, Receive, RendererLike, RequestInfo, Scope, Send
 from core.settings import Settings
 
 log = logging.getLogger(__name__)
+
+MAX_UPLOAD = 1 << 20  # an upload body is read (and dropped) up to this much, then the connection may close
 
 
 @dataclass(frozen=True)
@@ -50,7 +60,7 @@ class Limits:
 
 
 class ProvisioningApp:
-    """The ASGI callable; also usable without a server through `async with app.running():`."""
+    """RSGI and ASGI callable; also usable without a server through `async with app.running():`."""
 
     def __init__(self, settings: Settings, engine: Engine, renderer: RendererLike, limits: Limits) -> None:
         self.settings = settings
@@ -59,9 +69,30 @@ class ProvisioningApp:
         self.directory = DeviceDirectory(engine, renderer, cache_size=limits.render_cache)
         self.counter = MissCounter(limits.miss_threshold, limits.miss_window, limits.cooldown)
         self.bans = BanList(engine, refresh=limits.ban_refresh)
-        endpoint = ProvisioningEndpoint(self.directory, self.writer, self.counter)
-        throttled: ASGIApp = ThrottleMiddleware(endpoint, self.counter, on_throttle=self._on_throttle)
-        self.stack: ASGIApp = AccessLogMiddleware(BanMiddleware(throttled, self.bans), self.writer)
+        self.endpoint = ProvisioningEndpoint(self.directory, self.writer, self.counter)
+
+    # -- the rules, whatever the interface ----------------------------------------------------------
+
+    async def handle(self, info: RequestInfo, drain: Drain) -> Response:
+        """Answer one request and queue its access-log row (always, even when something failed)."""
+        at = datetime.now(UTC)
+        response = responses.SERVER_ERROR
+        try:
+            if self.bans.is_banned(info.source_ip):
+                info.reason = "banned"
+                response = responses.FORBIDDEN
+                return response
+            info.throttled = self.counter.is_throttled(info.source_ip)
+            response = await self.endpoint.handle(info, drain)
+            if info.miss and self.counter.record_miss(info.source_ip):
+                self._on_throttle(info.source_ip, info.user_agent)
+            return response
+        except Exception:
+            log.exception("provisioning: request %s %s failed", info.method, info.masked_path)
+            response = responses.SERVER_ERROR
+            return response
+        finally:
+            record(self.writer, at, info, response)
 
     def _on_throttle(self, ip: str, user_agent: str) -> None:
         log.warning("provisioning: %s throttled after too many misses", ip)
@@ -88,11 +119,67 @@ class ProvisioningApp:
         finally:
             self.shutdown()
 
+    # -- RSGI (Granian's native interface: production) ---------------------------------------------
+
+    def __rsgi_init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.startup()
+
+    def __rsgi_del__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.shutdown()  # Granian calls this on SIGTERM/SIGINT once the worker stopped serving
+
+    async def __rsgi__(self, scope: Any, proto: Any) -> None:
+        if scope.proto != "http":
+            return
+        client: str = scope.client  # "ip:port", "[v6]:port"
+        info = RequestInfo(
+            method=scope.method,
+            # Granian hands RSGI apps the percent-decoded path: parse_path sees what a file lookup would.
+            path=scope.path.encode("utf-8", "replace"),
+            source_ip=client.rpartition(":")[0].strip("[]"),
+            user_agent=(scope.headers.get("user-agent") or "")[:255],
+        )
+
+        async def drain() -> None:
+            size = 0
+            async for chunk in proto:
+                size += len(chunk)
+                if size > MAX_UPLOAD:
+                    break
+
+        response = await self.handle(info, drain)
+        proto.response_bytes(response.status, response.headers, b"" if info.head else response.body)
+
+    # -- ASGI (in-process tests, any ASGI server) ---------------------------------------------------
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
             await self._lifespan(receive, send)
-        else:
-            await self.stack(scope, receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        ua = ""
+        for name, value in scope.get("headers", ()):
+            if name == b"user-agent":
+                ua = value.decode("latin-1")[:255]
+                break
+        info = RequestInfo(
+            method=scope["method"],
+            path=scope.get("raw_path") or scope["path"].encode("utf-8", "replace"),
+            source_ip=(scope.get("client") or ("", 0))[0] or "",
+            user_agent=ua,
+        )
+
+        async def drain() -> None:
+            size = 0
+            while size <= MAX_UPLOAD:
+                message = await receive()
+                size += len(message.get("body", b""))
+                if message["type"] != "http.request" or not message.get("more_body", False):
+                    break
+
+        response = await self.handle(info, drain)
+        await send({"type": "http.response.start", "status": response.status, "headers": response.asgi_headers()})
+        await send({"type": "http.response.body", "body": b"" if info.head else response.body})
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:

@@ -1,4 +1,4 @@
-"""Middleware: a source with an active Ban (scope provisioning or all) is refused with 403.
+"""Bans: a source with an active Ban (scope provisioning or all) is refused with 403 (by the dispatcher in app.py).
 
 The active bans are read from the database at most every `refresh` seconds (a ban is set by
 the dashboard or the fraud rules in another process; a couple of seconds to take effect is
@@ -14,8 +14,6 @@ from datetime import UTC, datetime
 from sqlalchemy import Engine, select
 
 from core.models import Ban
-from core.provisioning.responses import respond
-from core.provisioning.types import ASGIApp, Receive, Scope, Send, request_info
 
 SCOPES = ("provisioning", "all")
 
@@ -46,18 +44,3 @@ class BanList:
             self._loaded_at = tick
         expires = self._bans.get(ip)
         return expires is not None and expires > datetime.now(UTC)
-
-
-class BanMiddleware:
-    def __init__(self, app: ASGIApp, bans: BanList) -> None:
-        self.app = app
-        self.bans = bans
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            info = request_info(scope)
-            if self.bans.is_banned(info.source_ip):
-                info.reason = "banned"
-                await respond(send, 403, head=scope["method"] == "HEAD")
-                return
-        await self.app(scope, receive, send)

@@ -1,10 +1,15 @@
 """Which device a request names, and its files, with the hot path kept cheap.
 
-Every request by key or MAC runs one indexed SELECT on a connection this process holds open
-(no ORM, no pool checkout): the dashboard runs in another process, so a "new key" or a config
-change must be seen at once, and asking the database is the only way to know. The expensive part
-(loading the ORM device, rendering) is cached by (device, key, config_revision, file name): a
-config change bumps the revision, so a stale file can never be served.
+The dashboard runs in another process, so a "new key" or a config change must be seen by the very
+next request. Lookups run on a connection this process holds open (no ORM, no pool checkout):
+- SQLite: key -> device rows are cached, and every request first asks `PRAGMA data_version` on
+  that connection, which changes whenever any other connection (another process, or this
+  process's access-log writer) has committed. Any change drops the whole cache, so the next
+  lookup of each key is a fresh SELECT; a commit can never be missed, only cost a revalidation.
+- PostgreSQL has no such counter: one indexed SELECT per request.
+MAC lookups (bootstrap, rare) are always a SELECT. The expensive part (loading the ORM device,
+rendering) is cached by (device, key, config_revision, file name): a config change bumps the
+revision, so a stale file can never be served.
 """
 
 from __future__ import annotations
@@ -20,6 +25,8 @@ from sqlalchemy.orm import Session
 
 from core.errors import NotFound
 from core.models import Device, RedirectionJob
+from core.provisioning import responses
+from core.provisioning.responses import Response
 from core.provisioning.types import RendererLike
 from core.render import RenderedFile
 
@@ -66,7 +73,13 @@ class DeviceDirectory:
         self.engine = engine
         self.renderer = renderer
         self._conn: Any = None
+        self._raw: Any = None  # the DB-API connection behind _conn
         self._lock = threading.Lock()
+        self._versioned = engine.dialect.name == "sqlite"
+        self._version: int | None = None  # data_version the key cache is valid for
+        self._version_cursor: Any = None  # kept: a fresh cursor per request costs more than the PRAGMA
+        self._keys: dict[str, DeviceRow] = {}
+        self._keys_max = cache_size
         mark = "?" if engine.dialect.paramstyle == "qmark" else "%s"
         self._by_key_sql = f"SELECT {_COLUMNS} FROM device WHERE access_key = {mark}"
         self._by_mac_sql = f"SELECT {_COLUMNS} FROM device WHERE mac = {mark}"
@@ -75,21 +88,22 @@ class DeviceDirectory:
 
     # -- the per-request lookups ---------------------------------------------------------------
 
-    def _connect(self) -> Any:
-        proxy = self.engine.raw_connection()
-        proxy.detach()  # ours for the process lifetime; never handed back to the pool in autocommit
-        raw = proxy.driver_connection
-        if self.engine.dialect.name == "postgresql":
-            raw.autocommit = True  # no transaction left open between requests
-        return proxy
+    def _connection(self) -> Any:
+        """The DB-API connection this process keeps for lookups (opened on first use, again after an error)."""
+        if self._raw is None:
+            proxy = self.engine.raw_connection()
+            raw = proxy.dbapi_connection  # read before detach(), which unhooks the fairy from it
+            proxy.detach()  # ours for the process lifetime; never handed back to the pool in autocommit
+            if self.engine.dialect.name == "postgresql":
+                raw.autocommit = True  # no transaction left open between requests
+            self._conn, self._raw = proxy, raw
+        return self._raw
 
     def _query(self, sql: str, value: str) -> DeviceRow | None:
         with self._lock:
             for attempt in (1, 2):
-                if self._conn is None:
-                    self._conn = self._connect()
                 try:
-                    cur = self._conn.cursor()
+                    cur = self._connection().cursor()
                     try:
                         cur.execute(sql, (value,))
                         row = cur.fetchone()
@@ -102,18 +116,49 @@ class DeviceDirectory:
                         raise
         return None
 
+    def _revalidate(self) -> None:
+        """Drop the key cache if anyone committed since the last request (SQLite only)."""
+        with self._lock:
+            for attempt in (1, 2):
+                try:
+                    if self._version_cursor is None:
+                        self._version_cursor = self._connection().cursor()
+                    self._version_cursor.execute("PRAGMA data_version")
+                    version = self._version_cursor.fetchone()[0]
+                    break
+                except Exception:
+                    self.close()
+                    if attempt == 2:
+                        raise
+            if version != self._version:
+                self._keys.clear()
+                self._version = version
+
     def by_key(self, key: str) -> DeviceRow | None:
-        return self._query(self._by_key_sql, key)
+        if not self._versioned:
+            return self._query(self._by_key_sql, key)
+        self._revalidate()
+        row = self._keys.get(key)
+        if row is None:
+            # Queried after the version was read, so the row is at least as new as that version.
+            row = self._query(self._by_key_sql, key)
+            if row is not None:  # only real keys: guesses cannot grow the cache
+                if len(self._keys) >= self._keys_max:
+                    self._keys.clear()
+                self._keys[key] = row
+        return row
 
     def by_mac(self, mac: str) -> DeviceRow | None:
         return self._query(self._by_mac_sql, mac)
 
     def close(self) -> None:
-        if self._conn is not None:
+        self._keys.clear()
+        self._version = self._version_cursor = None  # a new connection has its own data_version sequence
+        if self._raw is not None:
             try:
-                self._conn.close()
+                self._raw.close()
             finally:
-                self._conn = None
+                self._conn = self._raw = None
 
     # -- files: cache first, then load and render in a worker thread ----------------------------
 
@@ -124,11 +169,11 @@ class DeviceDirectory:
         result: frozenset[str] | None = self._names.get(self._rev(row))
         return result
 
-    def cached_file(self, row: DeviceRow, name: str | None) -> RenderedFile | None:
-        result: RenderedFile | None = self._files.get((*self._rev(row), name))
+    def cached_file(self, row: DeviceRow, name: str | None) -> Response | None:
+        result: Response | None = self._files.get((*self._rev(row), name))
         return result
 
-    def load_file(self, row: DeviceRow, name: str | None) -> RenderedFile | None:
+    def load_file(self, row: DeviceRow, name: str | None) -> Response | None:
         """Render (blocking: run in a thread). None when the model has no such file."""
         with Session(self.engine) as session:
             device = session.get(Device, row.id)
@@ -142,8 +187,9 @@ class DeviceDirectory:
                 rendered = self.renderer.render(device, name)
             except NotFound:
                 return None
-        self._files.put((*self._rev(row), name), rendered)
-        return rendered
+        response = responses.make(200, rendered.content, rendered.content_type)
+        self._files.put((*self._rev(row), name), response)
+        return response
 
     def load_bootstrap(self, row: DeviceRow, name: str) -> RenderedFile | None:
         """The bootstrap file for a MAC-named request (rare: not cached)."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from core.credentials import find_mac, is_access_key
 
@@ -31,6 +32,7 @@ class Target:
 BAD = Target("bad")
 
 
+@lru_cache(maxsize=8192)  # pure, and phones re-ask for the same few paths: skip the regexes on a hit
 def parse_path(raw_path: bytes) -> Target:
     if len(raw_path) > MAX_PATH:
         return BAD

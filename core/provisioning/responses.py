@@ -1,8 +1,13 @@
-"""Raw ASGI responses: every answer carries `Cache-Control: no-store` (configs hold secrets)."""
+"""Responses, built once where they can be: every answer carries `Cache-Control: no-store` (configs hold secrets).
+
+Headers are `str` pairs (RSGI's form); the ASGI adapter encodes them. A HEAD answer keeps the
+headers (Content-Length included) and the adapters drop the body.
+"""
 
 from __future__ import annotations
 
-from core.provisioning.types import Send
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 NOT_FOUND = b"Not Found\n"  # one body for every miss, whatever the reason
 BODIES = {
@@ -12,23 +17,37 @@ BODIES = {
     429: b"Too Many Requests\n",
     500: b"Internal Server Error\n",
 }
-TEXT = b"text/plain; charset=utf-8"
+TEXT = "text/plain; charset=utf-8"
+_COMMON = (("cache-control", "no-store"), ("x-content-type-options", "nosniff"))
 
 
-async def respond(
-    send: Send,
-    status: int,
-    body: bytes | None = None,
-    content_type: bytes = TEXT,
-    head: bool = False,
-    extra: list[tuple[bytes, bytes]] | None = None,
-) -> None:
+@dataclass(frozen=True, slots=True)
+class Response:
+    status: int
+    body: bytes
+    headers: list[tuple[str, str]]  # never mutated: shared between requests
+
+    def asgi_headers(self) -> list[tuple[bytes, bytes]]:
+        return [(k.encode("latin-1"), v.encode("latin-1")) for k, v in self.headers]
+
+
+def make(
+    status: int, body: bytes | None = None, content_type: str = TEXT, extra: Sequence[tuple[str, str]] = ()
+) -> Response:
     if body is None:
         body = BODIES.get(status, b"")
-    headers = [(b"cache-control", b"no-store"), (b"x-content-type-options", b"nosniff")]
+    headers = list(_COMMON)
     if status != 204:  # a 204 has neither a body nor its length
-        headers += [(b"content-length", str(len(body)).encode()), (b"content-type", content_type)]
-    if extra:
-        headers.extend(extra)
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": b"" if head else body})
+        headers += [("content-length", str(len(body))), ("content-type", content_type)]
+    headers.extend(extra)
+    return Response(status, body, headers)
+
+
+NO_CONTENT = make(204)
+FORBIDDEN = make(403)
+MISS = make(404)
+SERVER_ERROR = make(500)
+
+
+def too_many(retry_after: int) -> Response:
+    return make(429, extra=[("retry-after", str(retry_after))])

@@ -2,7 +2,8 @@
 
 Granian terminates TLS in Rust (rustls) and runs one Python worker process per core; each worker
 builds its own app from the environment (`app_factory`), so it owns its lookup connection,
-render cache, throttle counters and access-log writer.
+key and render caches, throttle counters and access-log writer. The app is served through RSGI
+(`ProvisioningApp.__rsgi__`); its ASGI face is for in-process tests and other servers.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import logging
 import os
 from pathlib import Path
 
-from granian.constants import HTTPModes, Interfaces, SSLProtocols
+from granian.constants import HTTPModes, Interfaces, Loops, SSLProtocols
 from granian.server import Server as Granian
 
 from core.db import engine_from_settings
@@ -49,7 +50,8 @@ def make_server(host: str, port: int, cert: Path | None, key: Path | None, worke
         "core.provisioning.server:app_factory",
         address=host,
         port=port,
-        interface=Interfaces.ASGI,
+        interface=Interfaces.RSGI,  # Granian's native interface: about half the per-request cost of ASGI
+        loop=Loops.uvloop,  # what "auto" picks here anyway; pinned so a stray rloop install changes nothing
         factory=True,
         workers=workers,
         http=HTTPModes.http1,  # phones speak HTTP/1.x; no h2 negotiation to get wrong

@@ -1,4 +1,4 @@
-"""Middleware: misses counted per source address; a source over the threshold is throttled.
+"""Misses counted per source address; a source over the threshold is throttled (applied in app.py).
 
 Throttling refuses (429) only what a guesser can learn from: unknown keys and files, malformed
 paths and MAC-named bootstrap requests (a MAC is guessable, a key is not). A request presenting a
@@ -11,8 +11,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-
-from core.provisioning.types import ASGIApp, Receive, Scope, Send, request_info
 
 
 @dataclass(slots=True)
@@ -72,22 +70,3 @@ class MissCounter:
         if len(self._sources) >= self.max_sources:  # a flood of distinct sources: forget the oldest
             for ip in list(self._sources)[: self.max_sources // 2]:
                 del self._sources[ip]
-
-
-class ThrottleMiddleware:
-    def __init__(
-        self, app: ASGIApp, counter: MissCounter, on_throttle: Callable[[str, str], None] | None = None
-    ) -> None:
-        self.app = app
-        self.counter = counter
-        self.on_throttle = on_throttle
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        info = request_info(scope)
-        info.throttled = self.counter.is_throttled(info.source_ip)
-        await self.app(scope, receive, send)
-        if info.miss and self.counter.record_miss(info.source_ip) and self.on_throttle:
-            self.on_throttle(info.source_ip, info.user_agent)

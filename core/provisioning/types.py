@@ -1,4 +1,4 @@
-"""The shared ASGI types of the provisioning endpoint, and the renderer it is given.
+"""The shared types of the provisioning endpoint, and the renderer it is given.
 
 The renderer is injected (`build_app(settings, engine, renderer)`), so anything with the
 `core.render.Renderer` interface works: the real one, or a small fake in tests.
@@ -19,9 +19,8 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
-
-# The per-request record the middlewares and the endpoint share, stored in scope["voipadmin"].
-INFO = "voipadmin"
+# Reads and drops a request body (uploads are answered, never stored); one per server interface.
+Drain = Callable[[], Awaitable[None]]
 
 
 class RendererLike(Protocol):
@@ -34,30 +33,20 @@ class RendererLike(Protocol):
     def bootstrap(self, device: Device, requested_name: str) -> RenderedFile | None: ...
 
 
-@dataclass
+@dataclass(slots=True)
 class RequestInfo:
-    """What the endpoint learnt about a request, for the access log and the throttle."""
+    """One request as the server interface (ASGI or RSGI) saw it, and what the endpoint learnt about it."""
 
+    method: str
+    path: bytes  # raw under ASGI; percent-decoded by Granian under RSGI (see docs/PROVISIONING.md)
     source_ip: str
     user_agent: str
-    masked_path: str
+    masked_path: str = ""  # set once the path is parsed; what the access log stores
     device_id: int | None = None
     reason: str = ""
     miss: bool = False  # an unknown key/file/MAC or a malformed request: counted per source
-    throttled: bool = False  # set by the throttle before the endpoint runs
+    throttled: bool = False  # set by the dispatcher before the endpoint runs
 
-
-def request_info(scope: Scope) -> RequestInfo:
-    info = scope.get(INFO)
-    if info is None:
-        from core.provisioning.paths import mask_path
-
-        client = scope.get("client") or ("", 0)
-        ua = ""
-        for name, value in scope.get("headers", ()):
-            if name == b"user-agent":
-                ua = value.decode("latin-1")[:255]
-                break
-        info = RequestInfo(source_ip=client[0] or "", user_agent=ua, masked_path=mask_path(scope.get("path", "")))
-        scope[INFO] = info
-    return info
+    @property
+    def head(self) -> bool:
+        return self.method == "HEAD"

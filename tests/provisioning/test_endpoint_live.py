@@ -8,8 +8,9 @@ import ssl
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
+from core.credentials import new_access_key
 from core.db import transaction
 from core.models import AccessLog, Device, RedirectionJob
 from core.provisioning.responses import NOT_FOUND
@@ -110,3 +111,20 @@ def test_bootstrap_once_to_done_over_https(live_server, make_device, engine):
         assert s.get(Device, dev.id).provisioning_mac == "done"
         jobs = s.scalars(select(RedirectionJob.action)).all()
     assert jobs == ["withdraw"]
+
+
+def test_new_key_and_head_over_https(live_server, make_device, engine):
+    """Through Granian's RSGI interface: HEAD keeps Content-Length, a new key kills the old one at once."""
+    dev = make_device()
+    fresh = new_access_key()
+    with https_client() as phone:
+        got = phone.get(f"{live_server.url}/{dev.key}.cfg")
+        head = phone.head(f"{live_server.url}/{dev.key}.cfg")
+        with transaction(engine) as s:  # the dashboard's "new key", committed while the server runs
+            s.execute(update(Device).where(Device.id == dev.id).values(access_key=fresh))
+        old = phone.get(f"{live_server.url}/{dev.key}.cfg")
+        new = phone.get(f"{live_server.url}/{fresh}.cfg")
+    assert got.status_code == 200 and head.status_code == 200 and head.content == b""
+    assert head.headers["content-length"] == str(len(got.content))
+    assert (old.status_code, old.content) == (404, NOT_FOUND)
+    assert new.status_code == 200 and new.content == got.content
