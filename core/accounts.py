@@ -51,9 +51,32 @@ def authenticate(session: Session, username: str, password: str) -> Actor | None
     return actor_for(account)
 
 
-def actor_by_id(session: Session, account_id: int) -> Actor | None:
+def actor_by_id(session: Session, account_id: int, session_epoch: int | None = None) -> Actor | None:
+    """The account's Actor, unless it is gone, disabled, or (given an epoch) its sessions were ended."""
     account = session.get(Account, account_id)
-    return actor_for(account) if account and not account.disabled else None
+    if account is None or account.disabled:
+        return None
+    if session_epoch is not None and session_epoch != account.session_epoch:
+        return None
+    return actor_for(account)
+
+
+def session_epoch(session: Session, account_id: int) -> int:
+    account = session.get(Account, account_id)
+    if account is None:
+        raise NotFound("no such account", "account")
+    return account.session_epoch
+
+
+def end_sessions(session: Session, actor: Actor, username: str) -> None:
+    """Log the account out everywhere (its own choice, or the provider's)."""
+    account = session.scalar(select(Account).where(Account.username == username))
+    if account is None:
+        raise NotFound(f"no such account {username!r}", "account")
+    if actor.account_id != account.id:
+        require_role(actor, "provider", doing="end another account's sessions")
+    account.session_epoch += 1
+    audit.record(session, actor, "account.end_sessions", "account", account.id)
 
 
 def actor_by_username(session: Session, username: str) -> Actor:
@@ -129,6 +152,7 @@ def set_password(session: Session, actor: Actor, username: str, password: str) -
     if len(password) < MIN_PASSWORD:
         raise ValidationError(f"must be at least {MIN_PASSWORD} characters", "password")
     account.password_hash = hash_password(password)
+    account.session_epoch += 1  # a new password ends the sessions opened with the old one
     audit.record(session, actor, "account.password", "account", account.id)
 
 

@@ -100,6 +100,9 @@ class Account(Base):
     line_id: Mapped[int | None] = mapped_column(ForeignKey("line.id", ondelete="CASCADE"), index=True)
     language: Mapped[str] = mapped_column(String(2), default="fr")
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Part of every dashboard session token; bumping it (password change, "log out everywhere")
+    # ends every session of the account at its next click.
+    session_epoch: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

@@ -22,6 +22,7 @@ from dashboard.routes import LOGIN_PATH, LOGOUT_PATH
 __all__ = ["LOGIN_PATH", "LOGOUT_PATH", "current_actor", "forget"]
 ACCOUNT_KEY = "auth_account_id"
 EXPIRES_KEY = "auth_expires_at"
+EPOCH_KEY = "auth_session_epoch"
 
 
 def _cookie_session() -> web_session.WebSession | None:
@@ -43,14 +44,16 @@ def current_actor() -> Actor | None:
             return None
         account_id, expires = session.account_id, session.expires_at
         st.session_state[ACCOUNT_KEY], st.session_state[EXPIRES_KEY] = account_id, expires
+        st.session_state[EPOCH_KEY] = session.epoch
     with tx() as s:
-        actor = actor_by_id(s, int(account_id))
-    if actor is None:  # deleted or disabled since login
+        actor = actor_by_id(s, int(account_id), st.session_state.get(EPOCH_KEY))
+    if actor is None:  # deleted, disabled or sessions ended since login
         st.session_state.pop(ACCOUNT_KEY, None)
+        st.session_state.pop(EPOCH_KEY, None)
     return actor
 
 
 def forget() -> None:
     """Drop this session's login (the logout route deletes the cookie)."""
-    for key in (ACCOUNT_KEY, EXPIRES_KEY):
+    for key in (ACCOUNT_KEY, EXPIRES_KEY, EPOCH_KEY):
         st.session_state.pop(key, None)

@@ -17,7 +17,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from core import web_session
-from core.accounts import authenticate
+from core.accounts import authenticate, session_epoch
 from core.db import make_engine, transaction
 from core.settings import current_settings
 from dashboard.i18n import LANGUAGES, TEXTS
@@ -92,9 +92,10 @@ def build_routes(get_engine: Callable[[], Engine], ttl: int = web_session.DEFAUL
         lang, next_path = _lang(request, str(form.get("lang") or "")), safe_next(str(form.get("next") or ""))
         with transaction(get_engine()) as s:
             actor = authenticate(s, username, password) if username and password else None
+            epoch = session_epoch(s, actor.account_id) if actor and actor.account_id is not None else 0
         if actor is None or actor.account_id is None:
             return login_page(lang, next_path, error=True, status=401)
-        token = web_session.issue(current_settings().secret_key(), actor.account_id, time.time(), ttl)
+        token = web_session.issue(current_settings().secret_key(), actor.account_id, time.time(), ttl, epoch)
         response = RedirectResponse(next_path, status_code=303)
         response.set_cookie(web_session.COOKIE_NAME, token, **web_session.cookie_options(_secure(request), ttl))
         return response

@@ -57,3 +57,18 @@ def test_disabled_account_cannot_log_in(engine, provider, seed):
         s.scalar(select(Account).where(Account.username == "carol")).disabled = True
     with transaction(engine) as s:
         assert accounts.authenticate(s, "carol", "long-enough-1") is None
+
+
+def test_password_change_and_end_sessions_move_the_session_epoch(engine, provider, seed):
+    with transaction(engine) as s:
+        view, _ = accounts.add_account(s, provider, "dave", "vpbx_admin", vpbx_name="acme", password="long-enough-1")
+        epoch = accounts.session_epoch(s, view["id"])
+        assert accounts.actor_by_id(s, view["id"], epoch) is not None
+        accounts.set_password(s, provider, "dave", "another-long-1")
+        assert accounts.actor_by_id(s, view["id"], epoch) is None  # the old session is over
+        epoch = accounts.session_epoch(s, view["id"])
+        dave = accounts.actor_by_id(s, view["id"], epoch)
+        accounts.end_sessions(s, dave, "dave")  # "log out everywhere", by the account itself
+        assert accounts.actor_by_id(s, view["id"], epoch) is None
+        with pytest.raises(PermissionDenied):
+            accounts.end_sessions(s, seed.admin_b, "dave")

@@ -13,7 +13,8 @@ NOW = 1_800_000_000
 def test_issued_token_verifies_to_its_account_until_it_expires():
     token = web_session.issue(SECRET, 42, NOW, ttl=600)
     session = web_session.verify(SECRET, token, NOW + 599)
-    assert session == web_session.WebSession(account_id=42, expires_at=NOW + 600)
+    assert session == web_session.WebSession(account_id=42, expires_at=NOW + 600, epoch=0)
+    assert web_session.verify(SECRET, web_session.issue(SECRET, 42, NOW, epoch=3), NOW).epoch == 3
     assert web_session.verify(SECRET, token, NOW + 600) is None
 
 
@@ -26,13 +27,14 @@ def test_tokens_are_unique_and_hold_no_secret():
 @pytest.mark.parametrize(
     "tamper",
     [
-        lambda tok: tok.replace("v1.7.", "v1.8.", 1),  # another account
+        lambda tok: tok.replace("v2.7.", "v2.8.", 1),  # another account
+        lambda tok: tok.replace("v2.7.0.", "v2.7.1.", 1),  # another session epoch
         lambda tok: tok[:-2] + ("AA" if not tok.endswith("AA") else "BB"),  # forged signature
-        lambda tok: ".".join(tok.split(".")[:2] + [str(NOW + 10**6)] + tok.split(".")[3:]),  # longer life
+        lambda tok: ".".join(tok.split(".")[:3] + [str(NOW + 10**6)] + tok.split(".")[4:]),  # longer life
         lambda tok: tok.rsplit(".", 1)[0],  # no signature
         lambda tok: "",
         lambda tok: "garbage",
-        lambda tok: "v2" + tok[2:],
+        lambda tok: "v1" + tok[2:],
         lambda tok: tok + "x" * 300,
     ],
 )

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-26 10:10:03.282517
+Create Date: 2026-11-26 10:26:02.415816
 """
 from __future__ import annotations
 
@@ -96,6 +96,7 @@ def upgrade() -> None:
     sa.Column('line_id', sa.Integer(), nullable=True),
     sa.Column('language', sa.String(length=2), nullable=False),
     sa.Column('disabled', sa.Boolean(), nullable=False),
+    sa.Column('session_epoch', sa.Integer(), nullable=False),
     sa.Column('created_at', core.models.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['line_id'], ['line.id'], name=op.f('fk_account_line_id_line'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['vpbx_id'], ['vpbx.id'], name=op.f('fk_account_vpbx_id_vpbx'), ondelete='CASCADE'),
