@@ -18,6 +18,7 @@ from core.errors import NotFound, ValidationError
 from core.lines import find_line
 from core.models import Device, Line, RedirectionJob
 from core.permissions import Actor, require_device, scope_lines
+from core.settings import current_settings
 from core.views import device_view
 
 LABEL_MAX = 100
@@ -303,6 +304,26 @@ def list_devices(session: Session, actor: Actor, line_ref: int | str | None = No
         return [device_view(d) for d in find_line(session, actor, line_ref).devices]
     stmt = scope_lines(actor, select(Device).join(Device.line)).order_by(Device.id)
     return [device_view(d) for d in session.scalars(stmt)]
+
+
+def redirection_state(session: Session, actor: Actor, device_id: int) -> list[dict[str, Any]]:
+    """The device's redirection-service requests, newest first (Provisioning MAC devices)."""
+    device = find_device(session, actor, device_id)
+    jobs = session.scalars(
+        select(RedirectionJob).where(RedirectionJob.device_id == device.id).order_by(RedirectionJob.id.desc())
+    )
+    return [
+        {"service": j.service, "action": j.action, "state": j.state, "attempts": j.attempts, "error": j.last_error,
+         "updated": j.updated_at.isoformat(timespec="minutes")}
+        for j in jobs
+    ]  # fmt: skip
+
+
+def manual_steps(session: Session, actor: Actor, device_id: int, lang: str) -> str:
+    """ "Configuration manuelle": the family's steps in `lang` (fr/en), with the device's own URL."""
+    from core.render import Renderer  # the rendering layer is heavy; only this use case needs it
+
+    return Renderer(current_settings()).manual_steps(find_device(session, actor, device_id), lang)
 
 
 def compatible_bases(

@@ -10,51 +10,15 @@ from __future__ import annotations
 from typing import Any
 
 import streamlit as st
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
-from core.devices import find_device
-from core.models import RedirectionJob
+from core import devices
 from core.permissions import Actor
 from core.qr import qr_png
-from core.render import Renderer
-from core.settings import current_settings
 from dashboard.db import tx
 from dashboard.i18n import lang, t
 from dashboard.widgets import device_name
 
 FLAG = "setup_device_id"
-
-
-def manual_steps(session: Session, actor: Actor, device_id: int, language: str) -> str | None:
-    """The family's Markdown steps, or None while the renderer does not provide them yet."""
-    device = find_device(session, actor, device_id)  # checks the actor may see it
-    try:
-        return Renderer(current_settings()).manual_steps(device, language)
-    except NotImplementedError:
-        return None
-
-
-def redirection_jobs(session: Session, actor: Actor, device_id: int) -> list[dict[str, Any]]:
-    """The device's redirection-service requests, newest first.
-
-    Belongs in core.devices (a read use case); kept here until core offers one.
-    """
-    device = find_device(session, actor, device_id)
-    rows = session.scalars(
-        select(RedirectionJob).where(RedirectionJob.device_id == device.id).order_by(RedirectionJob.id.desc())
-    )
-    return [
-        {
-            "service": j.service,
-            "action": j.action,
-            "state": j.state,
-            "attempts": j.attempts,
-            "error": j.last_error,
-            "updated": j.updated_at.strftime("%Y-%m-%d %H:%M"),
-        }
-        for j in rows
-    ]
 
 
 def open_setup(device_id: int) -> None:
@@ -74,9 +38,9 @@ def _dialog(actor: Actor, device: dict[str, Any]) -> None:
     else:
         st.info(t("no_url"))
     with tx() as s:
-        steps = manual_steps(s, actor, device["id"], lang())
-        jobs = redirection_jobs(s, actor, device["id"]) if device["provisioning_mac"] != "no" else []
-    st.markdown(steps) if steps else st.info(t("steps_pending"))
+        steps = devices.manual_steps(s, actor, device["id"], lang())
+        jobs = devices.redirection_state(s, actor, device["id"]) if device["provisioning_mac"] != "no" else []
+    st.markdown(steps)
     if device["kind"] == "softphone" and device.get("url"):
         st.image(qr_png(device["url"]), caption=t("qr_caption"), width=240)
     if device["provisioning_mac"] != "no":

@@ -241,6 +241,11 @@ def cmd_account_password(ctx: Context, args: argparse.Namespace) -> None:
             f"password changed{'; new password (shown once): ' + shown if shown else ''}")  # fmt: skip
 
 
+def cmd_account_end_sessions(ctx: Context, args: argparse.Namespace) -> None:
+    _run(ctx, accounts.end_sessions, args.username)
+    ctx.out({"username": args.username, "sessions_ended": True}, f"every dashboard session of {args.username} ended")
+
+
 def register(commands: Commands) -> None:
     p = commands.command("init", cmd_init, "create or upgrade the database; --demo adds demo data")
     p.add_argument("--demo", action="store_true")
@@ -319,3 +324,5 @@ def register(commands: Commands) -> None:
     p = commands.command("password", cmd_account_password, "set (or generate) an account's password", group="account")
     p.add_argument("username")
     p.add_argument("--password")
+    p = commands.command("end-sessions", cmd_account_end_sessions, "log an account out everywhere", group="account")
+    p.add_argument("username")

@@ -188,3 +188,14 @@ def test_roles_on_devices(engine, provider, seed):
             devices.add_device(s, seed.user_a1, seed.line_a2, "yealink-t46u")
         # a user may manage its own line's device
         assert devices.update_device(s, seed.user_a1, d_a1["id"], label="mine")["label"] == "mine"
+
+
+def test_manual_steps_and_redirection_state_are_scoped(engine, provider, seed):
+    d = _add(engine, provider, seed.line_a1, "yealink-t46u", mac="805EC0000077", provisioning_mac="once")
+    with transaction(engine) as s:
+        steps = devices.manual_steps(s, seed.user_a1, d["id"], "fr")
+        assert d["url"].rsplit("/", 1)[1][:48] in steps
+        assert devices.redirection_state(s, seed.user_a1, d["id"])[0]["action"] == "register"
+        for call in (devices.redirection_state, lambda s_, a, i: devices.manual_steps(s_, a, i, "en")):
+            with pytest.raises(NotFound):
+                call(s, seed.admin_b, d["id"])

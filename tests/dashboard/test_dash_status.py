@@ -39,16 +39,3 @@ def test_reboot_is_queued_for_the_registrar_when_it_runs(app, world, engine):
     with transaction(engine) as s:
         command = s.scalar(select(DeviceCommand).where(DeviceCommand.device_id == world.desk_a1))
         assert command is not None and command.action == "reboot" and command.requested_by == "alice"
-
-
-def test_setup_dialog_copes_with_steps_not_implemented(app, world, monkeypatch):
-    from core.render import Renderer
-
-    def not_yet(self, device, lang="fr"):
-        raise NotImplementedError
-
-    monkeypatch.setattr(Renderer, "manual_steps", not_yet)
-    at = app(world.alice_id, "pages/phones.py")
-    at.button(key=f"setup_{world.desk_a1}").click().run()
-    assert not at.exception
-    assert "The manual setup steps for this family are not available yet." in [i.value for i in at.info]
