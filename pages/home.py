@@ -3,6 +3,8 @@
 import streamlit as st
 
 from core import lines
+from core.settings import current_settings
+from core.tls import fingerprint
 from dashboard.db import tx
 from dashboard.guard import require_login
 from dashboard.i18n import t
@@ -31,3 +33,8 @@ st.dataframe(
     key="home_lines",
 )
 st.page_link("pages/phones.py", label=t("phones"), icon=":material/phone:")
+if actor.role in ("provider", "vpbx_admin"):
+    # What phones that pin the server certificate (or a careful admin) compare against.
+    digest = fingerprint(current_settings())
+    st.caption(t("cert_fingerprint"))
+    st.code(digest, language=None) if digest else st.info(t("cert_none"))

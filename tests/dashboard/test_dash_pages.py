@@ -182,3 +182,14 @@ def test_french_is_the_manuals_wording(app, world, shown):
     text = shown(at)
     for term in ("Téléphones", "Actualiser", "Configuration manuelle", "Supprimer", "Dernier accès"):
         assert term in text
+
+
+def test_overview_shows_the_certificate_fingerprint_to_admins(app, world, settings):
+    from core.tls import ensure_certificate, fingerprint
+
+    assert "has not created its certificate" in " ".join(i.value for i in app(world.provider_id).info)
+    ensure_certificate(settings)
+    digest = fingerprint(settings)
+    assert digest and len(digest) == 95
+    assert digest in [c.value for c in app(world.admin_a_id).code]
+    assert digest not in [c.value for c in app(world.alice_id).code]
