@@ -48,10 +48,8 @@ def live_status() -> None:
         with st.container(border=True):
             left, right = st.columns([3, 2])
             left.markdown(f"**{device_name(d)}** · {d['mac'] or '—'}")
-            left.caption(
-                f"{t('last_access')}: {when(access.get('at'))} · {access.get('ip') or ''} · "
-                f"{access.get('user_agent') or ''}"
-            )
+            seen = [when(access.get("at")), access.get("ip"), access.get("user_agent")]
+            left.caption(f"{t('last_access')}: " + " · ".join(part for part in seen if part))
             with right:
                 command_buttons(actor, d)
 
