@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Provisioning endpoint vs nginx serving the same bytes as a static file, same certificate, one run.
-# usage: bash bench/provisioning/run.sh [DURATION_SECONDS]      (results: docs/PERFORMANCE.md)
+# usage: bash bench/provisioning/run.sh [DURATION_SECONDS] [ROUNDS]      (results: docs/PERFORMANCE.md)
+# Each wrk test runs ROUNDS times, nginx and endpoint alternating, and the medians are compared:
+# this 2-core VM is shared and a single back-to-back pair swung nginx between 48k and 86k req/s.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
 PY=$ROOT/.venv/bin/python
 DUR=${1:-10}
+ROUNDS=${2:-3}
 EP_PORT=19443
 NGX_PORT=19444
 OUT=$(mktemp -d /tmp/voipadmin-bench.XXXXXX)
@@ -62,11 +65,23 @@ run_wrk() {  # name port args...
   echo "$res" | grep -E "Non-2xx|Socket errors" | sed "s/^/   $name: /" >&2 || true
   echo "$res" | rate
 }
-echo "== keep-alive: wrk -t2 -c64 -d${DUR}s"
-ng_ka=$(run_wrk nginx $NGX_PORT -t2 -c64 -d${DUR}s); ep_ka=$(run_wrk endpoint $EP_PORT -t2 -c64 -d${DUR}s)
-echo "== new TLS connection per request: wrk -t2 -c16 -d${DUR}s -H 'Connection: close'"
-ng_cl=$(run_wrk nginx $NGX_PORT -t2 -c16 -d${DUR}s -H "Connection: close")
-ep_cl=$(run_wrk endpoint $EP_PORT -t2 -c16 -d${DUR}s -H "Connection: close")
+median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+alternate() {  # label wrk-args... : ROUNDS x (nginx, endpoint); sets ng_all ep_all
+  local label=$1; shift
+  ng_all=""; ep_all=""
+  for r in $(seq "$ROUNDS"); do
+    ng_all="$ng_all $(run_wrk nginx $NGX_PORT "$@")"
+    ep_all="$ep_all $(run_wrk endpoint $EP_PORT "$@")"
+  done
+  echo "   $label nginx:   $ng_all" >&2
+  echo "   $label endpoint:$ep_all" >&2
+}
+echo "== keep-alive: wrk -t2 -c64 -d${DUR}s, $ROUNDS rounds alternating"
+alternate keep-alive -t2 -c64 -d${DUR}s
+ng_ka=$(echo "$ng_all" | median); ep_ka=$(echo "$ep_all" | median)
+echo "== new TLS connection per request: wrk -t2 -c16 -d${DUR}s -H 'Connection: close', $ROUNDS rounds alternating"
+alternate new-connection -t2 -c16 -d${DUR}s -H "Connection: close"
+ng_cl=$(echo "$ng_all" | median); ep_cl=$(echo "$ep_all" | median)
 kill "$(cat "$OUT/nginx.pid")"
 
 # The wrk runs above logged rows too: count the storm's rows by their User-Agent.
@@ -81,7 +96,7 @@ with e.connect() as c:
 PYEOF
 )
 
-printf "\n%-28s %12s %12s %8s\n" test nginx endpoint ratio
+printf "\n%-28s %12s %12s %8s   (medians of %s rounds)\n" test nginx endpoint ratio "$ROUNDS"
 printf "%-28s %12s %12s %8.2f\n" "keep-alive req/s" "$ng_ka" "$ep_ka" "$(echo "$ep_ka / $ng_ka" | bc -l)"
 printf "%-28s %12s %12s %8.2f\n" "new connection req/s" "$ng_cl" "$ep_cl" "$(echo "$ep_cl / $ng_cl" | bc -l)"
 echo "storm: $storm; access-log rows for it: $rows"
