@@ -109,7 +109,7 @@ def fresh_server(tmp_path: Path) -> Iterator[Server]:
     stop_server(proc)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")  # stopped before later modules: its loop would block asyncio tests
 def browser() -> Iterator[Browser]:
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)

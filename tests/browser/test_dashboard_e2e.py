@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from conftest import PASSWORD, login, wait_idle
 from playwright.sync_api import expect
 from sqlalchemy import select
 
 from core.db import make_engine, transaction
 from core.models import Device, FunctionKey
+from tests.browser.conftest import PASSWORD, login, wait_idle
 
 pytestmark = pytest.mark.browser
 PAGE_PATHS = ["/home", "/phones", "/keys", "/status", "/fraud"]

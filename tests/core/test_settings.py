@@ -37,7 +37,8 @@ def test_secret_key_is_created_once_and_private(tmp_path: Path):
 
 
 def test_every_setting_is_documented_in_the_readme():
-    names = set(re.findall(r'"(VOIPADMIN_[A-Z_]+)"', (ROOT / "core" / "settings.py").read_text()))
+    sources = [p.read_text() for p in (ROOT / "core").rglob("*.py")]
+    names = {n for text in sources for n in re.findall(r'"(VOIPADMIN_[A-Z_]+)"', text)}
     readme = (ROOT / "README.md").read_text()
     assert names and not {n for n in names if n not in readme}
 
