@@ -17,9 +17,10 @@ from sqlalchemy.orm import Session
 from core.catalogue import default_catalogue
 from core.models import AccessLog, Device, Line, SecurityEvent
 from core.permissions import Actor, scope_lines
+from core.provisioning import reasons
 
 # Endpoint misses that look like someone guessing URLs (core/provisioning/endpoint.py reasons).
-PROBE_REASONS = ("unknown_key", "unknown_mac", "malformed", "throttled", "banned")
+PROBE_REASONS = reasons.PROBES
 SIP_AUTH_FAILED = "sip_auth_failed"  # core/sip/policy.py SecEvent kind
 TOP_SOURCES = 10
 

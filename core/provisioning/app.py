@@ -20,7 +20,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from core.provisioning import responses
+from core.provisioning import reasons, responses
 from core.provisioning.access_log import record
 from core.provisioning.bans import BanList
 from core.provisioning.directory import DeviceDirectory
@@ -79,7 +79,7 @@ class ProvisioningApp:
         response = responses.SERVER_ERROR
         try:
             if self.bans.is_banned(info.source_ip):
-                info.reason = "banned"
+                info.reason = reasons.BANNED
                 response = responses.FORBIDDEN
                 return response
             info.throttled = self.counter.is_throttled(info.source_ip)

@@ -13,7 +13,7 @@ import logging
 from datetime import UTC, datetime
 
 from core.credentials import find_mac
-from core.provisioning import responses
+from core.provisioning import reasons, responses
 from core.provisioning.directory import DeviceDirectory, DeviceRow
 from core.provisioning.log_writer import LogWriter
 from core.provisioning.paths import mask_key, mask_path, parse_path
@@ -42,21 +42,21 @@ class ProvisioningEndpoint:
         else:
             info.masked_path = mask_path(info.path.decode("latin-1"))
         if method not in READ_METHODS and method not in UPLOAD_METHODS:
-            return self._miss(info, "method")
+            return self._miss(info, reasons.METHOD)
         if target.kind == "bad":
-            return self._miss(info, "malformed")
+            return self._miss(info, reasons.MALFORMED)
         if target.kind == "mac":
             return await self._bootstrap(info, drain, target.name or "", target.mac or "")
 
         row = self.directory.by_key(target.key or "")
         if row is None:
-            return self._miss(info, "unknown_key")
+            return self._miss(info, reasons.UNKNOWN_KEY)
         info.device_id = row.id
         if row.mac:
             ua_mac = find_mac(info.user_agent)
             if ua_mac and ua_mac != row.mac:
                 # A key copied to another phone: refused like a miss, but recorded for the fraud page.
-                info.reason = "key_mac_mismatch"
+                info.reason = reasons.KEY_MAC_MISMATCH
                 self.writer.event(
                     at=datetime.now(UTC),
                     kind="key_mac_mismatch",
@@ -73,7 +73,7 @@ class ProvisioningEndpoint:
         names = self.directory.cached_names(row)
         if name is not None and names is not None and name not in names:
             # Under a valid key this is a phone asking for an optional file: same 404, not a miss.
-            info.reason = "unknown_file"
+            info.reason = reasons.UNKNOWN_FILE
             return responses.MISS
         response = self.directory.cached_file(row, name)
         if response is None:
@@ -81,23 +81,23 @@ class ProvisioningEndpoint:
                 response = await asyncio.to_thread(self.directory.load_file, row, name)
             except Exception:
                 log.exception("device %s: rendering %s failed", row.id, info.masked_path)
-                info.reason = "render_error"
+                info.reason = reasons.RENDER_ERROR
                 return responses.SERVER_ERROR
             if response is None:
-                info.reason = "unknown_file"
+                info.reason = reasons.UNKNOWN_FILE
                 return responses.MISS
         if row.provisioning_mac == "once":
             await asyncio.to_thread(self.directory.mark_done, row)
-        info.reason = "ok"
+        info.reason = reasons.OK
         return response
 
     async def _bootstrap(self, info: RequestInfo, drain: Drain, name: str, mac: str) -> Response:
         if info.throttled:  # MACs can be enumerated: no bootstrap for a throttled source
-            return self._miss(info, "unknown_mac")
+            return self._miss(info, reasons.UNKNOWN_MAC)
         row = self.directory.by_mac(mac)
         ua_mac = find_mac(info.user_agent)
         if row is None or row.provisioning_mac != "once" or (ua_mac and ua_mac != mac):
-            return self._miss(info, "unknown_mac")
+            return self._miss(info, reasons.UNKNOWN_MAC)
         info.device_id = row.id
         if info.method in UPLOAD_METHODS:
             return await self._upload(info, drain)
@@ -105,25 +105,25 @@ class ProvisioningEndpoint:
             rendered = await asyncio.to_thread(self.directory.load_bootstrap, row, name)
         except Exception:
             log.exception("device %s: bootstrap %s failed", row.id, info.masked_path)
-            info.reason = "render_error"
+            info.reason = reasons.RENDER_ERROR
             return responses.SERVER_ERROR
         if rendered is None:
-            return self._miss(info, "unknown_file")
-        info.reason = "bootstrap"
+            return self._miss(info, reasons.UNKNOWN_FILE)
+        info.reason = reasons.BOOTSTRAP
         return responses.make(200, rendered.content, rendered.content_type)
 
     @staticmethod
     async def _upload(info: RequestInfo, drain: Drain) -> Response:
         """Read and drop the body (so the connection stays usable), answer 204, store nothing."""
         await drain()
-        info.reason = "upload_ignored"
+        info.reason = reasons.UPLOAD_IGNORED
         return responses.NO_CONTENT
 
     def _miss(self, info: RequestInfo, reason: str) -> Response:
         info.miss = True
         info.reason = reason
         if info.throttled:
-            info.reason = "throttled"
+            info.reason = reasons.THROTTLED
             return responses.too_many(self.counter.retry_after(info.source_ip))
         return responses.MISS
 
