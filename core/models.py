@@ -166,11 +166,12 @@ class AccessLog(Base):
 
     __tablename__ = "access_log"
     id: Mapped[int] = mapped_column(primary_key=True)
-    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
-    source_ip: Mapped[str] = mapped_column(String(45), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)  # fraud queries: by period
+    source_ip: Mapped[str] = mapped_column(String(45))  # no index: every index costs each phone fetch
     user_agent: Mapped[str] = mapped_column(String(255), default="")
     method: Mapped[str] = mapped_column(String(10), default="GET")
     path: Mapped[str] = mapped_column(String(255))  # the key is masked before it is stored
+    # Indexed so deleting a device (ON DELETE SET NULL) does not scan the whole log.
     device_id: Mapped[int | None] = mapped_column(ForeignKey("device.id", ondelete="SET NULL"), index=True)
     status: Mapped[int] = mapped_column(Integer)
     bytes: Mapped[int] = mapped_column(Integer, default=0)
@@ -283,5 +284,4 @@ class RedirectionJob(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
 
-Index("ix_access_log_device_at", AccessLog.device_id, AccessLog.at)
 Index("ix_security_event_kind_at", SecurityEvent.kind, SecurityEvent.at)

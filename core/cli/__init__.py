@@ -13,13 +13,21 @@ import importlib
 import json
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NoReturn
 
+from core.catalogue import CatalogueError
 from core.errors import VoipAdminError
 from core.settings import Settings, SettingsError
 
 # Modules that register commands, in help order.
 COMMAND_MODULES = ("core.cli.data", "core.cli.config", "core.cli.serve", "core.cli.sip", "core.cli.up")
+
+
+class _Parser(argparse.ArgumentParser):
+    """Refused input is one line on stderr (scripts read it), not the usage dump."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"error: {self.prog}: {message} (see --help)\n")
 
 
 class Commands:
@@ -108,7 +116,7 @@ def _os_user() -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m core", description="voipadmin command line")
+    parser = _Parser(prog="python -m core", description="voipadmin command line")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     parser.add_argument("--as", dest="as_account", metavar="ACCOUNT", help="act as this dashboard account")
     commands = Commands(parser)
@@ -144,7 +152,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         ctx = Context(Settings.from_env(), args.as_account, as_json)
         return int(args.handler(ctx, args) or 0)
-    except (VoipAdminError, SettingsError) as exc:
+    except (VoipAdminError, SettingsError, CatalogueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

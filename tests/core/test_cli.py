@@ -65,6 +65,10 @@ def test_end_to_end_setup(cli, settings):
         (["device", "add", "--line", "+4199999", "--model", "yealink-t46u"], "no such line"),
         (["device", "show", "999"], "no such device"),
         (["key", "set", "999", "--index", "1", "--type", "blf", "--value", "1"], "no such device"),
+        (["device", "add", "--line", "+41215550101", "--model", "yealink-t46u", "--provisioning-mac", "twice"],
+         "invalid choice"),
+        (["device", "add", "--model", "yealink-t46u"], "--line"),
+        (["device", "show", "seven"], "invalid int value"),
     ],
 )  # fmt: skip
 def test_refused_input_exits_nonzero_with_one_line(cli, args, needle):

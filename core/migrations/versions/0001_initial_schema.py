@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-26 10:26:02.415816
+Create Date: 2026-11-26 10:45:43.173284
 """
 from __future__ import annotations
 
@@ -155,9 +155,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('access_log', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_access_log_at'), ['at'], unique=False)
-        batch_op.create_index('ix_access_log_device_at', ['device_id', 'at'], unique=False)
         batch_op.create_index(batch_op.f('ix_access_log_device_id'), ['device_id'], unique=False)
-        batch_op.create_index(batch_op.f('ix_access_log_source_ip'), ['source_ip'], unique=False)
 
     op.create_table('device_command',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -287,9 +285,7 @@ def downgrade() -> None:
 
     op.drop_table('device_command')
     with op.batch_alter_table('access_log', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_access_log_source_ip'))
         batch_op.drop_index(batch_op.f('ix_access_log_device_id'))
-        batch_op.drop_index('ix_access_log_device_at')
         batch_op.drop_index(batch_op.f('ix_access_log_at'))
 
     op.drop_table('access_log')
