@@ -4,7 +4,6 @@ Debian's chromium through Playwright (never `playwright install`; STREAMLIT-NOTE
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -19,6 +18,7 @@ from core import accounts, devices, keys, lines, vpbx
 from core.db import make_engine, transaction
 from core.models import Base
 from core.permissions import system_actor
+from tests.net import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
@@ -54,16 +54,10 @@ def _seed(db_url: str) -> dict[str, int]:
     return {"desk": desk["id"], "soft": soft["id"], "bob_desk": bob["id"]}
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def start_server(tmp: Path) -> tuple[subprocess.Popen[str], Server]:
     db_url = f"sqlite:///{tmp / 'dash.sqlite3'}"
     ids = _seed(db_url)
-    port = _free_port()
+    port = free_port()
     (tmp / "home").mkdir(exist_ok=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith("VOIPADMIN_")}
     env.update(HOME=str(tmp / "home"), VOIPADMIN_DB_URL=db_url, VOIPADMIN_DATA_DIR=str(tmp / "data"),

@@ -5,29 +5,20 @@ import socket
 import ssl
 import subprocess
 import sys
-import time
 
 import httpx
 import pytest
 
+from tests.net import free_port, wait_for
+
 pytestmark = pytest.mark.db
 
 
-def _free_port(kind=socket.SOCK_STREAM):
-    with socket.socket(socket.AF_INET, kind) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait(check, deadline, what):
-    while time.monotonic() < deadline:
-        try:
-            if check():
-                return
-        except (OSError, httpx.HTTPError):
-            pass
-        time.sleep(0.2)  # polling a child that starts on its own, with a deadline
-    raise AssertionError(f"{what} did not come up")
+def _status(url, verify):
+    try:
+        return httpx.get(url, verify=verify).status_code
+    except httpx.HTTPError:
+        return None
 
 
 def _closed(port):
@@ -36,7 +27,7 @@ def _closed(port):
 
 
 def test_up_runs_both_and_ctrl_c_stops_both(env, empty_engine):
-    https_port, dash_port, sip_port = _free_port(), _free_port(), _free_port(socket.SOCK_DGRAM)
+    https_port, dash_port, sip_port = free_port(), free_port(), free_port()
     env = {**env, "VOIPADMIN_DASHBOARD_PORT": str(dash_port), "VOIPADMIN_HTTPS_HOST": "127.0.0.1",
            "VOIPADMIN_HTTPS_PORT": str(https_port), "VOIPADMIN_HTTPS_WORKERS": "1"}  # fmt: skip
     proc = subprocess.Popen(
@@ -44,13 +35,10 @@ def test_up_runs_both_and_ctrl_c_stops_both(env, empty_engine):
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
     )  # fmt: skip
     try:
-        deadline = time.monotonic() + 90
         ctx = ssl.create_default_context()
         ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
-        _wait(lambda: httpx.get(f"https://127.0.0.1:{https_port}/nope.cfg", verify=ctx).status_code == 404,
-              deadline, "the provisioning endpoint")  # fmt: skip
-        _wait(lambda: httpx.get(f"http://127.0.0.1:{dash_port}/_stcore/health").status_code == 200,
-              deadline, "the dashboard")  # fmt: skip
+        wait_for(lambda: _status(f"https://127.0.0.1:{https_port}/nope.cfg", ctx) == 404, 90, "the endpoint")
+        wait_for(lambda: _status(f"http://127.0.0.1:{dash_port}/_stcore/health", True) == 200, 90, "the dashboard")
         proc.send_signal(signal.SIGINT)
         out, _ = proc.communicate(timeout=60)
     finally:

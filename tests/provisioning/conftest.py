@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,6 +20,7 @@ from core.db import transaction
 from core.models import Device, Line, Vpbx
 from core.provisioning import Limits, ProvisioningApp, build_app
 from core.settings import Settings
+from tests.net import free_port
 from tests.provisioning.fake_renderer import FakeRenderer
 
 pytestmark = pytest.mark.db
@@ -102,12 +102,6 @@ def client_for(app: ProvisioningApp, ip: str = "198.51.100.7", ua: str = UA) -> 
 
 
 # -- a real server: `python -m core serve --no-sip` on a random port -----------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import os
 import secrets
-import socket
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,35 +16,10 @@ from sqlalchemy import Engine, select
 from core.db import make_engine, transaction
 from core.models import Device, Line, ServiceHeartbeat, Vpbx
 from core.settings import Settings
+from tests.net import free_port, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 DOMAIN = "pbx.test"
-
-
-def free_port() -> int:
-    """A port free on both UDP and TCP on 127.0.0.1."""
-    for _ in range(50):
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
-            u.bind(("127.0.0.1", 0))
-            port = u.getsockname()[1]
-            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as t:
-                try:
-                    t.bind(("127.0.0.1", port))
-                except OSError:
-                    continue
-                return port
-    raise RuntimeError("no free port")
-
-
-def wait_for(predicate: Callable[[], object], timeout: float = 10.0, what: str = "condition") -> object:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 @dataclass
@@ -112,6 +85,7 @@ def registrar(settings: Settings, env: dict[str, str], users: Users, tmp_path: P
             stdout=out,
             stderr=subprocess.STDOUT,
         )
+
     def beating() -> bool:
         with transaction(hb_engine) as s:
             details = s.scalars(select(ServiceHeartbeat.detail).where(ServiceHeartbeat.service == "sip")).all()
