@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Provisioning endpoint vs nginx serving the same bytes as a static file, same certificate, one run.
 # usage: bash bench/provisioning/run.sh [DURATION_SECONDS] [ROUNDS]      (results: docs/PERFORMANCE.md)
-# Each wrk test runs ROUNDS times, nginx and endpoint alternating, and the medians are compared:
+# Two nginx references: `access_log off` (nginx doing less work than the endpoint, which must log every
+# request) and nginx's stock logging (`access_log FILE combined;`, one unbuffered write per request: the
+# same work). Each wrk test runs ROUNDS times, the three servers alternating, and the medians are compared:
 # this 2-core VM is shared and a single back-to-back pair swung nginx between 48k and 86k req/s.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -10,7 +12,8 @@ PY=$ROOT/.venv/bin/python
 DUR=${1:-10}
 ROUNDS=${2:-3}
 EP_PORT=19443
-NGX_PORT=19444
+NGX_PORT=19444   # nginx, access_log off
+NGXL_PORT=19445  # nginx, access_log FILE combined (as shipped)
 OUT=$(mktemp -d /tmp/voipadmin-bench.XXXXXX)
 chmod 755 "$OUT"  # nginx workers (www-data) read the static copy
 trap 'kill $EP_PID 2>/dev/null; [ -f $OUT/nginx.pid ] && kill $(cat $OUT/nginx.pid) 2>/dev/null; true' EXIT
@@ -42,17 +45,21 @@ pid $OUT/nginx.pid;
 error_log $OUT/nginx-error.log;
 events { worker_connections 4096; }
 http {
-  access_log off;
   keepalive_requests 100000;
   types { text/plain cfg; }
+  ssl_certificate $OUT/cert.pem;
+  ssl_certificate_key $OUT/key.pem;
+  ssl_protocols TLSv1.2 TLSv1.3;
+  ssl_session_cache off; ssl_session_tickets off;
+  root $OUT/www;
+  add_header Cache-Control no-store;
   server {
     listen 127.0.0.1:$NGX_PORT ssl;
-    ssl_certificate $OUT/cert.pem;
-    ssl_certificate_key $OUT/key.pem;
-    ssl_protocols TLSv1.2 TLSv1.3;
-    ssl_session_cache off; ssl_session_tickets off;
-    root $OUT/www;
-    add_header Cache-Control no-store;
+    access_log off;
+  }
+  server {
+    listen 127.0.0.1:$NGXL_PORT ssl;
+    access_log $OUT/nginx-access.log combined;  # nginx's default: unbuffered, one write(2) per request
   }
 }
 NGX
@@ -61,27 +68,33 @@ $NGINX -c "$OUT/nginx.conf"
 rate() { grep Requests/sec | awk '{print $2}'; }
 run_wrk() {  # name port args...
   local name=$1 port=$2; shift 2
+  [ "$port" = "$NGXL_PORT" ] && : > "$OUT/nginx-access.log"  # O_APPEND: nginx keeps writing from 0
   local res; res=$(wrk "$@" "https://127.0.0.1:$port/$KEY.cfg")
   echo "$res" | grep -E "Non-2xx|Socket errors" | sed "s/^/   $name: /" >&2 || true
+  if [ "$port" = "$NGXL_PORT" ]; then  # evidence that it really logged every request
+    echo "   $name: $(wc -l < "$OUT/nginx-access.log") log lines, wrk:$(echo "$res" | grep -o '[0-9]* requests in')" >&2
+  fi
   echo "$res" | rate
 }
 median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
-alternate() {  # label wrk-args... : ROUNDS x (nginx, endpoint); sets ng_all ep_all
+alternate() {  # label wrk-args... : ROUNDS x (nginx, nginx-log, endpoint); sets ng_all nl_all ep_all
   local label=$1; shift
-  ng_all=""; ep_all=""
+  ng_all=""; nl_all=""; ep_all=""
   for r in $(seq "$ROUNDS"); do
     ng_all="$ng_all $(run_wrk nginx $NGX_PORT "$@")"
+    nl_all="$nl_all $(run_wrk nginx-log $NGXL_PORT "$@")"
     ep_all="$ep_all $(run_wrk endpoint $EP_PORT "$@")"
   done
-  echo "   $label nginx:   $ng_all" >&2
-  echo "   $label endpoint:$ep_all" >&2
+  echo "   $label nginx (access_log off):$ng_all" >&2
+  echo "   $label nginx (access_log on): $nl_all" >&2
+  echo "   $label endpoint:              $ep_all" >&2
 }
 echo "== keep-alive: wrk -t2 -c64 -d${DUR}s, $ROUNDS rounds alternating"
 alternate keep-alive -t2 -c64 -d${DUR}s
-ng_ka=$(echo "$ng_all" | median); ep_ka=$(echo "$ep_all" | median)
+ng_ka=$(echo "$ng_all" | median); nl_ka=$(echo "$nl_all" | median); ep_ka=$(echo "$ep_all" | median)
 echo "== new TLS connection per request: wrk -t2 -c16 -d${DUR}s -H 'Connection: close', $ROUNDS rounds alternating"
 alternate new-connection -t2 -c16 -d${DUR}s -H "Connection: close"
-ng_cl=$(echo "$ng_all" | median); ep_cl=$(echo "$ep_all" | median)
+ng_cl=$(echo "$ng_all" | median); nl_cl=$(echo "$nl_all" | median); ep_cl=$(echo "$ep_all" | median)
 kill "$(cat "$OUT/nginx.pid")"
 
 # The wrk runs above logged rows too: count the storm's rows by their User-Agent.
@@ -96,7 +109,12 @@ with e.connect() as c:
 PYEOF
 )
 
-printf "\n%-28s %12s %12s %8s   (medians of %s rounds)\n" test nginx endpoint ratio "$ROUNDS"
-printf "%-28s %12s %12s %8.2f\n" "keep-alive req/s" "$ng_ka" "$ep_ka" "$(echo "$ep_ka / $ng_ka" | bc -l)"
-printf "%-28s %12s %12s %8.2f\n" "new connection req/s" "$ng_cl" "$ep_cl" "$(echo "$ep_cl / $ng_cl" | bc -l)"
+ratio() { printf "%.2f" "$(echo "$1 / $2" | bc -l)"; }
+printf "\n%-22s %11s %11s %11s %9s %9s   (medians of %s rounds)\n" test "nginx-off" "nginx-log" endpoint \
+  "vs off" "vs log" "$ROUNDS"
+printf "%-22s %11s %11s %11s %9s %9s\n" "keep-alive req/s" "$ng_ka" "$nl_ka" "$ep_ka" \
+  "$(ratio "$ep_ka" "$ng_ka")" "$(ratio "$ep_ka" "$nl_ka")"
+printf "%-22s %11s %11s %11s %9s %9s\n" "new connection req/s" "$ng_cl" "$nl_cl" "$ep_cl" \
+  "$(ratio "$ep_cl" "$ng_cl")" "$(ratio "$ep_cl" "$nl_cl")"
+echo "(vs log = the same work: nginx writing one access-log line per request, as the endpoint writes one row)"
 echo "storm: $storm; access-log rows for it: $rows"
