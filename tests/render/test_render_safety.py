@@ -9,6 +9,7 @@ import pytest
 from core.catalogue import default_catalogue
 from core.render import Renderer
 from core.render_families import FAMILIES
+from tests.conftest import PG_URL
 from tests.render.conftest import ADMIN_PASSWORD, SIP_PASSWORD, USER_PASSWORD, DeviceFactory
 from tests.render.helpers import assert_well_formed, kv_pairs, structure
 
@@ -16,17 +17,20 @@ from tests.render.helpers import assert_well_formed, kv_pairs, structure
 FORMAT_MODELS = ["yealink-t46u", "yealink-w70b", "snom-d785", "snom-m700", "poly-vvx450", "grandstream-grp2614",
                  "grandstream-gxp2170", "grandstream-ht802", "gigaset-n870", "cisco-spa504g", "cisco-ata191",
                  "fanvil-x6u", "linphone-ipphone"]  # fmt: skip
-HOSTILE = 'Eve\r\naccount.1.password = x\n<injected a="1"/>&amp;"\'%NULL%\x00\x1b;fnc=sd</flat-profile>'
+# Short enough for every column it is stored in (key labels: 64, with a "M3-" prefix and an index).
+HOSTILE = 'E\r\naccount.1.password = x\n<injected/>&"\'%NULL%\x00\x1b;f=s</x>'
 
 
 @pytest.mark.parametrize("model_id", FORMAT_MODELS)
 def test_hostile_text_adds_no_parameter(model_id: str, make_device: DeviceFactory, renderer: Renderer) -> None:
     family = default_catalogue().get(model_id).family  # type: ignore[union-attr]
+    # PostgreSQL refuses NUL in text columns, so that one character cannot even be stored there.
+    text_in = HOSTILE.replace("\x00", "") if PG_URL else HOSTILE
     benign = make_device(model_id, mac="805EC0AABBC1")
-    hostile = make_device(model_id, mac="805EC0AABBC2", display_name=HOSTILE, label=HOSTILE, username=HOSTILE,
-                          key_label=HOSTILE)  # fmt: skip
+    hostile = make_device(model_id, mac="805EC0AABBC2", display_name=text_in, label=text_in, username=text_in,
+                          key_label=text_in)  # fmt: skip
     for h in hostile.handsets:
-        h.label = HOSTILE
+        h.label = text_in
     names_b, names_h = renderer.file_names(benign), renderer.file_names(hostile)
     for name_b, name_h in zip(names_b, names_h, strict=True):
         content = renderer.render(hostile, name_h).content
