@@ -2,10 +2,11 @@
 
 The dashboard runs in another process, so a "new key" or a config change must be seen by the very
 next request. Lookups run on a connection this process holds open (no ORM, no pool checkout):
-- SQLite: key -> device rows are cached, and every request first asks `PRAGMA data_version` on
-  that connection, which changes whenever any other connection (another process, or this
-  process's access-log writer) has committed. Any change drops the whole cache, so the next
-  lookup of each key is a fresh SELECT; a commit can never be missed, only cost a revalidation.
+- SQLite: key -> device rows are cached, and every request first checks whether any connection
+  (another process, or this process's access-log writer) has committed: by the WAL-index header
+  in `<db>-shm` (wal_watch.py, no statement), else by `PRAGMA data_version` on that connection.
+  Any change drops the whole cache, so the next lookup of each key is a fresh SELECT; a commit
+  can never be missed, only cost a revalidation.
 - PostgreSQL has no such counter: one indexed SELECT per request.
 MAC lookups (bootstrap, rare) are always a SELECT. The expensive part (loading the ORM device,
 rendering) is cached by (device, key, config_revision, file name): a config change bumps the
@@ -28,6 +29,7 @@ from core.models import Device, RedirectionJob
 from core.provisioning import responses
 from core.provisioning.responses import Response
 from core.provisioning.types import RendererLike
+from core.provisioning.wal_watch import WalWatch, open_watch
 from core.render import RenderedFile
 
 log = logging.getLogger(__name__)
@@ -69,14 +71,18 @@ class _LRU:
 
 
 class DeviceDirectory:
-    def __init__(self, engine: Engine, renderer: RendererLike, cache_size: int = 20_000) -> None:
+    def __init__(
+        self, engine: Engine, renderer: RendererLike, cache_size: int = 20_000, wal_watch: bool = True
+    ) -> None:
         self.engine = engine
         self.renderer = renderer
         self._conn: Any = None
         self._raw: Any = None  # the DB-API connection behind _conn
         self._lock = threading.Lock()
         self._versioned = engine.dialect.name == "sqlite"
-        self._version: int | None = None  # data_version the key cache is valid for
+        self.use_wal_watch = wal_watch  # False: always the PRAGMA (read at connect; tests cover both ways)
+        self._watch: WalWatch | None = None  # set per connection: valid only while that connection is open
+        self._version: bytes | int | None = None  # WAL-index header or data_version the key cache is valid for
         self._version_cursor: Any = None  # kept: a fresh cursor per request costs more than the PRAGMA
         self._keys: dict[str, DeviceRow] = {}
         self._keys_max = cache_size
@@ -97,7 +103,18 @@ class DeviceDirectory:
             if self.engine.dialect.name == "postgresql":
                 raw.autocommit = True  # no transaction left open between requests
             self._conn, self._raw = proxy, raw
+            if self._versioned and self.use_wal_watch:
+                self._watch = open_watch(raw)
         return self._raw
+
+    @property
+    def change_detector(self) -> str:
+        """How this directory notices commits: "wal-index", "data_version" (SQLite) or "none" (a SELECT per request)."""
+        if not self._versioned:
+            return "none"
+        with self._lock:
+            self._connection()
+            return "wal-index" if self._watch is not None else "data_version"
 
     def _query(self, sql: str, value: str) -> DeviceRow | None:
         with self._lock:
@@ -121,8 +138,12 @@ class DeviceDirectory:
         with self._lock:
             for attempt in (1, 2):
                 try:
+                    raw = self._connection()
+                    if self._watch is not None:
+                        version: bytes | int = self._watch.header()
+                        break
                     if self._version_cursor is None:
-                        self._version_cursor = self._connection().cursor()
+                        self._version_cursor = raw.cursor()
                     self._version_cursor.execute("PRAGMA data_version")
                     version = self._version_cursor.fetchone()[0]
                     break
@@ -154,6 +175,7 @@ class DeviceDirectory:
     def close(self) -> None:
         self._keys.clear()
         self._version = self._version_cursor = None  # a new connection has its own data_version sequence
+        self._watch = None  # the mapping is safe to read only while our connection keeps -shm alive
         if self._raw is not None:
             try:
                 self._raw.close()

@@ -8,6 +8,7 @@ import json
 import subprocess
 import sys
 import textwrap
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -15,7 +16,7 @@ from sqlalchemy import func, select
 
 from core.credentials import new_access_key
 from core.models import AccessLog
-from core.provisioning import build_app
+from core.provisioning import ProvisioningApp, build_app
 from core.provisioning.log_writer import ROWS_PER_STATEMENT, LogEntry, LogWriter
 from core.provisioning.responses import NOT_FOUND
 from tests.provisioning.conftest import TEST_LIMITS, client_for
@@ -23,8 +24,11 @@ from tests.provisioning.conftest import TEST_LIMITS, client_for
 pytestmark = [pytest.mark.anyio, pytest.mark.db]
 
 
-def in_other_process(db_url: str, sql: str, **params: object) -> None:
-    """Commit `sql` from a separate Python process, as the dashboard would (returns once committed)."""
+def in_other_process(db_url: str, sql: str, checkpoint: bool = False, **params: object) -> None:
+    """Commit `sql` from a separate Python process, as the dashboard would (returns once committed).
+
+    `checkpoint`: first empty the WAL (TRUNCATE checkpoint), so the commit restarts the WAL-index from frame 0.
+    """
     script = textwrap.dedent(
         """
         import json, sys
@@ -32,13 +36,30 @@ def in_other_process(db_url: str, sql: str, **params: object) -> None:
         from core.db import make_engine
         engine = make_engine(sys.argv[1])
         with engine.begin() as conn:
+            if sys.argv[4] == "1" and engine.dialect.name == "sqlite":
+                conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
             assert conn.execute(text(sys.argv[2]), json.loads(sys.argv[3])).rowcount == 1
         """
     )
-    subprocess.run([sys.executable, "-c", script, db_url, sql, json.dumps(params)], check=True, timeout=60)
+    argv = [sys.executable, "-c", script, db_url, sql, json.dumps(params), "1" if checkpoint else "0"]
+    subprocess.run(argv, check=True, timeout=60)
 
 
-async def test_new_key_from_another_process_404s_on_the_very_next_request(running, make_device, settings):
+@pytest.fixture(params=["wal-index", "data_version"])
+async def watched(request, app, engine) -> AsyncIterator[ProvisioningApp]:
+    """The app with each way of noticing commits on SQLite (PostgreSQL has neither: one run)."""
+    if engine.dialect.name != "sqlite":
+        if request.param != "wal-index":
+            pytest.skip("PostgreSQL: one SELECT per request, no commit detector")
+    else:
+        app.directory.use_wal_watch = request.param == "wal-index"
+        assert app.directory.change_detector == request.param
+    async with app.running():
+        yield app
+
+
+async def test_new_key_from_another_process_404s_on_the_very_next_request(watched, make_device, settings):
+    running = watched
     dev = make_device()
     fresh = new_access_key()
     async with client_for(running) as c:
@@ -51,7 +72,8 @@ async def test_new_key_from_another_process_404s_on_the_very_next_request(runnin
     assert new.status_code == 200
 
 
-async def test_config_change_from_another_process_is_served_on_the_next_request(running, make_device, settings):
+async def test_config_change_from_another_process_is_served_on_the_next_request(watched, make_device, settings):
+    running = watched
     dev = make_device()
     async with client_for(running) as c:
         assert "revision=1" in (await c.get(f"/{dev.key}.cfg")).text
@@ -60,12 +82,49 @@ async def test_config_change_from_another_process_is_served_on_the_next_request(
     assert "revision=2" in after.text
 
 
-async def test_deleted_device_404s_on_the_next_request(running, make_device, settings):
+async def test_deleted_device_404s_on_the_next_request(watched, make_device, settings):
+    running = watched
     dev = make_device()
     async with client_for(running) as c:
         assert (await c.get(f"/{dev.key}.cfg")).status_code == 200
         in_other_process(settings.db_url, "UPDATE device SET access_key = NULL WHERE id = :i", i=dev.id)
         assert (await c.get(f"/{dev.key}.cfg")).status_code == 404
+
+
+async def test_new_key_after_the_wal_restarts_404s_on_the_very_next_request(watched, make_device, settings):
+    """A checkpoint empties the WAL and the next commit starts again at frame 0: still seen, every time."""
+    running = watched
+    dev = make_device()
+    key = dev.key
+    async with client_for(running) as c:
+        for _ in range(3):
+            assert (await c.get(f"/{key}.cfg")).status_code == 200
+            assert running.writer.flush()  # our own writer's commits are in the WAL too
+            assert (await c.get(f"/{key}.cfg")).status_code == 200  # cached again, for the current header
+            fresh = new_access_key()
+            sql = "UPDATE device SET access_key = :k WHERE id = :i"
+            in_other_process(settings.db_url, sql, checkpoint=True, k=fresh, i=dev.id)
+            old = await c.get(f"/{key}.cfg")
+            assert (old.status_code, old.content) == (404, NOT_FOUND)
+            key = fresh
+        assert (await c.get(f"/{key}.cfg")).status_code == 200
+
+
+async def test_a_cached_key_runs_no_statement_with_the_wal_index(app, engine, make_device):
+    """The point of the WAL-index header: a cached key costs no SQL at all (the PRAGMA costs one per request)."""
+    if engine.dialect.name != "sqlite":
+        pytest.skip("SQLite only")
+    dev = make_device()
+    directory = app.directory
+    assert directory.change_detector == "wal-index"
+    statements: list[str] = []
+    directory._connection().set_trace_callback(statements.append)
+    async with app.running(), client_for(app) as c:
+        assert (await c.get(f"/{dev.key}.cfg")).status_code == 200
+        statements.clear()
+        for _ in range(5):
+            assert (await c.get(f"/{dev.key}.cfg")).status_code == 200
+    assert statements == []
 
 
 async def test_key_lookups_hit_the_database_only_after_a_commit(settings, engine, renderer, make_device, monkeypatch):
