@@ -66,3 +66,19 @@ def test_sipp_wrong_password_fails_and_is_recorded(
     events = wait_for(failed, 10, "sip_auth_failed event")
     assert events[0].username == "1000" and events[0].source_ip == "127.0.0.1"  # type: ignore[index]
     assert "wrong" not in (events[0].detail + registrar.output())  # type: ignore[index]
+
+
+def test_sipp_registers_over_tcp_on_one_connection(
+    registrar: RunningRegistrar, users: Users, engine: Engine, tmp_path: Path
+) -> None:
+    """Replies travel back on the connection the REGISTER came in on (sipp -t t1: one socket for all)."""
+    names = list(users.lines)[:10]
+    run = sipp(registrar.port, "reg_auth.xml", users_csv(tmp_path / "tcp.csv", names), len(names), tmp_path, "-t", "t1")
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+
+    def tcp_bindings() -> list[Registration]:
+        with transaction(engine) as s:
+            return list(s.scalars(select(Registration).where(Registration.transport == "tcp")))
+
+    wait_for(lambda: len(tcp_bindings()) == len(names), 10, "TCP bindings written behind")
+    assert len({r.source_port for r in tcp_bindings()}) == 1  # one connection carried every registration
