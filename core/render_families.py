@@ -28,9 +28,12 @@ class FileSpec:
 class FamilySpec:
     id: str
     xml: bool  # XML families are rendered with autoescape; the others through the `kv` filter
-    content_type: str
     files: tuple[FileSpec, ...]  # in the order the firmware asks for them
     bootstrap: tuple[FileSpec, ...] = ()  # MAC-named answers while Provisioning MAC is `once`
+
+    @property
+    def content_type(self) -> str:
+        return XML if self.xml else TEXT
 
 
 FAMILIES: dict[str, FamilySpec] = {
@@ -39,7 +42,6 @@ FAMILIES: dict[str, FamilySpec] = {
         FamilySpec(
             "yealink",
             xml=False,
-            content_type=TEXT,
             # Under a per-device key the "common" file can carry the whole configuration, so a phone
             # that stops after it is complete; the MAC file repeats it for firmwares that read only that.
             files=(FileSpec("y{common_id:0>12}.cfg", "main.cfg.j2"), FileSpec("{mac}.cfg", "main.cfg.j2")),
@@ -48,7 +50,6 @@ FAMILIES: dict[str, FamilySpec] = {
         FamilySpec(
             "snom",
             xml=True,
-            content_type=XML,
             files=(FileSpec("{phone_type}.htm", "main.xml.j2"), FileSpec("{phone_type}-{MAC}.htm", "main.xml.j2")),
             bootstrap=(
                 FileSpec("{phone_type}-{MAC}.htm", "bootstrap.htm.j2"),
@@ -58,7 +59,6 @@ FAMILIES: dict[str, FamilySpec] = {
         FamilySpec(
             "polycom",
             xml=True,
-            content_type=XML,
             files=(
                 FileSpec("{mac}.cfg", "master.cfg.j2"),
                 FileSpec("000000000000.cfg", "master.cfg.j2"),
@@ -69,7 +69,6 @@ FAMILIES: dict[str, FamilySpec] = {
         FamilySpec(
             "grandstream",
             xml=True,
-            content_type=XML,
             files=(
                 FileSpec("cfg{mac}.xml", "main.xml.j2"),
                 FileSpec("cfg{model}.xml", "main.xml.j2"),
@@ -80,27 +79,24 @@ FAMILIES: dict[str, FamilySpec] = {
         FamilySpec(
             "gigaset",
             xml=True,
-            content_type=XML,
             files=(FileSpec("{MAC}.xml", "main.xml.j2"), FileSpec("provisioning.xml", "main.xml.j2")),
             bootstrap=(FileSpec("{MAC}.xml", "bootstrap.xml.j2"),),
         ),
         FamilySpec(
             "cisco",
             xml=True,
-            content_type=XML,
             files=(FileSpec("{mac}.xml", "main.xml.j2"), FileSpec("{factory_file}", "main.xml.j2")),
             bootstrap=(FileSpec("{mac}.xml", "bootstrap.xml.j2"), FileSpec("{factory_file}", "bootstrap.xml.j2")),
         ),
         FamilySpec(
             "fanvil",
             xml=True,
-            content_type=XML,
             # X4U/X6U/X210 ask for no per-model common file (Wazo serie_x COMMON_FILES); fanvil.cfg
             # only names the main file under the key until the MAC is known.
             files=(FileSpec("{mac}.cfg", "main.xml.j2"), FileSpec("fanvil.cfg", "main.xml.j2")),
             bootstrap=(FileSpec("{mac}.cfg", "bootstrap.xml.j2"),),
         ),
-        FamilySpec("linphone", xml=True, content_type=XML, files=(FileSpec("ipphone.xml", "main.xml.j2"),)),
-        FamilySpec("webphone", xml=False, content_type=TEXT, files=()),  # WebRTC: no file at all
+        FamilySpec("linphone", xml=True, files=(FileSpec("ipphone.xml", "main.xml.j2"),)),
+        FamilySpec("webphone", xml=False, files=()),  # WebRTC: no file at all
     )
 }

@@ -93,6 +93,10 @@ class Context:
         else:
             print(_plain(data))
 
+    def out_rows(self, rows: list[dict[str, Any]], row_text: Callable[[dict[str, Any]], str]) -> None:
+        """A listing: JSON with --json, else one formatted line per row."""
+        self.out(rows, lambda: "\n".join(row_text(r) for r in rows))
+
 
 def _plain(data: Any, indent: str = "") -> str:
     if isinstance(data, dict):

@@ -59,7 +59,7 @@ def cmd_vpbx_add(ctx: Context, args: argparse.Namespace) -> None:
 
 def cmd_vpbx_list(ctx: Context, args: argparse.Namespace) -> None:
     rows = _run(ctx, vpbx.list_vpbx)
-    ctx.out(rows, lambda: "\n".join(f"{v['id']:>4}  {v['name']:<20} {v['sip_domain']}" for v in rows))
+    ctx.out_rows(rows, lambda v: f"{v['id']:>4}  {v['name']:<20} {v['sip_domain']}")
 
 
 # --- line ------------------------------------------------------------------------------------
@@ -89,12 +89,11 @@ def cmd_line_show(ctx: Context, args: argparse.Namespace) -> None:
 
 def cmd_line_list(ctx: Context, args: argparse.Namespace) -> None:
     rows = _run(ctx, lines.list_lines, args.vpbx)
-    ctx.out(
+    ctx.out_rows(
         rows,
-        lambda: "\n".join(
+        lambda r: (
             f"{r['number']:<16} Poste {r['extension'] or '-':<6} {r['vpbx']:<16} {r['display_name']:<20} "
             f"{r['devices']} device(s){'  PSTN BLOCKED' if r['pstn_blocked'] else ''}"
-            for r in rows
         ),
     )
 
@@ -165,12 +164,11 @@ def cmd_device_show(ctx: Context, args: argparse.Namespace) -> None:
 
 def cmd_device_list(ctx: Context, args: argparse.Namespace) -> None:
     rows = _run(ctx, devices.list_devices, args.line)
-    ctx.out(
+    ctx.out_rows(
         rows,
-        lambda: "\n".join(
-            f"{d['id']:>5}  {d['line']:<16} {d['model_label']:<24} {d['mac'] or '-':<13} {d['provisioning_mac']:<5} "
-            f"{d['last_access']['at'] if d['last_access'] else 'never'}"
-            for d in rows
+        lambda d: (
+            f"{d['id']:>5}  {d['line']:<16} {d['model_label']:<24} {d['mac'] or '-':<13} "
+            f"{d['provisioning_mac']:<5} {d['last_access']['at'] if d['last_access'] else 'never'}"
         ),
     )
 
@@ -205,11 +203,8 @@ def cmd_key_clear(ctx: Context, args: argparse.Namespace) -> None:
 
 def cmd_key_list(ctx: Context, args: argparse.Namespace) -> None:
     rows = _run(ctx, keys.list_keys, args.device_id)
-    ctx.out(
-        rows,
-        lambda: "\n".join(
-            f"module {k['module']} key {k['index']:>3}: {k['type']:<10} {k['value']:<16} {k['label']}" for k in rows
-        ),  # fmt: skip
+    ctx.out_rows(
+        rows, lambda k: f"module {k['module']} key {k['index']:>3}: {k['type']:<10} {k['value']:<16} {k['label']}"
     )
 
 
@@ -218,7 +213,7 @@ def cmd_key_list(ctx: Context, args: argparse.Namespace) -> None:
 
 def cmd_models(ctx: Context, args: argparse.Namespace) -> None:
     rows = [m.as_json() for m in default_catalogue().models(args.kind)]
-    ctx.out(rows, lambda: "\n".join(f"{m['id']:<24} {m['kind']:<17} {m['vendor']} {m['model']}" for m in rows))
+    ctx.out_rows(rows, lambda m: f"{m['id']:<24} {m['kind']:<17} {m['vendor']} {m['model']}")
 
 
 def cmd_account_add(ctx: Context, args: argparse.Namespace) -> None:

@@ -80,9 +80,7 @@ class ProvisioningEndpoint:
             try:
                 response = await asyncio.to_thread(self.directory.load_file, row, name)
             except Exception:
-                log.exception("device %s: rendering %s failed", row.id, info.masked_path)
-                info.reason = reasons.RENDER_ERROR
-                return responses.SERVER_ERROR
+                return self._render_failed(info, row)
             if response is None:
                 info.reason = reasons.UNKNOWN_FILE
                 return responses.MISS
@@ -104,9 +102,7 @@ class ProvisioningEndpoint:
         try:
             rendered = await asyncio.to_thread(self.directory.load_bootstrap, row, name)
         except Exception:
-            log.exception("device %s: bootstrap %s failed", row.id, info.masked_path)
-            info.reason = reasons.RENDER_ERROR
-            return responses.SERVER_ERROR
+            return self._render_failed(info, row)
         if rendered is None:
             return self._miss(info, reasons.UNKNOWN_FILE)
         info.reason = reasons.BOOTSTRAP
@@ -118,6 +114,13 @@ class ProvisioningEndpoint:
         await drain()
         info.reason = reasons.UPLOAD_IGNORED
         return responses.NO_CONTENT
+
+    @staticmethod
+    def _render_failed(info: RequestInfo, row: DeviceRow) -> Response:
+        """A template error is the operator's to fix: logged with its traceback, a 500 to the phone."""
+        log.error("device %s: rendering %s failed", row.id, info.masked_path, exc_info=True)
+        info.reason = reasons.RENDER_ERROR
+        return responses.SERVER_ERROR
 
     def _miss(self, info: RequestInfo, reason: str) -> Response:
         info.miss = True

@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +19,7 @@ from core.db import transaction
 from core.models import Device, Line, Vpbx
 from core.provisioning import Limits, ProvisioningApp, build_app
 from core.settings import Settings
-from tests.net import free_port
+from tests.net import free_port, wait_for
 from tests.provisioning.fake_renderer import FakeRenderer
 
 pytestmark = pytest.mark.db
@@ -110,12 +109,15 @@ class LiveServer:
     proc: subprocess.Popen[str]
     data_dir: Path
 
+    output: str | None = None
+
     def stop(self) -> str:
-        """SIGTERM, as `up` and systemd send it; returns the output."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        out, _ = self.proc.communicate(timeout=30)
-        return out
+        """SIGTERM, as `up` and systemd send it; returns the output (the same on a second call)."""
+        if self.output is None:
+            if self.proc.poll() is None:
+                self.proc.send_signal(signal.SIGTERM)
+            self.output, _ = self.proc.communicate(timeout=30)
+        return self.output
 
 
 def https_client(source: str = "127.0.0.1", ua: str = UA) -> httpx.Client:
@@ -136,18 +138,21 @@ def live_server(env: dict[str, str], engine: Engine, settings: Settings) -> Iter
     cmd += ["--workers", "1"]
     proc = subprocess.Popen(cmd, env=e, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     server = LiveServer(f"https://127.0.0.1:{port}", proc, settings.data_dir)
-    deadline = time.monotonic() + 30
-    with https_client() as c:
-        while True:  # readiness: poll until the TLS port answers
-            try:
-                c.get(f"{server.url}/ready-probe")
-                break
-            except httpx.TransportError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    out = server.stop()
-                    raise RuntimeError(f"server did not start:\n{out}") from None
-                time.sleep(0.1)
-    yield server
+
+    def answering() -> bool:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server did not start:\n{server.stop()}")
+        try:
+            with https_client() as c:
+                return c.get(f"{server.url}/ready-probe").status_code > 0
+        except httpx.TransportError:
+            return False
+
+    try:
+        wait_for(answering, 30, "the HTTPS endpoint")
+        yield server
+    finally:
+        server.stop()  # idempotent: a test may have stopped it to read the output
     server.stop()
 
 
