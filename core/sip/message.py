@@ -66,6 +66,18 @@ class SipMessage:
             return [v for raw in vals for v in split_commas(raw)]
         return list(vals)
 
+    def start_line(self) -> tuple[object, object]:
+        raise NotImplementedError
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and (self.start_line(), self.headers, self.body) == (
+            other.start_line(),  # type: ignore[attr-defined]
+            other.headers,  # type: ignore[attr-defined]
+            other.body,  # type: ignore[attr-defined]
+        )
+
+    __hash__ = None  # type: ignore[assignment]  # mutable: equal by value, not hashable
+
     @property
     def call_id(self) -> str:
         return self.get("Call-ID") or ""
@@ -86,16 +98,11 @@ class SipRequest(SipMessage):
         self.method = method
         self.uri = uri
 
+    def start_line(self) -> tuple[str, str]:
+        return self.method, self.uri
+
     def __repr__(self) -> str:
         return f"SipRequest({self.method} {self.uri}, {len(self.headers)} headers)"
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, SipRequest) and (self.method, self.uri, self.headers, self.body) == (
-            other.method,
-            other.uri,
-            other.headers,
-            other.body,
-        )
 
 
 class SipResponse(SipMessage):
@@ -106,16 +113,11 @@ class SipResponse(SipMessage):
         self.status = status
         self.reason = reason
 
+    def start_line(self) -> tuple[int, str]:
+        return self.status, self.reason
+
     def __repr__(self) -> str:
         return f"SipResponse({self.status} {self.reason}, {len(self.headers)} headers)"
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, SipResponse) and (self.status, self.reason, self.headers, self.body) == (
-            other.status,
-            other.reason,
-            other.headers,
-            other.body,
-        )
 
 
 def _content_length(value: str | None) -> int | None:
