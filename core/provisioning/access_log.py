@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
-from core.provisioning.log_writer import LogEntry, LogWriter
+from core.provisioning.log_writer import LogWriter
 from core.provisioning.responses import Response
 from core.provisioning.types import RequestInfo
 
 
-def record(writer: LogWriter, at: datetime, info: RequestInfo, response: Response) -> None:
-    """Queue the row; `bytes` is what went on the wire (nothing for HEAD)."""
+def record(writer: LogWriter, at: float, info: RequestInfo, response: Response) -> None:
+    """Queue the row (`at` from `time.time()`); `bytes` is what went on the wire (nothing for HEAD)."""
     writer.log(
-        LogEntry(
+        (
             at,
             info.source_ip,
             info.user_agent,

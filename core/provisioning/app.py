@@ -1,19 +1,22 @@
-"""The app factory: `build_app(settings, engine, renderer)` -> one app served two ways, nothing at module level.
+"""The app factory: `build_app(settings, engine, renderer)` -> one WSGI app, nothing at module level.
 
 `ProvisioningApp.handle` is the one implementation of the rules, in order: bans -> throttle state
--> endpoint -> miss counting -> access log. Two thin adapters feed it: RSGI (`__rsgi__`, what
-Granian serves in production: its native interface, much cheaper per request than ASGI) and ASGI
-(`__call__`, what the in-process tests drive through httpx). Both are tested. Startup starts the
-access-log writer thread; shutdown writes every queued row and closes the lookup connection
-(ASGI lifespan, or RSGI's `__rsgi_init__`/`__rsgi_del__`).
+-> endpoint -> miss counting -> access log. `__call__` is the WSGI adapter around it: what Granian
+serves in production (chosen by the benchmark: its WSGI path costs less per request than its RSGI
+one, and the rules need no event loop) and what the in-process tests drive through
+`httpx.WSGITransport`. `handle` runs on several of the server's threads at once, so every piece
+of shared state it touches (directory, miss counter, log queue) is thread-safe.
+
+WSGI has no lifespan: `startup()` starts the access-log writer thread and `shutdown()` writes
+every queued row; the server (server.py) arranges both in each worker, tests use `running()`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -28,12 +31,12 @@ from core.provisioning.endpoint import ProvisioningEndpoint
 from core.provisioning.log_writer import LogWriter
 from core.provisioning.responses import Response
 from core.provisioning.throttle import MissCounter
-from core.provisioning.types import Drain, Receive, RendererLike, RequestInfo, Scope, Send
+from core.provisioning.types import RendererLike, RequestInfo
 from core.settings import Settings
 
 log = logging.getLogger(__name__)
 
-MAX_UPLOAD = 1 << 20  # an upload body is read (and dropped) up to this much, then the connection may close
+StartResponse = Callable[..., Any]
 
 
 @dataclass(frozen=True)
@@ -60,7 +63,7 @@ class Limits:
 
 
 class ProvisioningApp:
-    """RSGI and ASGI callable; also usable without a server through `async with app.running():`."""
+    """A WSGI callable; `with app.running():` starts and stops its access-log writer around use."""
 
     def __init__(self, settings: Settings, engine: Engine, renderer: RendererLike, limits: Limits) -> None:
         self.settings = settings
@@ -73,9 +76,9 @@ class ProvisioningApp:
 
     # -- the rules, whatever the interface ----------------------------------------------------------
 
-    async def handle(self, info: RequestInfo, drain: Drain) -> Response:
+    def handle(self, info: RequestInfo) -> Response:
         """Answer one request and queue its access-log row (always, even when something failed)."""
-        at = datetime.now(UTC)
+        at = time.time()
         response = responses.SERVER_ERROR
         try:
             if self.bans.is_banned(info.source_ip):
@@ -83,7 +86,7 @@ class ProvisioningApp:
                 response = responses.FORBIDDEN
                 return response
             info.throttled = self.counter.is_throttled(info.source_ip)
-            response = await self.endpoint.handle(info, drain)
+            response = self.endpoint.handle(info)
             if info.miss and self.counter.record_miss(info.source_ip):
                 self._on_throttle(info.source_ip, info.user_agent)
             return response
@@ -111,90 +114,28 @@ class ProvisioningApp:
         self.writer.stop()
         self.directory.close()
 
-    @asynccontextmanager
-    async def running(self) -> AsyncIterator[ProvisioningApp]:
+    @contextmanager
+    def running(self) -> Iterator[ProvisioningApp]:
         self.startup()
         try:
             yield self
         finally:
             self.shutdown()
 
-    # -- RSGI (Granian's native interface: production) ---------------------------------------------
+    # -- WSGI (Granian in production, httpx.WSGITransport in tests) ----------------------------------
 
-    def __rsgi_init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.startup()
-
-    def __rsgi_del__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.shutdown()  # Granian calls this on SIGTERM/SIGINT once the worker stopped serving
-
-    async def __rsgi__(self, scope: Any, proto: Any) -> None:
-        if scope.proto != "http":
-            return
-        client: str = scope.client  # "ip:port", "[v6]:port"
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         info = RequestInfo(
-            method=scope.method,
-            # Granian hands RSGI apps the percent-decoded path: parse_path sees what a file lookup would.
-            path=scope.path.encode("utf-8", "replace"),
-            source_ip=client.rpartition(":")[0].strip("[]"),
-            user_agent=(scope.headers.get("user-agent") or "")[:255],
+            method=environ["REQUEST_METHOD"],
+            # PEP 3333: PATH_INFO is the percent-decoded path, its bytes carried as latin-1 code points.
+            path=environ.get("PATH_INFO", "").encode("latin-1", "replace"),
+            source_ip=environ.get("REMOTE_ADDR") or "",
+            user_agent=environ.get("HTTP_USER_AGENT", "")[:255],
+            body=environ.get("wsgi.input"),
         )
-
-        async def drain() -> None:
-            size = 0
-            async for chunk in proto:
-                size += len(chunk)
-                if size > MAX_UPLOAD:
-                    break
-
-        response = await self.handle(info, drain)
-        proto.response_bytes(response.status, response.headers, b"" if info.head else response.body)
-
-    # -- ASGI (in-process tests, any ASGI server) ---------------------------------------------------
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "lifespan":
-            await self._lifespan(receive, send)
-            return
-        if scope["type"] != "http":
-            return
-        ua = ""
-        for name, value in scope.get("headers", ()):
-            if name == b"user-agent":
-                ua = value.decode("latin-1")[:255]
-                break
-        info = RequestInfo(
-            method=scope["method"],
-            path=scope.get("raw_path") or scope["path"].encode("utf-8", "replace"),
-            source_ip=(scope.get("client") or ("", 0))[0] or "",
-            user_agent=ua,
-        )
-
-        async def drain() -> None:
-            size = 0
-            while size <= MAX_UPLOAD:
-                message = await receive()
-                size += len(message.get("body", b""))
-                if message["type"] != "http.request" or not message.get("more_body", False):
-                    break
-
-        response = await self.handle(info, drain)
-        await send({"type": "http.response.start", "status": response.status, "headers": response.asgi_headers()})
-        await send({"type": "http.response.body", "body": b"" if info.head else response.body})
-
-    async def _lifespan(self, receive: Receive, send: Send) -> None:
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                try:
-                    self.startup()
-                except Exception as exc:
-                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
-                    return
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                self.shutdown()
-                await send({"type": "lifespan.shutdown.complete"})
-                return
+        response = self.handle(info)
+        start_response(response.status_line, response.headers)
+        return [b"" if info.head else response.body]
 
 
 def build_app(

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,27 +46,21 @@ class DeviceRow:
     provisioning_mac: str
 
 
-class _LRU:
-    """A small thread-safe LRU (render threads fill it, the event loop reads it)."""
+class _BoundedCache:
+    """A bounded map for rendered files: reads take no lock (a dict lookup is atomic), a fill past
+    `size` forgets the oldest entry. A forgotten file is simply rendered again on its next fetch."""
 
     def __init__(self, size: int) -> None:
         self.size = size
-        self._data: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
+        self._data: dict[tuple[Any, ...], Any] = {}
         self._lock = threading.Lock()
-
-    def get(self, key: tuple[Any, ...]) -> Any:
-        with self._lock:
-            value = self._data.get(key)
-            if value is not None:
-                self._data.move_to_end(key)
-            return value
+        self.get = self._data.get
 
     def put(self, key: tuple[Any, ...], value: Any) -> None:
         with self._lock:
             self._data[key] = value
-            self._data.move_to_end(key)
             while len(self._data) > self.size:
-                self._data.popitem(last=False)
+                del self._data[next(iter(self._data))]
 
 
 class DeviceDirectory:
@@ -89,8 +82,8 @@ class DeviceDirectory:
         mark = "?" if engine.dialect.paramstyle == "qmark" else "%s"
         self._by_key_sql = f"SELECT {_COLUMNS} FROM device WHERE access_key = {mark}"
         self._by_mac_sql = f"SELECT {_COLUMNS} FROM device WHERE mac = {mark}"
-        self._names = _LRU(cache_size)
-        self._files = _LRU(cache_size)
+        self._names = _BoundedCache(cache_size)
+        self._files = _BoundedCache(cache_size)
 
     # -- the per-request lookups ---------------------------------------------------------------
 
@@ -116,61 +109,63 @@ class DeviceDirectory:
             self._connection()
             return "wal-index" if self._watch is not None else "data_version"
 
-    def _query(self, sql: str, value: str) -> DeviceRow | None:
-        with self._lock:
-            for attempt in (1, 2):
+    def _query_locked(self, sql: str, value: str) -> DeviceRow | None:
+        for attempt in (1, 2):
+            try:
+                cur = self._connection().cursor()
                 try:
-                    cur = self._connection().cursor()
-                    try:
-                        cur.execute(sql, (value,))
-                        row = cur.fetchone()
-                    finally:
-                        cur.close()
-                    return DeviceRow(*row) if row else None
-                except Exception:
-                    self.close()  # a dropped connection: reconnect once, then let the error out
-                    if attempt == 2:
-                        raise
+                    cur.execute(sql, (value,))
+                    row = cur.fetchone()
+                finally:
+                    cur.close()
+                return DeviceRow(*row) if row else None
+            except Exception:
+                self.close()  # a dropped connection: reconnect once, then let the error out
+                if attempt == 2:
+                    raise
         return None
 
-    def _revalidate(self) -> None:
+    def _revalidate_locked(self) -> None:
         """Drop the key cache if anyone committed since the last request (SQLite only)."""
-        with self._lock:
-            for attempt in (1, 2):
-                try:
-                    raw = self._connection()
-                    if self._watch is not None:
-                        version: bytes | int = self._watch.header()
-                        break
-                    if self._version_cursor is None:
-                        self._version_cursor = raw.cursor()
-                    self._version_cursor.execute("PRAGMA data_version")
-                    version = self._version_cursor.fetchone()[0]
+        for attempt in (1, 2):
+            try:
+                raw = self._connection()
+                if self._watch is not None:
+                    version: bytes | int = self._watch.header()
                     break
-                except Exception:
-                    self.close()
-                    if attempt == 2:
-                        raise
-            if version != self._version:
-                self._keys.clear()
-                self._version = version
+                if self._version_cursor is None:
+                    self._version_cursor = raw.cursor()
+                self._version_cursor.execute("PRAGMA data_version")
+                version = self._version_cursor.fetchone()[0]
+                break
+            except Exception:
+                self.close()
+                if attempt == 2:
+                    raise
+        if version != self._version:
+            self._keys.clear()
+            self._version = version
 
     def by_key(self, key: str) -> DeviceRow | None:
-        if not self._versioned:
-            return self._query(self._by_key_sql, key)
-        self._revalidate()
-        row = self._keys.get(key)
-        if row is None:
-            # Queried after the version was read, so the row is at least as new as that version.
-            row = self._query(self._by_key_sql, key)
-            if row is not None:  # only real keys: guesses cannot grow the cache
-                if len(self._keys) >= self._keys_max:
-                    self._keys.clear()
-                self._keys[key] = row
-        return row
+        # One lock around check, lookup and fill: requests run on several threads, and a row read
+        # before another thread's revalidation must not land in the cache after that clear.
+        with self._lock:
+            if not self._versioned:
+                return self._query_locked(self._by_key_sql, key)
+            self._revalidate_locked()
+            row = self._keys.get(key)
+            if row is None:
+                # Queried after the version was read, so the row is at least as new as that version.
+                row = self._query_locked(self._by_key_sql, key)
+                if row is not None:  # only real keys: guesses cannot grow the cache
+                    if len(self._keys) >= self._keys_max:
+                        self._keys.clear()
+                    self._keys[key] = row
+            return row
 
     def by_mac(self, mac: str) -> DeviceRow | None:
-        return self._query(self._by_mac_sql, mac)
+        with self._lock:
+            return self._query_locked(self._by_mac_sql, mac)
 
     def close(self) -> None:
         self._keys.clear()
@@ -182,7 +177,7 @@ class DeviceDirectory:
             finally:
                 self._conn = self._raw = None
 
-    # -- files: cache first, then load and render in a worker thread ----------------------------
+    # -- files: cache first, else load and render on the request's thread ------------------------
 
     def _rev(self, row: DeviceRow) -> tuple[Any, ...]:
         return (row.id, row.access_key, row.config_revision)
@@ -196,7 +191,7 @@ class DeviceDirectory:
         return result
 
     def load_file(self, row: DeviceRow, name: str | None) -> Response | None:
-        """Render (blocking: run in a thread). None when the model has no such file."""
+        """Load the device and render (never under the lookup lock). None when the model has no such file."""
         with Session(self.engine) as session:
             device = session.get(Device, row.id)
             if device is None:

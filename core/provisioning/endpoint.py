@@ -2,29 +2,35 @@
 
 Order of checks for one request: path shape, then the device by key (cached, revalidated against
 the database on every request: see directory.py), then the User-Agent's MAC against the device's,
-then the file (from the render cache, or rendered in a worker thread). Every refusal a guesser
-could learn from is the same 404 body, or 429 once the source is throttled.
+then the file (from the render cache, or rendered right here: this runs on one of the server's
+request threads, so a render or a database write holds up only that thread). Every refusal a
+guesser could learn from is the same 404 body, or 429 once the source is throttled.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from datetime import UTC, datetime
+from functools import lru_cache
 
 from core.credentials import find_mac
 from core.provisioning import reasons, responses
 from core.provisioning.directory import DeviceDirectory, DeviceRow
 from core.provisioning.log_writer import LogWriter
-from core.provisioning.paths import mask_key, mask_path, parse_path
+from core.provisioning.paths import parse_path
 from core.provisioning.responses import Response
 from core.provisioning.throttle import MissCounter
-from core.provisioning.types import Drain, RequestInfo
+from core.provisioning.types import RequestInfo
 
 log = logging.getLogger(__name__)
 
 READ_METHODS = ("GET", "HEAD")
 UPLOAD_METHODS = ("PUT", "POST")  # Polycom logs and overrides: answered, never stored
+MAX_UPLOAD = 1 << 20  # an upload body is read (and dropped) up to this much, then the connection may close
+UPLOAD_CHUNK = 64 * 1024
+
+# Phones send the same User-Agent on every fetch: remember what MAC (if any) each one carries.
+_ua_mac = lru_cache(maxsize=4096)(find_mac)
 
 
 class ProvisioningEndpoint:
@@ -33,27 +39,23 @@ class ProvisioningEndpoint:
         self.writer = writer
         self.counter = counter
 
-    async def handle(self, info: RequestInfo, drain: Drain) -> Response:
+    def handle(self, info: RequestInfo) -> Response:
         method = info.method
         target = parse_path(info.path)
-        # The common case masks without a regex; anything else goes through the generic masking.
-        if target.kind == "main":
-            info.masked_path = "/" + mask_key(target.key or "") + ".cfg"
-        else:
-            info.masked_path = mask_path(info.path.decode("latin-1"))
+        info.masked_path = target.masked
         if method not in READ_METHODS and method not in UPLOAD_METHODS:
             return self._miss(info, reasons.METHOD)
         if target.kind == "bad":
             return self._miss(info, reasons.MALFORMED)
         if target.kind == "mac":
-            return await self._bootstrap(info, drain, target.name or "", target.mac or "")
+            return self._bootstrap(info, target.name or "", target.mac or "")
 
         row = self.directory.by_key(target.key or "")
         if row is None:
             return self._miss(info, reasons.UNKNOWN_KEY)
         info.device_id = row.id
         if row.mac:
-            ua_mac = find_mac(info.user_agent)
+            ua_mac = _ua_mac(info.user_agent)
             if ua_mac and ua_mac != row.mac:
                 # A key copied to another phone: refused like a miss, but recorded for the fraud page.
                 info.reason = reasons.KEY_MAC_MISMATCH
@@ -67,40 +69,41 @@ class ProvisioningEndpoint:
                 )
                 return responses.MISS
         if method in UPLOAD_METHODS:
-            return await self._upload(info, drain)
+            return self._upload(info)
 
         name = target.name if target.kind == "file" else None
-        names = self.directory.cached_names(row)
-        if name is not None and names is not None and name not in names:
-            # Under a valid key this is a phone asking for an optional file: same 404, not a miss.
-            info.reason = reasons.UNKNOWN_FILE
-            return responses.MISS
+        if name is not None:
+            names = self.directory.cached_names(row)
+            if names is not None and name not in names:
+                # Under a valid key this is a phone asking for an optional file: same 404, not a miss.
+                info.reason = reasons.UNKNOWN_FILE
+                return responses.MISS
         response = self.directory.cached_file(row, name)
         if response is None:
             try:
-                response = await asyncio.to_thread(self.directory.load_file, row, name)
+                response = self.directory.load_file(row, name)
             except Exception:
                 return self._render_failed(info, row)
             if response is None:
                 info.reason = reasons.UNKNOWN_FILE
                 return responses.MISS
         if row.provisioning_mac == "once":
-            await asyncio.to_thread(self.directory.mark_done, row)
+            self.directory.mark_done(row)  # once per device: the MAC URL must stop working right now
         info.reason = reasons.OK
         return response
 
-    async def _bootstrap(self, info: RequestInfo, drain: Drain, name: str, mac: str) -> Response:
+    def _bootstrap(self, info: RequestInfo, name: str, mac: str) -> Response:
         if info.throttled:  # MACs can be enumerated: no bootstrap for a throttled source
             return self._miss(info, reasons.UNKNOWN_MAC)
         row = self.directory.by_mac(mac)
-        ua_mac = find_mac(info.user_agent)
+        ua_mac = _ua_mac(info.user_agent)
         if row is None or row.provisioning_mac != "once" or (ua_mac and ua_mac != mac):
             return self._miss(info, reasons.UNKNOWN_MAC)
         info.device_id = row.id
         if info.method in UPLOAD_METHODS:
-            return await self._upload(info, drain)
+            return self._upload(info)
         try:
-            rendered = await asyncio.to_thread(self.directory.load_bootstrap, row, name)
+            rendered = self.directory.load_bootstrap(row, name)
         except Exception:
             return self._render_failed(info, row)
         if rendered is None:
@@ -109,9 +112,18 @@ class ProvisioningEndpoint:
         return responses.make(200, rendered.content, rendered.content_type)
 
     @staticmethod
-    async def _upload(info: RequestInfo, drain: Drain) -> Response:
-        """Read and drop the body (so the connection stays usable), answer 204, store nothing."""
-        await drain()
+    def _upload(info: RequestInfo) -> Response:
+        """Read and drop the body (so the connection stays usable), answer 204, store nothing.
+
+        Unread, a body makes the server drop the connection at random, the answer often lost with it.
+        Only a request that showed a valid key or a `once` MAC gets here: a guesser cannot hold a thread.
+        """
+        size = 0
+        while info.body is not None and size <= MAX_UPLOAD:
+            chunk = info.body.read(UPLOAD_CHUNK)
+            if not chunk:
+                break
+            size += len(chunk)
         info.reason = reasons.UPLOAD_IGNORED
         return responses.NO_CONTENT
 

@@ -8,12 +8,13 @@ database. `stop()` writes everything still queued: a clean shutdown loses no row
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
-from typing import Any, NamedTuple
+from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import Connection, Engine, bindparam, insert, update
 
@@ -25,41 +26,47 @@ log = logging.getLogger(__name__)
 # 9 columns x 100 rows = 900 parameters: under SQLite's oldest limit (999) and PostgreSQL's (65535).
 ROWS_PER_STATEMENT = 100
 
-
-class LogEntry(NamedTuple):
-    """One access-log row, in column order (a NamedTuple: the cheapest record to build once per request)."""
-
-    at: datetime
-    source_ip: str
-    user_agent: str
-    method: str
-    path: str  # already masked
-    device_id: int | None
-    status: int
-    bytes: int
-    reason: str
+# One access-log row is a plain tuple in this column order: a tuple literal costs a request a sixth
+# of a NamedTuple's construction. `at` is `time.time()`: the writer formats it, not the request.
+LOG_COLUMNS = ("at", "source_ip", "user_agent", "method", "path", "device_id", "status", "bytes", "reason")
+LogRow = tuple[float, str, str, str, str, "int | None", int, int, str]
+_DEVICE, _STATUS = LOG_COLUMNS.index("device_id"), LOG_COLUMNS.index("status")
 
 
-_ZERO = timedelta(0)
+def _as_datetime(at: float) -> datetime:
+    return datetime.fromtimestamp(at, UTC)
 
 
-def _same(value: datetime) -> datetime:
-    return value
+class _SqliteStamp:
+    """`at` as the text SQLite stores ("YYYY-MM-DD HH:MM:SS.ffffff", UTC): the date and time part is
+    formatted once per second, so a row costs one f-string (a datetime plus `isoformat` cost ~1 µs)."""
+
+    def __init__(self) -> None:
+        self._second = -1
+        self._prefix = ""
+
+    def __call__(self, at: float) -> str:
+        # To the microsecond exactly as `datetime.fromtimestamp` does: fraction apart, half-even.
+        fraction, whole = math.modf(at)
+        second, micro = int(whole), round(fraction * 1e6)
+        if micro == 1_000_000:
+            second, micro = second + 1, 0
+        if second != self._second:  # one thread (the writer) calls this
+            self._prefix = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%d %H:%M:%S")
+            self._second = second
+        return f"{self._prefix}.{micro:06d}"
 
 
-def _sqlite_at(value: datetime) -> str:
-    if value.utcoffset() != _ZERO:
-        value = value.astimezone(UTC)
-    return value.isoformat(" ", "microseconds")[:26]  # without the "+00:00"
-
-
-def _fast_bind(column_bind: Callable[[datetime], Any]) -> Callable[[datetime], Any]:
-    """On SQLite the column's own conversion formats in Python; `isoformat` (C) gives the same text
-    in a fraction of the time. Used only if it agrees with the column's conversion, else that one."""
-    probes = (datetime(2026, 1, 2, 3, 4, 5, 6, UTC), datetime(2026, 12, 31, 23, 59, 59, 0, UTC))
-    if all(_sqlite_at(p) == column_bind(p) for p in probes):
-        return _sqlite_at
-    return column_bind
+def _bind_at_for(column_bind: Callable[[datetime], Any] | None) -> Callable[[float], Any]:
+    """The cheapest conversion of a `time.time()` stamp that gives what the column type itself would
+    bind for the same instant; checked at start, else the column's own conversion is used."""
+    if column_bind is None:  # the driver takes datetimes (PostgreSQL)
+        return _as_datetime
+    fast = _SqliteStamp()
+    probes = (1767225600.0, 1767225600.000008, 1798761599.999999, 1798761599.9999996)
+    if all(fast(p) == column_bind(_as_datetime(p)) for p in probes):
+        return fast
+    return lambda at: column_bind(_as_datetime(at))
 
 
 class LogWriter:
@@ -78,12 +85,12 @@ class LogWriter:
         self.dropped = 0
         mark = "?" if engine.dialect.paramstyle == "qmark" else "%s"
         table = AccessLog.__table__
-        self._row_marks = "(" + ", ".join([mark] * len(LogEntry._fields)) + ")"
-        self._insert_head = f"INSERT INTO {table.name} ({', '.join(LogEntry._fields)}) VALUES "
+        self._row_marks = "(" + ", ".join([mark] * len(LOG_COLUMNS)) + ")"
+        self._insert_head = f"INSERT INTO {table.name} ({', '.join(LOG_COLUMNS)}) VALUES "
         self._insert_sql: dict[int, str] = {}  # rows per statement -> SQL
         # The column type's own conversion (UTCDateTime on this dialect), so rows match ORM-written ones.
         at_type = table.c.at.type.dialect_impl(engine.dialect)  # type: ignore[attr-defined]
-        self._bind_at: Callable[[datetime], Any] = _fast_bind(at_type.bind_processor(engine.dialect) or _same)
+        self._bind_at = _bind_at_for(at_type.bind_processor(engine.dialect))
 
     def start(self) -> None:
         if self._thread is None:
@@ -100,8 +107,8 @@ class LogWriter:
             self._thread = None
         self._drain_now()  # anything appended while the thread was finishing
 
-    def log(self, entry: LogEntry) -> None:
-        self._pending.append(entry)
+    def log(self, row: LogRow) -> None:
+        self._pending.append(row)
         if len(self._pending) >= self.batch and not self._wake.is_set():
             self._wake.set()
 
@@ -122,7 +129,7 @@ class LogWriter:
     def _take(self) -> list[Any]:
         items: list[Any] = []
         pending = self._pending
-        while pending:  # popleft is atomic: appends from the event loop can go on meanwhile
+        while pending:  # popleft is atomic: request threads can go on appending meanwhile
             items.append(pending.popleft())
         return items
 
@@ -141,7 +148,7 @@ class LogWriter:
                 return
 
     def _write(self, items: list[Any]) -> None:
-        entries = [i for i in items if isinstance(i, LogEntry)]
+        entries = [i for i in items if type(i) is tuple]
         events = [i for i in items if isinstance(i, dict)]
         if entries or events:
             for attempt in range(3):
@@ -158,11 +165,11 @@ class LogWriter:
             if isinstance(i, threading.Event):
                 i.set()
 
-    def _insert_rows(self, conn: Connection, entries: list[LogEntry]) -> None:
+    def _insert_rows(self, conn: Connection, entries: list[LogRow]) -> None:
         """Multi-row INSERTs straight to the driver, ROWS_PER_STATEMENT rows each.
 
         Not the ORM insert (its per-row work cost more than a request), and not one statement per row:
-        sqlite3 releases the GIL around every statement, and each hand-back stalls the event loop thread.
+        sqlite3 releases the GIL around every statement, and each hand-back stalls the request thread.
         """
         bind_at = self._bind_at
         for start in range(0, len(entries), ROWS_PER_STATEMENT):
@@ -176,11 +183,12 @@ class LogWriter:
                 params.extend(e[1:])
             conn.exec_driver_sql(sql, tuple(params))
 
-    def _insert(self, entries: list[LogEntry], events: list[dict[str, Any]]) -> None:
-        last: dict[int, LogEntry] = {}
+    def _insert(self, entries: list[LogRow], events: list[dict[str, Any]]) -> None:
+        last: dict[int, LogRow] = {}
         for e in entries:
-            if e.device_id is not None and e.status < 400:
-                last[e.device_id] = e  # the device's last successful access
+            device_id = e[_DEVICE]
+            if device_id is not None and e[_STATUS] < 400:
+                last[device_id] = e  # the device's last successful access
         with self.engine.begin() as conn:
             if entries:
                 self._insert_rows(conn, entries)
@@ -195,7 +203,7 @@ class LogWriter:
                         last_access_ua=bindparam("b_ua"),
                         updated_at=Device.updated_at,
                     ),
-                    [{"b_id": d, "b_at": e.at, "b_ip": e.source_ip, "b_ua": e.user_agent} for d, e in last.items()],
+                    [{"b_id": d, "b_at": _as_datetime(e[0]), "b_ip": e[1], "b_ua": e[2]} for d, e in last.items()],
                 )
             if events:
                 conn.execute(insert(SecurityEvent), events)

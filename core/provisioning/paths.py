@@ -24,40 +24,35 @@ _UNPRINTABLE = re.compile(r"[^\x21-\x7e]")
 @dataclass(frozen=True, slots=True)
 class Target:
     kind: str  # main | file | mac | bad
+    masked: str  # the path as the access log stores it
     key: str | None = None
     name: str | None = None
     mac: str | None = None
 
 
-BAD = Target("bad")
-
-
 @lru_cache(maxsize=8192)  # pure, and phones re-ask for the same few paths: skip the regexes on a hit
 def parse_path(raw_path: bytes) -> Target:
+    masked = mask_path(raw_path.decode("latin-1"))
     if len(raw_path) > MAX_PATH:
-        return BAD
+        return Target("bad", masked)
     try:
         path = raw_path.decode("ascii")
     except UnicodeDecodeError:
-        return BAD
+        return Target("bad", masked)
     m = _PATH_RE.match(path)
     if m is None or ".." in path:
-        return BAD
+        return Target("bad", masked)
     first, second = m.group(1), m.group(2)
     if second is not None:
-        return Target("file", key=first, name=second) if is_access_key(first) else BAD
+        return Target("file", masked, key=first, name=second) if is_access_key(first) else Target("bad", masked)
     main = _MAIN_RE.match(first)
     if main:
-        return Target("main", key=main.group(1))
+        return Target("main", masked, key=main.group(1))
     mac = find_mac(first)
-    return Target("mac", name=first, mac=mac) if mac else BAD
+    return Target("mac", masked, name=first, mac=mac) if mac else Target("bad", masked)
 
 
 def mask_path(path: str) -> str:
     """The path as stored in the access log: keys cut to 6 characters, unprintables replaced, bounded."""
     printable = _UNPRINTABLE.sub("?", path[: MAX_PATH * 2])
     return _LONG_HEX.sub(lambda m: m.group(0)[:6] + "…", printable)[:255]
-
-
-def mask_key(key: str) -> str:
-    return key[:6] + "…"

@@ -1,13 +1,14 @@
 """Responses, built once where they can be: every answer carries `Cache-Control: no-store` (configs hold secrets).
 
-Headers are `str` pairs (RSGI's form); the ASGI adapter encodes them. A HEAD answer keeps the
-headers (Content-Length included) and the adapters drop the body.
+Headers are `str` pairs, as WSGI's `start_response` takes them. A HEAD answer keeps the headers
+(Content-Length included) and the WSGI adapter drops the body.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from http import HTTPStatus
 
 NOT_FOUND = b"Not Found\n"  # one body for every miss, whatever the reason
 BODIES = {
@@ -26,9 +27,7 @@ class Response:
     status: int
     body: bytes
     headers: list[tuple[str, str]]  # never mutated: shared between requests
-
-    def asgi_headers(self) -> list[tuple[bytes, bytes]]:
-        return [(k.encode("latin-1"), v.encode("latin-1")) for k, v in self.headers]
+    status_line: str  # "200 OK": WSGI's form of the status, built once with the response
 
 
 def make(
@@ -40,7 +39,7 @@ def make(
     if status != 204:  # a 204 has neither a body nor its length
         headers += [("content-length", str(len(body))), ("content-type", content_type)]
     headers.extend(extra)
-    return Response(status, body, headers)
+    return Response(status, body, headers, f"{status} {HTTPStatus(status).phrase}")
 
 
 NO_CONTENT = make(204)

@@ -2,8 +2,8 @@
 
 Granian terminates TLS in Rust (rustls) and runs one Python worker process per core; each worker
 builds its own app from the environment (`app_factory`), so it owns its lookup connection,
-key and render caches, throttle counters and access-log writer. The app is served through RSGI
-(`ProvisioningApp.__rsgi__`); its ASGI face is for in-process tests and other servers.
+key and render caches, throttle counters and access-log writer. The app is a WSGI callable that
+Granian runs on `default_threads()` request threads per worker.
 """
 
 from __future__ import annotations
@@ -12,9 +12,10 @@ import argparse
 import importlib
 import logging
 import os
+from multiprocessing.util import Finalize
 from pathlib import Path
 
-from granian.constants import HTTPModes, Interfaces, Loops, SSLProtocols
+from granian.constants import HTTPModes, Interfaces, SSLProtocols
 from granian.server import Server as Granian
 
 from core.db import engine_from_settings
@@ -27,18 +28,34 @@ log = logging.getLogger(__name__)
 # benchmark point it at a stand-in while the vendor templates are written.
 RENDERER_ENV = "VOIPADMIN_PROVISIONING_RENDERER"
 WORKERS_ENV = "VOIPADMIN_HTTPS_WORKERS"
+THREADS_ENV = "VOIPADMIN_HTTPS_THREADS"
 
 
 def app_factory() -> ProvisioningApp:
-    """Called once in each worker process."""
+    """Called once in each worker process: builds the app and starts its access-log writer.
+
+    WSGI has no shutdown hook. Granian's worker is a multiprocessing child that returns from its
+    target once SIGTERM/SIGINT stopped it serving, and multiprocessing then runs its finalizers:
+    the one registered here writes every queued access-log row before the process exits.
+    """
     settings = Settings.from_env()
     module_name, _, class_name = (os.environ.get(RENDERER_ENV) or "core.render:Renderer").partition(":")
     renderer_class = getattr(importlib.import_module(module_name), class_name)
-    return build_app(settings, engine_from_settings(settings), renderer_class(settings), Limits.from_env(os.environ))
+    app = build_app(settings, engine_from_settings(settings), renderer_class(settings), Limits.from_env(os.environ))
+    app.startup()
+    Finalize(app, app.shutdown, exitpriority=10)
+    return app
 
 
 def default_workers() -> int:
     return int(os.environ.get(WORKERS_ENV) or os.cpu_count() or 1)
+
+
+def default_threads() -> int:
+    """Request threads per worker. The GIL runs one at a time, so more threads add no throughput;
+    a second one lets cached answers pass while the first renders a file, reads an upload or
+    waits on the database. Measured in docs/PERFORMANCE.md."""
+    return int(os.environ.get(THREADS_ENV) or 2)
 
 
 def make_server(host: str, port: int, cert: Path | None, key: Path | None, workers: int) -> Granian:
@@ -50,10 +67,10 @@ def make_server(host: str, port: int, cert: Path | None, key: Path | None, worke
         "core.provisioning.server:app_factory",
         address=host,
         port=port,
-        interface=Interfaces.RSGI,  # Granian's native interface: about half the per-request cost of ASGI
-        loop=Loops.uvloop,  # what "auto" picks here anyway; pinned so a stray rloop install changes nothing
+        interface=Interfaces.WSGI,  # the cheapest per request here: see docs/PERFORMANCE.md
         factory=True,
         workers=workers,
+        blocking_threads=default_threads(),
         http=HTTPModes.http1,  # phones speak HTTP/1.x; no h2 negotiation to get wrong
         websockets=False,
         backlog=2048,  # a burst of phones re-provisioning at once

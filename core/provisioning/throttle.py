@@ -8,6 +8,7 @@ working while someone there (or a broken phone) probes. Counters live in this pr
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -35,6 +36,7 @@ class MissCounter:
         self.clock = clock
         self.max_sources = max_sources
         self._sources: dict[str, _Source] = {}
+        self._lock = threading.Lock()  # requests run on several threads; reads need no lock
 
     def is_throttled(self, ip: str) -> bool:
         src = self._sources.get(ip)
@@ -46,6 +48,10 @@ class MissCounter:
 
     def record_miss(self, ip: str) -> bool:
         """Count one miss; True when this miss throttles the source."""
+        with self._lock:
+            return self._record_miss_locked(ip)
+
+    def _record_miss_locked(self, ip: str) -> bool:
         now = self.clock()
         src = self._sources.get(ip)
         if src is None:

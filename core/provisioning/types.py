@@ -6,21 +6,12 @@ The renderer is injected (`build_app(settings, engine, renderer)`), so anything 
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import BinaryIO, Protocol
 
 from core.catalogue import Catalogue
 from core.models import Device
 from core.render import RenderedFile
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
-# Reads and drops a request body (uploads are answered, never stored); one per server interface.
-Drain = Callable[[], Awaitable[None]]
 
 
 class RendererLike(Protocol):
@@ -35,10 +26,10 @@ class RendererLike(Protocol):
 
 @dataclass(slots=True)
 class RequestInfo:
-    """One request as the server interface (ASGI or RSGI) saw it, and what the endpoint learnt about it."""
+    """One request as the WSGI adapter saw it, and what the endpoint learnt about it."""
 
     method: str
-    path: bytes  # raw under ASGI; percent-decoded by Granian under RSGI (see docs/PROVISIONING.md)
+    path: bytes  # percent-decoded, as WSGI's PATH_INFO carries it (see docs/PROVISIONING.md)
     source_ip: str
     user_agent: str
     masked_path: str = ""  # set once the path is parsed; what the access log stores
@@ -46,6 +37,7 @@ class RequestInfo:
     reason: str = ""
     miss: bool = False  # an unknown key/file/MAC or a malformed request: counted per source
     throttled: bool = False  # set by the dispatcher before the endpoint runs
+    body: BinaryIO | None = None  # WSGI's wsgi.input: read (and dropped) only for an accepted upload
 
     @property
     def head(self) -> bool:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import os
 import signal
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,11 +24,6 @@ from tests.net import free_port, wait_for
 from tests.provisioning.fake_renderer import FakeRenderer
 
 pytestmark = pytest.mark.db
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
 
 
 @dataclass
@@ -87,17 +83,18 @@ def app(settings: Settings, engine: Engine, renderer: FakeRenderer) -> Provision
 
 
 @pytest.fixture
-async def running(app: ProvisioningApp) -> AsyncIterator[ProvisioningApp]:
-    async with app.running():
+def running(app: ProvisioningApp) -> Iterator[ProvisioningApp]:
+    with app.running():
         yield app
 
 
 UA = "Yealink SIP-T46U 108.86.0.20"
 
 
-def client_for(app: ProvisioningApp, ip: str = "198.51.100.7", ua: str = UA) -> httpx.AsyncClient:
-    transport = httpx.ASGITransport(app=app, client=(ip, 40000))
-    return httpx.AsyncClient(transport=transport, base_url="https://testserver", headers={"user-agent": ua})
+def client_for(app: ProvisioningApp, ip: str = "198.51.100.7", ua: str = UA) -> httpx.Client:
+    """Real HTTP requests through the app's WSGI interface, in-process."""
+    transport = httpx.WSGITransport(app=app, remote_addr=ip)
+    return httpx.Client(transport=transport, base_url="https://testserver", headers={"user-agent": ua})
 
 
 # -- a real server: `python -m core serve --no-sip` on a random port -----------------------------
@@ -156,29 +153,32 @@ def live_server(env: dict[str, str], engine: Engine, settings: Settings) -> Iter
     server.stop()
 
 
-async def raw_call(app: ProvisioningApp, method: str, raw_path: bytes, ip: str = "198.51.100.7") -> tuple[int, bytes]:
-    """Call the app with a path exactly as given (httpx would normalise `..` and escapes away)."""
-    scope = {
-        "type": "http",
-        "http_version": "1.1",
-        "method": method,
-        "scheme": "https",
-        "path": raw_path.decode("latin-1"),
-        "raw_path": raw_path,
-        "query_string": b"",
-        "headers": [(b"user-agent", UA.encode())],
-        "client": (ip, 40000),
-        "server": ("testserver", 443),
+def call(
+    app: ProvisioningApp, method: str, path: str, ip: str = "198.51.100.7", body: bytes | None = None, **headers: str
+) -> tuple[str, dict[str, str], bytes]:
+    """Call the WSGI app with PATH_INFO exactly as given (httpx would normalise `..` and escapes away).
+
+    `path` is what a server hands over (percent-decoded, bytes as latin-1 code points, PEP 3333).
+    Returns the status line, the headers and the body.
+    """
+    environ = {
+        "REQUEST_METHOD": method,
+        "PATH_INFO": path,
+        "QUERY_STRING": "",
+        "SERVER_NAME": "testserver",
+        "SERVER_PORT": "443",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "REMOTE_ADDR": ip,
+        "HTTP_USER_AGENT": headers.pop("user_agent", UA),
+        "wsgi.input": io.BytesIO(body or b""),
+        "wsgi.url_scheme": "https",
     }
-    sent: list[dict[str, object]] = []
+    answer: list[tuple[str, list[tuple[str, str]]]] = []
 
-    async def receive() -> dict[str, object]:
-        return {"type": "http.request", "body": b"", "more_body": False}
+    def start_response(status: str, response_headers: list[tuple[str, str]], exc_info: object = None) -> None:
+        answer.append((status, response_headers))
 
-    async def send(message: dict[str, object]) -> None:
-        sent.append(message)
-
-    await app(scope, receive, send)
-    status = int(sent[0]["status"])  # type: ignore[call-overload]
-    body = b"".join(m.get("body", b"") for m in sent[1:])  # type: ignore[misc]
-    return status, body
+    chunks = b"".join(app(environ, start_response))
+    assert len(answer) == 1, "start_response must be called exactly once"
+    status, response_headers = answer[0]
+    return status, dict(response_headers), chunks

@@ -13,26 +13,26 @@ from core.provisioning.responses import NOT_FOUND
 from core.provisioning.throttle import MissCounter
 from tests.provisioning.conftest import TEST_LIMITS, client_for
 
-pytestmark = [pytest.mark.anyio, pytest.mark.db]
+pytestmark = pytest.mark.db
 
 MAC = "001565AABBCC"
 GUESS = "/" + "ab" * 24 + ".cfg"
 
 
-async def test_a_probing_source_is_throttled_and_others_are_not(running, make_device, engine):
+def test_a_probing_source_is_throttled_and_others_are_not(running, make_device, engine):
     dev = make_device(mac=MAC)
     other = make_device(mac="001565DDEEFF", provisioning_mac="once")
-    async with client_for(running, ip="192.0.2.10") as prober, client_for(running, ip="192.0.2.20") as office:
-        first = [(await prober.get(GUESS)).status_code for _ in range(TEST_LIMITS.miss_threshold)]
-        after = await prober.get(GUESS)
+    with client_for(running, ip="192.0.2.10") as prober, client_for(running, ip="192.0.2.20") as office:
+        first = [prober.get(GUESS).status_code for _ in range(TEST_LIMITS.miss_threshold)]
+        after = prober.get(GUESS)
         # From the throttled address: a valid key is still served (an office behind one NAT)...
-        valid = await prober.get(f"/{dev.key}.cfg")
+        valid = prober.get(f"/{dev.key}.cfg")
         # ...but MAC-named bootstrap requests are not: MACs can be enumerated, keys cannot.
-        bootstrap = await prober.get("/001565ddeeff.cfg", headers={"user-agent": "Yealink W70B"})
+        bootstrap = prober.get("/001565ddeeff.cfg", headers={"user-agent": "Yealink W70B"})
         # Another source is untouched.
-        office_miss = await office.get(GUESS)
-        office_ok = await office.get(f"/{dev.key}.cfg")
-        office_boot = await office.get("/001565ddeeff.cfg", headers={"user-agent": "Yealink W70B"})
+        office_miss = office.get(GUESS)
+        office_ok = office.get(f"/{dev.key}.cfg")
+        office_boot = office.get("/001565ddeeff.cfg", headers={"user-agent": "Yealink W70B"})
     assert first == [404] * TEST_LIMITS.miss_threshold
     assert after.status_code == 429 and int(after.headers["retry-after"]) > 0
     assert valid.status_code == 200
@@ -73,27 +73,27 @@ def test_miss_counter_memory_is_bounded():
     ("sip", 3600, 200),
     ("provisioning", -1, 200),
 ])  # fmt: skip
-async def test_bans(running, make_device, engine, scope, expires_in, status):
+def test_bans(running, make_device, engine, scope, expires_in, status):
     dev = make_device()
     with transaction(engine) as s:
         s.add(Ban(source_ip="192.0.2.66", scope=scope, expires_at=datetime.now(UTC) + timedelta(seconds=expires_in)))
-    async with client_for(running, ip="192.0.2.66") as banned, client_for(running, ip="192.0.2.67") as fine:
-        r = await banned.get(f"/{dev.key}.cfg")
-        ok = await fine.get(f"/{dev.key}.cfg")
+    with client_for(running, ip="192.0.2.66") as banned, client_for(running, ip="192.0.2.67") as fine:
+        r = banned.get(f"/{dev.key}.cfg")
+        ok = fine.get(f"/{dev.key}.cfg")
     assert r.status_code == status
     assert ok.status_code == 200
     if status == 403:
         assert "revision" not in r.text and r.headers["cache-control"] == "no-store"
 
 
-async def test_bootstrap_once_then_key_fetch_sets_done_and_queues_withdrawal(running, make_device, engine):
+def test_bootstrap_once_then_key_fetch_sets_done_and_queues_withdrawal(running, make_device, engine):
     dev = make_device(model_id="yealink-t46u", mac=MAC, provisioning_mac="once")
-    async with client_for(running, ua="Yealink SIP-T46U 108.86.0.20 00:15:65:aa:bb:cc") as phone:
-        boot = await phone.get("/001565aabbcc.cfg")
-        unknown_name = await phone.get("/001565aabbcc-boot.xml")
-        main = await phone.get(f"/{dev.key}.cfg")
-        again = await phone.get("/001565aabbcc.cfg")
-        still = await phone.get(f"/{dev.key}.cfg")
+    with client_for(running, ua="Yealink SIP-T46U 108.86.0.20 00:15:65:aa:bb:cc") as phone:
+        boot = phone.get("/001565aabbcc.cfg")
+        unknown_name = phone.get("/001565aabbcc-boot.xml")
+        main = phone.get(f"/{dev.key}.cfg")
+        again = phone.get("/001565aabbcc.cfg")
+        still = phone.get(f"/{dev.key}.cfg")
     assert boot.status_code == 200
     assert f"provisioning_url=https://prov.example.net:8448/{dev.key}.cfg" in boot.text
     assert "secret=" not in boot.text
@@ -110,40 +110,40 @@ async def test_bootstrap_once_then_key_fetch_sets_done_and_queues_withdrawal(run
     ]
 
 
-async def test_done_without_redirection_service_queues_nothing(running, make_device, engine):
+def test_done_without_redirection_service_queues_nothing(running, make_device, engine):
     dev = make_device(model_id="grandstream-ht802", mac="000B82112233", provisioning_mac="once")
-    async with client_for(running, ua="Grandstream HT802 1.0.43.11") as c:
-        assert (await c.get(f"/{dev.key}.cfg")).status_code == 200
+    with client_for(running, ua="Grandstream HT802 1.0.43.11") as c:
+        assert c.get(f"/{dev.key}.cfg").status_code == 200
     with transaction(engine) as s:
         assert s.get(Device, dev.id).provisioning_mac == "done"
         assert s.scalars(select(RedirectionJob)).all() == []
 
 
 @pytest.mark.parametrize("state", ["no", "done"])
-async def test_no_bootstrap_unless_once(running, make_device, state):
+def test_no_bootstrap_unless_once(running, make_device, state):
     make_device(mac=MAC, provisioning_mac=state)
-    async with client_for(running, ua="Yealink SIP-T46U") as c:
-        r = await c.get("/001565aabbcc.cfg")
+    with client_for(running, ua="Yealink SIP-T46U") as c:
+        r = c.get("/001565aabbcc.cfg")
     assert (r.status_code, r.content) == (404, NOT_FOUND)
 
 
-async def test_bootstrap_refused_when_the_user_agent_shows_another_mac(running, make_device):
+def test_bootstrap_refused_when_the_user_agent_shows_another_mac(running, make_device):
     make_device(mac=MAC, provisioning_mac="once")
-    async with client_for(running, ua="Yealink SIP-T46U 108.86.0.20 00:15:65:00:00:01") as c:
-        r = await c.get("/001565aabbcc.cfg")
+    with client_for(running, ua="Yealink SIP-T46U 108.86.0.20 00:15:65:00:00:01") as c:
+        r = c.get("/001565aabbcc.cfg")
     assert r.status_code == 404
 
 
-async def test_burst_is_logged_in_full(running, make_device, engine):
-    import asyncio
+def test_burst_from_many_threads_is_served_and_logged_in_full(running, make_device, engine):
+    from concurrent.futures import ThreadPoolExecutor
 
     from sqlalchemy import func
 
     from core.models import AccessLog
 
     devices = [make_device() for _ in range(20)]
-    async with client_for(running) as c:
-        results = await asyncio.gather(*(c.get(f"/{d.key}.cfg") for d in devices for _ in range(25)))
+    with client_for(running) as c, ThreadPoolExecutor(8) as pool:  # the server runs requests on several threads
+        results = list(pool.map(c.get, [f"/{d.key}.cfg" for d in devices for _ in range(25)]))
     assert {r.status_code for r in results} == {200}
     running.shutdown()  # a clean stop writes everything still queued
     with transaction(engine) as s:

@@ -8,20 +8,16 @@ import json
 import subprocess
 import sys
 import textwrap
-from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import func, select
 
 from core.credentials import new_access_key
-from core.models import AccessLog
 from core.provisioning import ProvisioningApp, build_app
-from core.provisioning.log_writer import ROWS_PER_STATEMENT, LogEntry, LogWriter
 from core.provisioning.responses import NOT_FOUND
 from tests.provisioning.conftest import TEST_LIMITS, client_for
 
-pytestmark = [pytest.mark.anyio, pytest.mark.db]
+pytestmark = pytest.mark.db
 
 
 def in_other_process(db_url: str, sql: str, checkpoint: bool = False, **params: object) -> None:
@@ -46,86 +42,86 @@ def in_other_process(db_url: str, sql: str, checkpoint: bool = False, **params: 
 
 
 @pytest.fixture(params=["wal-index", pytest.param("data_version", marks=pytest.mark.sqlite_only)])
-async def watched(request, app, engine) -> AsyncIterator[ProvisioningApp]:
+def watched(request, app, engine) -> Iterator[ProvisioningApp]:
     """The app with each way of noticing commits on SQLite; PostgreSQL has neither (a SELECT per request)."""
     if engine.dialect.name != "sqlite":
         assert app.directory.change_detector == "none"
     else:
         app.directory.use_wal_watch = request.param == "wal-index"
         assert app.directory.change_detector == request.param
-    async with app.running():
+    with app.running():
         yield app
 
 
-async def test_new_key_from_another_process_404s_on_the_very_next_request(watched, make_device, settings):
+def test_new_key_from_another_process_404s_on_the_very_next_request(watched, make_device, settings):
     running = watched
     dev = make_device()
     fresh = new_access_key()
-    async with client_for(running) as c:
+    with client_for(running) as c:
         for _ in range(3):  # warm: the key is now cached
-            assert (await c.get(f"/{dev.key}.cfg")).status_code == 200
+            assert c.get(f"/{dev.key}.cfg").status_code == 200
         in_other_process(settings.db_url, "UPDATE device SET access_key = :k WHERE id = :i", k=fresh, i=dev.id)
-        old = await c.get(f"/{dev.key}.cfg")
-        new = await c.get(f"/{fresh}.cfg")
+        old = c.get(f"/{dev.key}.cfg")
+        new = c.get(f"/{fresh}.cfg")
     assert (old.status_code, old.content) == (404, NOT_FOUND)
     assert new.status_code == 200
 
 
-async def test_config_change_from_another_process_is_served_on_the_next_request(watched, make_device, settings):
+def test_config_change_from_another_process_is_served_on_the_next_request(watched, make_device, settings):
     running = watched
     dev = make_device()
-    async with client_for(running) as c:
-        assert "revision=1" in (await c.get(f"/{dev.key}.cfg")).text
+    with client_for(running) as c:
+        assert "revision=1" in c.get(f"/{dev.key}.cfg").text
         in_other_process(settings.db_url, "UPDATE device SET config_revision = 2 WHERE id = :i", i=dev.id)
-        after = await c.get(f"/{dev.key}.cfg")
+        after = c.get(f"/{dev.key}.cfg")
     assert "revision=2" in after.text
 
 
-async def test_deleted_device_404s_on_the_next_request(watched, make_device, settings):
+def test_deleted_device_404s_on_the_next_request(watched, make_device, settings):
     running = watched
     dev = make_device()
-    async with client_for(running) as c:
-        assert (await c.get(f"/{dev.key}.cfg")).status_code == 200
+    with client_for(running) as c:
+        assert c.get(f"/{dev.key}.cfg").status_code == 200
         in_other_process(settings.db_url, "UPDATE device SET access_key = NULL WHERE id = :i", i=dev.id)
-        assert (await c.get(f"/{dev.key}.cfg")).status_code == 404
+        assert c.get(f"/{dev.key}.cfg").status_code == 404
 
 
-async def test_new_key_after_the_wal_restarts_404s_on_the_very_next_request(watched, make_device, settings):
+def test_new_key_after_the_wal_restarts_404s_on_the_very_next_request(watched, make_device, settings):
     """A checkpoint empties the WAL and the next commit starts again at frame 0: still seen, every time."""
     running = watched
     dev = make_device()
     key = dev.key
-    async with client_for(running) as c:
+    with client_for(running) as c:
         for _ in range(3):
-            assert (await c.get(f"/{key}.cfg")).status_code == 200
+            assert c.get(f"/{key}.cfg").status_code == 200
             assert running.writer.flush()  # our own writer's commits are in the WAL too
-            assert (await c.get(f"/{key}.cfg")).status_code == 200  # cached again, for the current header
+            assert c.get(f"/{key}.cfg").status_code == 200  # cached again, for the current header
             fresh = new_access_key()
             sql = "UPDATE device SET access_key = :k WHERE id = :i"
             in_other_process(settings.db_url, sql, checkpoint=True, k=fresh, i=dev.id)
-            old = await c.get(f"/{key}.cfg")
+            old = c.get(f"/{key}.cfg")
             assert (old.status_code, old.content) == (404, NOT_FOUND)
             key = fresh
-        assert (await c.get(f"/{key}.cfg")).status_code == 200
+        assert c.get(f"/{key}.cfg").status_code == 200
 
 
 @pytest.mark.sqlite_only
-async def test_a_cached_key_runs_no_statement_with_the_wal_index(app, engine, make_device):
+def test_a_cached_key_runs_no_statement_with_the_wal_index(app, engine, make_device):
     """The point of the WAL-index header: a cached key costs no SQL at all (the PRAGMA costs one per request)."""
     dev = make_device()
     directory = app.directory
     assert directory.change_detector == "wal-index"
     statements: list[str] = []
     directory._connection().set_trace_callback(statements.append)
-    async with app.running(), client_for(app) as c:
-        assert (await c.get(f"/{dev.key}.cfg")).status_code == 200
+    with app.running(), client_for(app) as c:
+        assert c.get(f"/{dev.key}.cfg").status_code == 200
         statements.clear()
         for _ in range(5):
-            assert (await c.get(f"/{dev.key}.cfg")).status_code == 200
+            assert c.get(f"/{dev.key}.cfg").status_code == 200
     assert statements == []
 
 
-async def test_key_lookups_hit_the_database_only_after_a_commit(settings, engine, renderer, make_device, monkeypatch):
+def test_key_lookups_hit_the_database_only_after_a_commit(settings, engine, renderer, make_device, monkeypatch):
     # SQLite: cached, revalidated by data_version. PostgreSQL has no data_version: one SELECT per request.
     cached = engine.dialect.name == "sqlite"
     # The writer commits only when flushed here, so every commit in this test is one the test makes.
@@ -133,35 +129,18 @@ async def test_key_lookups_hit_the_database_only_after_a_commit(settings, engine
     dev = make_device()
     directory = running.directory
     queries: list[str] = []
-    real = directory._query
-    monkeypatch.setattr(directory, "_query", lambda sql, value: queries.append(value) or real(sql, value))
+    real = directory._query_locked
+    monkeypatch.setattr(directory, "_query_locked", lambda sql, value: queries.append(value) or real(sql, value))
     guess = "ab" * 24
-    async with running.running(), client_for(running) as c:
+    with running.running(), client_for(running) as c:
         for _ in range(5):
-            assert (await c.get(f"/{dev.key}.cfg")).status_code == 200
+            assert c.get(f"/{dev.key}.cfg").status_code == 200
         expected = [dev.key] if cached else [dev.key] * 5
         assert queries == expected
         for _ in range(2):
-            assert (await c.get(f"/{guess}.cfg")).status_code == 404
+            assert c.get(f"/{guess}.cfg").status_code == 404
         expected += [guess, guess]  # unknown keys are never cached
         assert queries == expected
         assert running.writer.flush()  # the access-log writer commits: data_version moves
-        assert (await c.get(f"/{dev.key}.cfg")).status_code == 200
+        assert c.get(f"/{dev.key}.cfg").status_code == 200
     assert queries == [*expected, dev.key]
-
-
-def test_log_writer_multi_row_statements_store_every_row_exactly(engine):
-    writer = LogWriter(engine, interval=60, batch=10_000)
-    start = datetime(2026, 3, 4, 5, 6, 7, 8, UTC)
-    n = 2 * ROWS_PER_STATEMENT + 7  # full statements and a shorter last one
-    for i in range(n):
-        at = start + timedelta(microseconds=i)
-        writer.log(LogEntry(at, f"10.0.0.{i % 250}", "UA", "GET", f"/p{i}", None, 404, i, "x"))
-    writer.start()
-    writer.stop()  # flushes
-    with engine.connect() as conn:
-        assert conn.scalar(select(func.count()).select_from(AccessLog)) == n
-        last = conn.execute(select(AccessLog).where(AccessLog.path == f"/p{n - 1}")).one()
-    assert last.at == start + timedelta(microseconds=n - 1)  # read back through the ORM type: same instant
-    assert (last.source_ip, last.bytes, last.status, last.reason) == (f"10.0.0.{(n - 1) % 250}", n - 1, 404, "x")
-    assert writer.written == n and writer.dropped == 0
