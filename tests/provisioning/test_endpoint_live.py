@@ -114,7 +114,7 @@ def test_bootstrap_once_to_done_over_https(live_server, make_device, engine):
 
 
 def test_new_key_and_head_over_https(live_server, make_device, engine):
-    """Through Granian's RSGI interface: HEAD keeps Content-Length, a new key kills the old one at once."""
+    """Through Granian (WSGI): HEAD keeps Content-Length, a new key kills the old one at once."""
     dev = make_device()
     fresh = new_access_key()
     with https_client() as phone:

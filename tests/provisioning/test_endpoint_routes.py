@@ -1,4 +1,4 @@
-"""The endpoint in-process (httpx ASGITransport): routes, misses, uploads, MAC checks, caching."""
+"""The endpoint in-process (httpx WSGITransport): routes, misses, uploads, MAC checks, caching."""
 
 from __future__ import annotations
 
