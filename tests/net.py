@@ -7,18 +7,25 @@ import time
 from collections.abc import Callable
 
 
-def free_port() -> int:
-    """A port free on both UDP and TCP on 127.0.0.1 (SIP listens on both)."""
-    for _ in range(50):
+def _bindable(port: int) -> bool:
+    for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
+        with socket.socket(socket.AF_INET, kind) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                return False
+    return True
+
+
+def free_port(consecutive: int = 1) -> int:
+    """A port free on both UDP and TCP on 127.0.0.1 (SIP listens on both); with `consecutive`, the
+    first of that many such ports in a row (baresip also opens SIP/TLS on the port after its own)."""
+    for _ in range(200):
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
             u.bind(("127.0.0.1", 0))
-            port = u.getsockname()[1]
-            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as t:
-                try:
-                    t.bind(("127.0.0.1", port))
-                except OSError:
-                    continue
-                return int(port)
+            port = int(u.getsockname()[1])
+        if port + consecutive <= 65536 and all(_bindable(p) for p in range(port, port + consecutive)):
+            return port
     raise RuntimeError("no free port")
 
 

@@ -29,7 +29,7 @@ def cli_json(env: dict[str, str], *args: str) -> object:
 def test_baresip_registers_and_line_show_lists_the_binding(
     registrar: RunningRegistrar, users: Users, env: dict[str, str], engine: Engine, tmp_path: Path
 ) -> None:
-    port = free_port()
+    port = free_port(consecutive=2)  # baresip listens for SIP/TLS on port + 1 too
     conf = tmp_path / "baresip"
     conf.mkdir()
     (conf / "config").write_text(
