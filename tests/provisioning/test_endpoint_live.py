@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import socket
 import ssl
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -12,9 +13,10 @@ from sqlalchemy import select, update
 
 from core.credentials import new_access_key
 from core.db import transaction
-from core.models import AccessLog, Device, RedirectionJob
+from core.models import AccessLog, Ban, Device, RedirectionJob, SecurityEvent
 from core.provisioning.responses import NOT_FOUND
 from core.tls import fingerprint
+from tests.net import wait_for
 from tests.provisioning.conftest import https_client
 
 pytestmark = pytest.mark.db
@@ -128,3 +130,32 @@ def test_new_key_and_head_over_https(live_server, make_device, engine):
     assert head.headers["content-length"] == str(len(got.content))
     assert (old.status_code, old.content) == (404, NOT_FOUND)
     assert new.status_code == 200 and new.content == got.content
+
+
+def test_stolen_key_odd_requests_and_bans_over_https(live_server, make_device, engine):
+    dev = make_device(mac=MAC)
+    with transaction(engine) as s:
+        s.add(Ban(source_ip="127.0.0.4", scope="provisioning", expires_at=datetime.now(UTC) + timedelta(hours=1)))
+    url = f"{live_server.url}/{dev.key}.cfg"
+    thief_ua = "Yealink SIP-T46U 108.86.0.20 00:15:65:00:00:01"  # another phone's MAC
+    with https_client(ua=thief_ua) as thief, https_client("127.0.0.4") as banned, https_client("127.0.0.5") as phone:
+        stolen = thief.get(url)
+        odd = phone.request("DELETE", url)
+        too_long = phone.get(f"{live_server.url}/{'a' * 5000}")
+        upper = phone.get(f"{live_server.url}/{dev.key.upper()}.cfg")
+        optional = phone.get(f"{live_server.url}/{dev.key}/nothing.bin")
+        # Bans are re-read every 2 s: the readiness probe loaded the list before this one was added.
+        wait_for(lambda: banned.get(url).status_code == 403, 10, "the provisioning ban")
+        still_served = phone.get(url)
+    for miss in (stolen, odd, too_long, upper, optional):
+        assert (miss.status_code, miss.content, miss.headers["cache-control"]) == (404, NOT_FOUND, "no-store")
+    assert still_served.status_code == 200
+    live_server.stop()
+    with transaction(engine) as s:
+        events = s.scalars(select(SecurityEvent).where(SecurityEvent.kind == "key_mac_mismatch")).all()
+        rows = s.scalars(select(AccessLog).order_by(AccessLog.id)).all()
+    reasons = [r.reason for r in rows if r.source_ip == "127.0.0.5"]
+    banned_rows = [r.reason for r in rows if r.source_ip == "127.0.0.4"]
+    assert [(e.device_id, e.source_ip) for e in events] == [(dev.id, "127.0.0.1")]
+    assert reasons == ["method", "malformed", "malformed", "unknown_file", "ok"]
+    assert banned_rows[-1] == "banned"
