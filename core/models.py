@@ -176,6 +176,8 @@ class AccessLog(Base):
     status: Mapped[int] = mapped_column(Integer)
     bytes: Mapped[int] = mapped_column(Integer, default=0)
     reason: Mapped[str] = mapped_column(String(64), default="")
+    # "http" for a request on the plain-HTTP port (old phones, when enabled): configurations in clear.
+    scheme: Mapped[str] = mapped_column(String(5), default="https", server_default="https")
 
 
 class Registration(Base):

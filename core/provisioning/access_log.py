@@ -20,5 +20,6 @@ def record(writer: LogWriter, at: float, info: RequestInfo, response: Response) 
             response.status,
             0 if info.head else len(response.body),
             info.reason or ("error" if response.status >= 500 else ""),
+            info.scheme,
         )
     )

@@ -132,6 +132,7 @@ class ProvisioningApp:
             source_ip=environ.get("REMOTE_ADDR") or "",
             user_agent=environ.get("HTTP_USER_AGENT", "")[:255],
             body=environ.get("wsgi.input"),
+            scheme=environ.get("wsgi.url_scheme") or "https",
         )
         response = self.handle(info)
         start_response(response.status_line, response.headers)

@@ -23,13 +23,13 @@ from core.models import AccessLog, Device, SecurityEvent
 log = logging.getLogger(__name__)
 
 
-# 9 columns x 100 rows = 900 parameters: under SQLite's oldest limit (999) and PostgreSQL's (65535).
-ROWS_PER_STATEMENT = 100
+# 10 columns x 90 rows = 900 parameters: under SQLite's oldest limit (999) and PostgreSQL's (65535).
+ROWS_PER_STATEMENT = 90
 
 # One access-log row is a plain tuple in this column order: a tuple literal costs a request a sixth
 # of a NamedTuple's construction. `at` is `time.time()`: the writer formats it, not the request.
-LOG_COLUMNS = ("at", "source_ip", "user_agent", "method", "path", "device_id", "status", "bytes", "reason")
-LogRow = tuple[float, str, str, str, str, "int | None", int, int, str]
+LOG_COLUMNS = ("at", "source_ip", "user_agent", "method", "path", "device_id", "status", "bytes", "reason", "scheme")
+LogRow = tuple[float, str, str, str, str, "int | None", int, int, str, str]
 _DEVICE, _STATUS = LOG_COLUMNS.index("device_id"), LOG_COLUMNS.index("status")
 
 

@@ -38,6 +38,7 @@ class RequestInfo:
     miss: bool = False  # an unknown key/file/MAC or a malformed request: counted per source
     throttled: bool = False  # set by the dispatcher before the endpoint runs
     body: BinaryIO | None = None  # WSGI's wsgi.input: read (and dropped) only for an accepted upload
+    scheme: str = "https"  # "http" on the plain-HTTP port (old phones): recorded with every row
 
     @property
     def head(self) -> bool:

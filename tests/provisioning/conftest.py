@@ -122,8 +122,8 @@ def https_client(source: str = "127.0.0.1", ua: str = UA) -> httpx.Client:
     return httpx.Client(transport=transport, headers={"user-agent": ua}, timeout=10)
 
 
-@pytest.fixture
-def live_server(env: dict[str, str], engine: Engine, settings: Settings) -> Iterator[LiveServer]:
+def start_live_server(env: dict[str, str], data_dir: Path, *extra: str) -> LiveServer:
+    """`python -m core serve --no-sip` on a random HTTPS port (one worker), answering when this returns."""
     port = free_port()
     e = dict(env)
     e.update(
@@ -132,9 +132,9 @@ def live_server(env: dict[str, str], engine: Engine, settings: Settings) -> Iter
         PYTHONPATH=os.getcwd(),
     )
     cmd = [sys.executable, "-m", "core", "serve", "--no-sip", "--host", "127.0.0.1", "--https-port", str(port)]
-    cmd += ["--workers", "1"]
+    cmd += ["--workers", "1", *extra]
     proc = subprocess.Popen(cmd, env=e, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    server = LiveServer(f"https://127.0.0.1:{port}", proc, settings.data_dir)
+    server = LiveServer(f"https://127.0.0.1:{port}", proc, data_dir)
 
     def answering() -> bool:
         if proc.poll() is not None:
@@ -147,10 +147,19 @@ def live_server(env: dict[str, str], engine: Engine, settings: Settings) -> Iter
 
     try:
         wait_for(answering, 30, "the HTTPS endpoint")
+    except BaseException:
+        server.stop()
+        raise
+    return server
+
+
+@pytest.fixture
+def live_server(env: dict[str, str], engine: Engine, settings: Settings) -> Iterator[LiveServer]:
+    server = start_live_server(env, settings.data_dir)
+    try:
         yield server
     finally:
         server.stop()  # idempotent: a test may have stopped it to read the output
-    server.stop()
 
 
 def call(

@@ -16,8 +16,8 @@ from core.db import transaction
 from core.models import AccessLog, Ban, Device, RedirectionJob, SecurityEvent
 from core.provisioning.responses import NOT_FOUND
 from core.tls import fingerprint
-from tests.net import wait_for
-from tests.provisioning.conftest import https_client
+from tests.net import free_port, wait_for
+from tests.provisioning.conftest import https_client, start_live_server
 
 pytestmark = pytest.mark.db
 
@@ -159,3 +159,28 @@ def test_stolen_key_odd_requests_and_bans_over_https(live_server, make_device, e
     assert [(e.device_id, e.source_ip) for e in events] == [(dev.id, "127.0.0.1")]
     assert reasons == ["method", "malformed", "malformed", "unknown_file", "ok"]
     assert banned_rows[-1] == "banned"
+
+
+def test_plain_http_when_enabled_is_served_warned_about_and_marked_in_the_log(env, engine, settings, make_device):
+    dev = make_device()
+    http_port = free_port()
+    server = start_live_server(env, settings.data_dir, "--http-port", str(http_port))
+
+    def plain_get() -> httpx.Response | None:
+        try:
+            return httpx.get(f"http://127.0.0.1:{http_port}/{dev.key}.cfg", timeout=5)
+        except httpx.TransportError:
+            return None  # the plain-HTTP child is still starting
+
+    try:
+        plain = wait_for(plain_get, 30, "the plain-HTTP endpoint")
+        with https_client() as c:
+            secure = c.get(f"{server.url}/{dev.key}.cfg")
+    finally:
+        output = server.stop()
+    assert isinstance(plain, httpx.Response) and plain.status_code == 200 and plain.text == secure.text
+    assert f"plain HTTP enabled on port {http_port}" in output
+    with transaction(engine) as s:
+        served = s.scalars(select(AccessLog).where(AccessLog.status == 200)).all()
+    # Two servers, two access-log writers: the rows' order is whichever flushed first.
+    assert sorted(r.scheme for r in served) == ["http", "https"]

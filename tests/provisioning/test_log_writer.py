@@ -20,7 +20,7 @@ def test_log_writer_multi_row_statements_store_every_row_exactly(engine):
     n = 2 * ROWS_PER_STATEMENT + 7  # full statements and a shorter last one
     for i in range(n):
         at = (start + timedelta(microseconds=i)).timestamp()  # what requests stamp: time.time()
-        writer.log((at, f"10.0.0.{i % 250}", "UA", "GET", f"/p{i}", None, 404, i, "x"))
+        writer.log((at, f"10.0.0.{i % 250}", "UA", "GET", f"/p{i}", None, 404, i, "x", "https"))
     writer.start()
     writer.stop()  # flushes
     with engine.connect() as conn:
