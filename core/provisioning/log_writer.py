@@ -23,13 +23,16 @@ from core.models import AccessLog, Device, SecurityEvent
 log = logging.getLogger(__name__)
 
 
-# 10 columns x 90 rows = 900 parameters: under SQLite's oldest limit (999) and PostgreSQL's (65535).
-ROWS_PER_STATEMENT = 90
-
 # One access-log row is a plain tuple in this column order: a tuple literal costs a request a sixth
 # of a NamedTuple's construction. `at` is `time.time()`: the writer formats it, not the request.
-LOG_COLUMNS = ("at", "source_ip", "user_agent", "method", "path", "device_id", "status", "bytes", "reason", "scheme")
-LogRow = tuple[float, str, str, str, str, "int | None", int, int, str, str]
+LOG_COLUMNS = ("at", "source_ip", "user_agent", "method", "path", "device_id", "status", "bytes", "reason")
+# A request on the plain-HTTP port adds its scheme; every other row leaves the column to its
+# default ("https"): one value less to bind per row, measured at ~0.3 µs of the writer's ~2.7.
+PLAIN_HTTP_COLUMNS = (*LOG_COLUMNS, "scheme")
+LogRow = tuple[Any, ...]
+# Parameters per multi-row INSERT: under SQLite's oldest limit (999) and PostgreSQL's (65535).
+MAX_PARAMETERS = 900
+ROWS_PER_STATEMENT = MAX_PARAMETERS // len(LOG_COLUMNS)
 _DEVICE, _STATUS = LOG_COLUMNS.index("device_id"), LOG_COLUMNS.index("status")
 
 
@@ -83,13 +86,11 @@ class LogWriter:
         self._thread: threading.Thread | None = None
         self.written = 0
         self.dropped = 0
-        mark = "?" if engine.dialect.paramstyle == "qmark" else "%s"
-        table = AccessLog.__table__
-        self._row_marks = "(" + ", ".join([mark] * len(LOG_COLUMNS)) + ")"
-        self._insert_head = f"INSERT INTO {table.name} ({', '.join(LOG_COLUMNS)}) VALUES "
-        self._insert_sql: dict[int, str] = {}  # rows per statement -> SQL
+        self._mark = "?" if engine.dialect.paramstyle == "qmark" else "%s"
+        self._table = AccessLog.__table__
+        self._insert_sql: dict[tuple[int, int], str] = {}  # (columns, rows per statement) -> SQL
         # The column type's own conversion (UTCDateTime on this dialect), so rows match ORM-written ones.
-        at_type = table.c.at.type.dialect_impl(engine.dialect)  # type: ignore[attr-defined]
+        at_type = self._table.c.at.type.dialect_impl(engine.dialect)  # type: ignore[attr-defined]
         self._bind_at = _bind_at_for(at_type.bind_processor(engine.dialect))
 
     def start(self) -> None:
@@ -165,23 +166,29 @@ class LogWriter:
             if isinstance(i, threading.Event):
                 i.set()
 
-    def _insert_rows(self, conn: Connection, entries: list[LogRow]) -> None:
-        """Multi-row INSERTs straight to the driver, ROWS_PER_STATEMENT rows each.
+    def _sql(self, columns: tuple[str, ...], rows: int) -> str:
+        sql = self._insert_sql.get((len(columns), rows))
+        if sql is None:
+            marks = "(" + ", ".join([self._mark] * len(columns)) + ")"
+            head = f"INSERT INTO {self._table.name} ({', '.join(columns)}) VALUES "
+            sql = self._insert_sql[(len(columns), rows)] = head + ", ".join([marks] * rows)
+        return sql
+
+    def _insert_rows(self, conn: Connection, entries: list[LogRow], columns: tuple[str, ...]) -> None:
+        """Multi-row INSERTs straight to the driver, up to MAX_PARAMETERS values each.
 
         Not the ORM insert (its per-row work cost more than a request), and not one statement per row:
         sqlite3 releases the GIL around every statement, and each hand-back stalls the request thread.
         """
         bind_at = self._bind_at
-        for start in range(0, len(entries), ROWS_PER_STATEMENT):
-            chunk = entries[start : start + ROWS_PER_STATEMENT]
-            sql = self._insert_sql.get(len(chunk))
-            if sql is None:
-                sql = self._insert_sql[len(chunk)] = self._insert_head + ", ".join([self._row_marks] * len(chunk))
+        per_statement = MAX_PARAMETERS // len(columns)
+        for start in range(0, len(entries), per_statement):
+            chunk = entries[start : start + per_statement]
             params: list[Any] = []
             for e in chunk:
                 params.append(bind_at(e[0]))
                 params.extend(e[1:])
-            conn.exec_driver_sql(sql, tuple(params))
+            conn.exec_driver_sql(self._sql(columns, len(chunk)), tuple(params))
 
     def _insert(self, entries: list[LogRow], events: list[dict[str, Any]]) -> None:
         last: dict[int, LogRow] = {}
@@ -190,8 +197,12 @@ class LogWriter:
             if device_id is not None and e[_STATUS] < 400:
                 last[device_id] = e  # the device's last successful access
         with self.engine.begin() as conn:
+            plain = [e for e in entries if len(e) == len(PLAIN_HTTP_COLUMNS)]
+            if plain:  # rare: only with the plain-HTTP port enabled
+                entries = [e for e in entries if len(e) == len(LOG_COLUMNS)]
+                self._insert_rows(conn, plain, PLAIN_HTTP_COLUMNS)
             if entries:
-                self._insert_rows(conn, entries)
+                self._insert_rows(conn, entries, LOG_COLUMNS)
             if last:
                 # updated_at is kept: a phone fetching its file is not a change to the device.
                 conn.execute(

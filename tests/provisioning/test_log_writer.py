@@ -20,7 +20,7 @@ def test_log_writer_multi_row_statements_store_every_row_exactly(engine):
     n = 2 * ROWS_PER_STATEMENT + 7  # full statements and a shorter last one
     for i in range(n):
         at = (start + timedelta(microseconds=i)).timestamp()  # what requests stamp: time.time()
-        writer.log((at, f"10.0.0.{i % 250}", "UA", "GET", f"/p{i}", None, 404, i, "x", "https"))
+        writer.log((at, f"10.0.0.{i % 250}", "UA", "GET", f"/p{i}", None, 404, i, "x"))
     writer.start()
     writer.stop()  # flushes
     with engine.connect() as conn:
@@ -29,6 +29,18 @@ def test_log_writer_multi_row_statements_store_every_row_exactly(engine):
     assert last.at == start + timedelta(microseconds=n - 1)  # read back through the ORM type: same instant
     assert (last.source_ip, last.bytes, last.status, last.reason) == (f"10.0.0.{(n - 1) % 250}", n - 1, 404, "x")
     assert writer.written == n and writer.dropped == 0
+
+
+def test_rows_from_the_plain_http_port_keep_their_scheme(engine):
+    writer = LogWriter(engine, interval=60, batch=10_000)
+    at = datetime(2026, 3, 4, 5, 6, 7, 8, UTC).timestamp()
+    for i in range(ROWS_PER_STATEMENT + 3):  # both kinds, more than one statement's worth in all
+        row = (at, "10.0.0.1", "UA", "GET", f"/p{i}", None, 404, i, "x")
+        writer.log(row if i % 2 else (*row, "http"))
+    writer.stop()  # flushes without a thread
+    with engine.connect() as conn:
+        stored = dict(conn.execute(select(AccessLog.path, AccessLog.scheme)).all())
+    assert stored == {f"/p{i}": ("https" if i % 2 else "http") for i in range(ROWS_PER_STATEMENT + 3)}
 
 
 def test_stamp_formatting_equals_the_column_types_own_conversion(engine):
