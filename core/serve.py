@@ -1,4 +1,5 @@
-"""The serve process (`python -m core serve`): HTTPS provisioning, SIP (unless disabled), the redirection outbox.
+"""The serve process (`python -m core serve`): HTTPS provisioning, SIP (unless disabled), the
+redirection outbox and access-log retention.
 
 This process supervises: the HTTPS endpoint runs as a Granian child (its own worker processes,
 one per core), the SIP service runs here in asyncio. SIGINT/SIGTERM stop everything: Granian's
@@ -20,6 +21,7 @@ from sqlalchemy import Engine
 from core.db import engine_from_settings
 from core.migrate import upgrade
 from core.redirection.worker import run_redirection_worker
+from core.retention import run_retention
 from core.settings import Settings
 from core.tls import ensure_certificate, fingerprint
 
@@ -84,6 +86,7 @@ async def _run(settings: Settings, engine: Engine, opts: ServeOptions, cert: Pat
     if opts.sip:
         tasks.append(asyncio.create_task(_sip(settings, engine, stop, opts.sip_port)))
     tasks.append(asyncio.create_task(run_redirection_worker(settings, engine, stop)))
+    tasks.append(asyncio.create_task(run_retention(settings, engine, stop)))
     stopper = asyncio.create_task(stop.wait())
     done, _ = await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
     failed = stopper not in done

@@ -35,6 +35,19 @@ def _int(env: dict[str, str], name: str, default: int) -> int:
     return value
 
 
+def _days(env: dict[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a whole number of days, got {raw!r}") from None
+    if not 0 <= value <= 36500:
+        raise SettingsError(f"{name} must be between 0 (keep for ever) and 36500 days, got {value}")
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
     data_dir: Path = DEFAULT_DATA_DIR
@@ -53,6 +66,7 @@ class Settings:
     redirection_config: Path | None = None  # YAML with redirection-service credentials
     timezone: str = "Europe/Zurich"  # written into device configs
     ntp_server: str = "pool.ntp.org"
+    access_log_days: int = 90  # provisioning access-log rows older than this are deleted; 0 keeps them all
 
     def __post_init__(self) -> None:
         if not self.db_url:
@@ -106,6 +120,7 @@ class Settings:
             tls_key=Path(key) if key else None,
             timezone=env.get("VOIPADMIN_TIMEZONE") or "Europe/Zurich",
             ntp_server=env.get("VOIPADMIN_NTP_SERVER") or "pool.ntp.org",
+            access_log_days=_days(env, "VOIPADMIN_ACCESS_LOG_DAYS", 90),
             redirection_config=Path(env["VOIPADMIN_REDIRECTION_CONFIG"])
             if env.get("VOIPADMIN_REDIRECTION_CONFIG")
             else None,

@@ -1,0 +1,55 @@
+"""Retention: provisioning access-log rows older than `Settings.access_log_days` are deleted.
+
+The serve process runs `run_retention` beside the endpoint: once at start, then every hour. Rows
+go in batches of `BATCH`, each its own short transaction, so the endpoint's log writer never waits
+long for the database. The cut-off uses the `at` index. Security events are kept: they are the
+fraud page's evidence and far fewer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import Engine, delete, select
+
+from core.models import AccessLog
+from core.settings import Settings
+
+log = logging.getLogger(__name__)
+
+BATCH = 10_000
+INTERVAL = 3600.0  # seconds between passes
+
+
+def prune_access_log(engine: Engine, days: int, now: datetime | None = None, batch: int = BATCH) -> int:
+    """Delete access-log rows older than `days` (0: keep everything); returns how many went."""
+    if days <= 0:
+        return 0
+    cutoff = (now or datetime.now(UTC)) - timedelta(days=days)
+    oldest = select(AccessLog.id).where(AccessLog.at < cutoff).order_by(AccessLog.id).limit(batch)
+    total = 0
+    while True:
+        with engine.begin() as conn:
+            # A subquery, not DELETE ... LIMIT: PostgreSQL has no LIMIT on DELETE.
+            removed = conn.execute(delete(AccessLog).where(AccessLog.id.in_(oldest.scalar_subquery()))).rowcount
+        total += removed
+        if removed < batch:
+            return total
+
+
+async def run_retention(settings: Settings, engine: Engine, stop: asyncio.Event, interval: float = INTERVAL) -> None:
+    """Prune now, then every `interval` seconds until `stop` is set (started by the serve process)."""
+    while True:
+        try:
+            removed = await asyncio.to_thread(prune_access_log, engine, settings.access_log_days)
+            if removed:
+                log.info("access log: %d rows older than %d days deleted", removed, settings.access_log_days)
+        except Exception:  # keep the loop alive: the next pass tries again
+            log.exception("access-log retention pass failed")
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=interval)
+            return
+        except TimeoutError:
+            pass

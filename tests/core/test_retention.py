@@ -1,0 +1,65 @@
+"""Access-log retention: old rows go in batches, recent ones stay, 0 days keeps everything."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import insert, select
+
+from core.models import AccessLog
+from core.retention import prune_access_log, run_retention
+from core.settings import Settings, SettingsError
+
+pytestmark = pytest.mark.db
+
+NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+
+
+def _rows(engine, ages_in_days: list[float], now: datetime = NOW) -> None:
+    with engine.begin() as conn:
+        conn.execute(
+            insert(AccessLog),
+            [
+                {"at": now - timedelta(days=age), "source_ip": "192.0.2.1", "path": f"/p{i}", "status": 200}
+                for i, age in enumerate(ages_in_days)
+            ],
+        )
+
+
+def _kept(engine) -> list[str]:
+    with engine.connect() as conn:
+        return sorted(conn.scalars(select(AccessLog.path)))
+
+
+def test_rows_older_than_the_retention_go_in_batches_and_the_rest_stay(engine):
+    _rows(engine, [100] * 7 + [90.01, 89.99, 1, 0])
+    assert prune_access_log(engine, 90, now=NOW, batch=3) == 8  # three full batches, the last one short
+    assert _kept(engine) == ["/p10", "/p8", "/p9"]
+    assert prune_access_log(engine, 90, now=NOW, batch=3) == 0
+
+
+def test_zero_days_keeps_everything(engine):
+    _rows(engine, [10_000, 1])
+    assert prune_access_log(engine, 0, now=NOW) == 0
+    assert len(_kept(engine)) == 2
+
+
+def test_the_serve_loop_prunes_once_at_start_and_returns_when_stopped(engine, settings):
+    _rows(engine, [settings.access_log_days + 1, 0], now=datetime.now(UTC))  # the loop uses the real clock
+    stop = asyncio.Event()
+    stop.set()  # already asked to stop: one pass, then no hour-long wait
+    asyncio.run(asyncio.wait_for(run_retention(settings, engine, stop, interval=3600), 10))
+    assert _kept(engine) == ["/p1"]
+
+
+@pytest.mark.parametrize("raw", ["-1", "ninety", "40000"])
+def test_the_setting_refuses_nonsense(raw):
+    with pytest.raises(SettingsError, match="VOIPADMIN_ACCESS_LOG_DAYS"):
+        Settings.from_env({"VOIPADMIN_ACCESS_LOG_DAYS": raw})
+
+
+def test_the_setting_defaults_to_90_days():
+    assert Settings.from_env({}).access_log_days == 90
+    assert Settings.from_env({"VOIPADMIN_ACCESS_LOG_DAYS": "0"}).access_log_days == 0
