@@ -22,7 +22,8 @@ class SettingsError(ValueError):
     """A setting has a value the product cannot use; the message names the variable."""
 
 
-def _int(env: dict[str, str], name: str, default: int) -> int:
+def _whole(env: dict[str, str], name: str, default: int, low: int, high: int, meaning: str) -> int:
+    """A whole number in [low, high] from the environment; the error names the variable and the range."""
     raw = env.get(name)
     if raw is None or raw == "":
         return default
@@ -30,22 +31,17 @@ def _int(env: dict[str, str], name: str, default: int) -> int:
         value = int(raw)
     except ValueError:
         raise SettingsError(f"{name} must be a whole number, got {raw!r}") from None
-    if not 0 < value < 65536:
-        raise SettingsError(f"{name} must be a port number (1-65535), got {value}")
+    if not low <= value <= high:
+        raise SettingsError(f"{name} must be {meaning} ({low}-{high}), got {value}")
     return value
+
+
+def _int(env: dict[str, str], name: str, default: int) -> int:
+    return _whole(env, name, default, 1, 65535, "a port number")
 
 
 def _days(env: dict[str, str], name: str, default: int) -> int:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise SettingsError(f"{name} must be a whole number of days, got {raw!r}") from None
-    if not 0 <= value <= 36500:
-        raise SettingsError(f"{name} must be between 0 (keep for ever) and 36500 days, got {value}")
-    return value
+    return _whole(env, name, default, 0, 36500, "a number of days, 0 to keep for ever")
 
 
 @dataclass(frozen=True)
