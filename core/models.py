@@ -118,7 +118,8 @@ class Device(Base):
     username: Mapped[str] = mapped_column(String(100), default="")
     user_password: Mapped[str] = mapped_column(String(64))  # secret
     user_password_generated: Mapped[bool] = mapped_column(Boolean, default=True)
-    mac: Mapped[str | None] = mapped_column(String(12), unique=True)
+    # Unique per vPBX (checked in devices._mac): a global constraint would tell one tenant another's MACs.
+    mac: Mapped[str | None] = mapped_column(String(12), index=True)
     provisioning_mac: Mapped[str] = mapped_column(String(8), default="no")  # no | once | done
     base_station_id: Mapped[int | None] = mapped_column(ForeignKey("device.id", ondelete="SET NULL"), index=True)
     expansion_model_id: Mapped[str | None] = mapped_column(String(64))
