@@ -74,9 +74,26 @@ def parse_expansion(model: DeviceModel, spec: str | None) -> tuple[str | None, i
         count = int(count_text or "1")
     except ValueError:
         raise ValidationError(f"{count_text!r} is not a module count", "expansion") from None
-    if not 0 <= count <= module.max_modules:
-        raise ValidationError(f"a {model.label} takes 0 to {module.max_modules} {module.model} modules", "expansion")
-    return (module_id if count else None), count
+    # A module named with a count of 0 is a contradiction, not "no module": refusing it keeps a chosen
+    # module from vanishing behind a "saved" (issue 10); "no module" is the empty spec.
+    if not 1 <= count <= module.max_modules:
+        raise ValidationError(f"a {model.label} takes 1 to {module.max_modules} {module.model} modules", "expansion")
+    return module_id, count
+
+
+def model_fields(model: DeviceModel) -> frozenset[str]:
+    """The parameters a model takes, from its catalogue capabilities: the forms show only these and
+    add_device refuses the others (a softphone has no MAC, a web phone no file to carry passwords)."""
+    fields = {"label"}
+    if model.has_url and model.kind != "softphone":
+        fields |= {"mac", "provisioning_mac"}
+    if model.kind != "webphone":
+        fields |= {"admin_password", "username", "user_password"}
+    if model.kind == "dect_handset":
+        fields.add("base")
+    if model.expansion_modules:
+        fields.add("expansion")
+    return frozenset(fields)
 
 
 def _check_base(
@@ -130,6 +147,11 @@ def add_device(
 ) -> dict[str, Any]:
     line = find_line(session, actor, line_ref)
     model = _model(model_id)
+    given = {"mac": mac, "admin_password": admin_password, "username": username, "user_password": user_password,
+             "provisioning_mac": None if provisioning_mac == "no" else provisioning_mac}  # fmt: skip
+    for name, value in given.items():
+        if value and name not in model_fields(model):
+            raise ValidationError(f"a {model.label} has no {name}", name)
     state = provisioning_mac_state(provisioning_mac)
     if state == "done":
         raise ValidationError("a new device starts at no or once", "provisioning_mac")
@@ -185,6 +207,9 @@ def update_device(session: Session, actor: Actor, device_id: int, **changes: Any
         raise ValidationError("is not a device parameter", sorted(unknown)[0])
     device = find_device(session, actor, device_id)
     model = _model(changes.get("model_id") or device.model_id, "model_id")
+    for name in ("mac", "admin_password", "username", "user_password"):
+        if changes.get(name) and name not in model_fields(model):
+            raise ValidationError(f"a {model.label} has no {name}", name)
     old_model = default_catalogue().get(device.model_id)
     if old_model is not None and model.kind != old_model.kind:
         raise ValidationError(f"a {old_model.kind} can only become another {old_model.kind}", "model_id")

@@ -199,3 +199,49 @@ def test_manual_steps_and_redirection_state_are_scoped(engine, provider, seed):
         for call in (devices.redirection_state, lambda s_, a, i: devices.manual_steps(s_, a, i, "en")):
             with pytest.raises(NotFound):
                 call(s, seed.admin_b, d["id"])
+
+
+@pytest.mark.parametrize("spec", ["yealink-exp43:0", "yealink-exp43:00"])
+def test_a_named_module_with_no_count_is_refused_not_dropped(engine, provider, seed, spec):
+    """Issue 10: the add form sent `MODULE:0` and the phone was saved without its module."""
+    with pytest.raises(ValidationError) as err:
+        _add(engine, provider, seed.line_a1, "yealink-t46u", expansion=spec)
+    assert err.value.field == "expansion" and "1 to 3" in err.value.message
+    with transaction(engine) as s:
+        assert s.scalar(select(func.count()).select_from(Device)) == 0  # nothing half-written
+    d = _add(engine, provider, seed.line_a1, "yealink-t46u", expansion="yealink-exp43:3")
+    assert d["expansion"] == {"model": "yealink-exp43", "count": 3}
+
+
+@pytest.mark.parametrize(
+    "model, present, absent",
+    [
+        ("yealink-t46u", {"mac", "provisioning_mac", "admin_password", "expansion", "label"}, {"base"}),
+        ("linphone-ipphone", {"admin_password", "user_password", "label"}, {"mac", "provisioning_mac", "expansion"}),
+        ("webphone", {"label"}, {"mac", "admin_password", "user_password", "username", "provisioning_mac"}),
+        ("yealink-w56h", {"base", "admin_password"}, {"mac", "provisioning_mac", "expansion"}),
+    ],
+)
+def test_model_fields_follow_the_catalogue(model, present, absent):
+    from core.catalogue import default_catalogue
+
+    fields = devices.model_fields(default_catalogue().get(model))
+    assert present <= fields and not (absent & fields)
+
+
+@pytest.mark.parametrize(
+    "model, kw, field",
+    [
+        ("linphone-ipphone", {"mac": "805EC0000077"}, "mac"),
+        ("webphone", {"admin_password": "1234"}, "admin_password"),
+        ("webphone", {"user_password": "1234"}, "user_password"),
+    ],
+)
+def test_a_field_the_model_does_not_take_is_refused(engine, provider, seed, model, kw, field):
+    with pytest.raises(ValidationError) as err:
+        _add(engine, provider, seed.line_a1, model, **kw)
+    assert err.value.field == field
+    d = _add(engine, provider, seed.line_a1, model)
+    with pytest.raises(ValidationError) as err, transaction(engine) as s:
+        devices.update_device(s, provider, d["id"], **kw)
+    assert err.value.field == field
