@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, Engine, bindparam, insert, update
+from sqlalchemy.exc import DisconnectionError, OperationalError
 
 from core.models import AccessLog, Device, SecurityEvent
 
@@ -34,6 +35,15 @@ LogRow = tuple[Any, ...]
 MAX_PARAMETERS = 900
 ROWS_PER_STATEMENT = MAX_PARAMETERS // len(LOG_COLUMNS)
 _DEVICE, _STATUS = LOG_COLUMNS.index("device_id"), LOG_COLUMNS.index("status")
+# Every event row carries every column: one executemany binds the first row's keys for all of them,
+# so a probe event (no device) next to a key-misuse event (a device) failed the whole batch.
+EVENT_DEFAULTS: dict[str, Any] = {
+    "source_port": None, "username": "", "user_agent": "", "line_id": None, "device_id": None, "detail": "",
+}  # fmt: skip
+EVENT_REQUIRED = ("at", "kind", "source_ip")
+# The database itself failing (down, locked past the busy timeout): worth retrying the whole batch.
+# Anything else is a row the database refuses (a deleted device's id...): retrying cannot help.
+_TRANSIENT = (OperationalError, DisconnectionError)
 
 
 def _as_datetime(at: float) -> datetime:
@@ -115,7 +125,7 @@ class LogWriter:
 
     def event(self, **fields: Any) -> None:
         """A SecurityEvent row (kind, source_ip, at, ...), written with the next batch."""
-        self._pending.append(fields)
+        self._pending.append({**EVENT_DEFAULTS, **fields})
 
     def flush(self, timeout: float = 10.0) -> bool:
         """Block until everything queued so far is written (tests and shutdown use it)."""
@@ -152,19 +162,43 @@ class LogWriter:
         entries = [i for i in items if type(i) is tuple]
         events = [i for i in items if isinstance(i, dict)]
         if entries or events:
-            for attempt in range(3):
-                try:
-                    self._insert(entries, events)
-                    self.written += len(entries)
-                    break
-                except Exception:
-                    log.exception("access log: batch of %d rows not written (attempt %d)", len(entries), attempt + 1)
-                    time.sleep(0.2 * (attempt + 1))
-            else:
-                self.dropped += len(entries)
+            self._write_batch(entries, events)
         for i in items:
             if isinstance(i, threading.Event):
                 i.set()
+
+    def _write_batch(self, entries: list[LogRow], events: list[dict[str, Any]]) -> None:
+        """One transaction for the batch; the database failing is retried, a refused row is isolated."""
+        for attempt in range(3):
+            try:
+                self._insert(entries, events)
+                self.written += len(entries)
+                return
+            except _TRANSIENT:
+                log.exception("access log: batch of %d rows not written (attempt %d)", len(entries), attempt + 1)
+                time.sleep(0.2 * (attempt + 1))
+            except Exception:
+                self._write_one_by_one(entries, events)
+                return
+        self.dropped += len(entries)
+
+    def _write_one_by_one(self, entries: list[LogRow], events: list[dict[str, Any]]) -> None:
+        """After a batch the database refused: each row in its own transaction, so only the bad one is
+        lost; one log line for the pass, not one per row (a flood of bad rows must not flood the log)."""
+        bad: list[str] = []
+        singles: list[tuple[list[LogRow], list[dict[str, Any]]]] = [([e], []) for e in entries]
+        singles += [([], [e]) for e in events]
+        for one_entry, one_event in singles:
+            try:
+                self._insert(one_entry, one_event)
+                self.written += len(one_entry)
+            except Exception as exc:
+                self.dropped += len(one_entry)
+                what = f"row {one_entry[0][4]!r}" if one_entry else f"event {one_event[0].get('kind')!r}"
+                bad.append(f"{what}: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}")
+        if bad:
+            log.error("access log: %d of %d rows dropped, the database refused them; first %s",
+                      len(bad), len(singles), bad[0])  # fmt: skip
 
     def _sql(self, columns: tuple[str, ...], rows: int) -> str:
         sql = self._insert_sql.get((len(columns), rows))

@@ -62,3 +62,58 @@ def test_stamp_rolls_over_to_the_next_second():
     stamp = _SqliteStamp()
     assert stamp(1767225599.9999996) == "2026-01-01 00:00:00.000000"
     assert stamp(1767225599.25) == "2025-12-31 23:59:59.250000"
+
+
+# -- issue 11, point 9: one batch mixing event kinds, one row the database refuses -----------------
+
+
+def test_a_throttle_and_a_key_on_another_phone_in_one_batch_lose_no_row(engine, settings, renderer, make_device):
+    """The attack as filed: a key is fetched with another phone's MAC (an event naming a device) and,
+    within the same writer interval, a source is throttled (a probe event, no device). Before the fix
+    the executemany of both events raised and the writer dropped the whole batch."""
+    from core.models import Device, SecurityEvent
+    from core.provisioning import Limits, build_app
+    from tests.provisioning.conftest import UA, call
+
+    victim = make_device(mac="001565AABB01")
+    make_device(mac="001565AABB02")
+    limits = Limits(miss_threshold=5, miss_window=60, cooldown=300, ban_refresh=0, log_interval=60)  # one batch
+    app = build_app(settings, engine, renderer, limits)
+    with app.running():
+        status, _, _ = call(app, "GET", f"/{victim.key}.cfg", ip="198.51.100.20", user_agent=f"{UA} 00:15:65:aa:bb:02")
+        assert status.startswith("404")  # the key copied to the other phone
+        for i in range(5):  # then, within the same interval, the fifth miss throttles 203.0.113.9
+            assert call(app, "GET", f"/{'x' * 20}{i}.cfg", ip="203.0.113.9")[0].startswith("404")
+        assert call(app, "GET", f"/{victim.key}.cfg", ip="198.51.100.21", user_agent=UA)[0].startswith("200")
+        assert app.writer.flush()
+        assert app.writer.dropped == 0
+    with engine.connect() as conn:
+        assert conn.scalar(select(func.count()).select_from(AccessLog)) == 7
+        kinds = sorted(conn.scalars(select(SecurityEvent.kind)))
+        last_ip = conn.scalar(select(Device.last_access_ip).where(Device.id == victim.id))
+    assert kinds == ["key_mac_mismatch", "provisioning_probe"]
+    assert last_ip == "198.51.100.21"  # the last-access update of that batch was kept too
+
+
+def test_one_row_the_database_refuses_costs_only_that_row(engine, make_device, caplog):
+    """A row naming a device that no longer exists (deleted between the request and the write) is
+    refused by the foreign key: the other rows of its batch are written, the bad one logged once."""
+    dev = make_device()
+    writer = LogWriter(engine, interval=60, batch=10_000)
+    at = datetime(2026, 3, 4, 5, 6, 7, 8, UTC).timestamp()
+    for i in range(10):
+        writer.log((at, "10.0.0.1", "UA", "GET", f"/p{i}", dev.id if i != 3 else 999_999, 200, 1, "ok"))
+    writer.event(at=datetime.now(UTC), kind="provisioning_probe", source_ip="10.0.0.2")
+    writer.event(at=datetime.now(UTC), kind="key_mac_mismatch", source_ip="10.0.0.3", device_id=999_998)
+    with caplog.at_level("ERROR", logger="core.provisioning.log_writer"):
+        writer.stop()  # flushes without a thread
+    from core.models import SecurityEvent
+
+    with engine.connect() as conn:
+        paths = set(conn.scalars(select(AccessLog.path)))
+        kinds = list(conn.scalars(select(SecurityEvent.kind)))
+    assert paths == {f"/p{i}" for i in range(10) if i != 3}
+    assert kinds == ["provisioning_probe"]
+    assert (writer.written, writer.dropped) == (9, 1)
+    errors = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert len(errors) == 1 and "2 of 12 rows dropped" in errors[0].getMessage()
