@@ -19,6 +19,17 @@ from core.permissions import Actor, require_device
 
 ACTIONS = ("reboot", "resync")
 FINAL_STATES = ("ok", "failed", "timeout", "not_registered")
+# What a person is told at each step of a command's life (DeviceCommand.state -> outcome).
+OUTCOMES = {
+    "pending": "sent",  # queued; the registrar has not picked it up yet
+    "sending": "sending",  # the NOTIFY is on its way, no answer yet
+    "ok": "answered",
+    "not_registered": "not_registered",
+    "timeout": "no_answer",
+    "failed": "error",
+}
+# Why an action is not offered for a device (None = it is offered).
+NOT_OFFERED = ("no_event", "registrar_down", "not_registered")
 
 
 def command_view(c: DeviceCommand) -> dict[str, Any]:
@@ -32,17 +43,18 @@ def command_view(c: DeviceCommand) -> dict[str, Any]:
         "requested_at": c.requested_at.isoformat(timespec="seconds") if c.requested_at else None,
         "finished_at": c.finished_at.isoformat(timespec="seconds") if c.finished_at else None,
         "done": c.state in FINAL_STATES,
+        "outcome": OUTCOMES.get(c.state, "error"),
     }
 
 
 def request_command(session: Session, actor: Actor, device_id: int, action: str) -> dict[str, Any]:
     if action not in ACTIONS:
-        raise ValidationError(f"must be one of {', '.join(ACTIONS)}", "action")
+        raise ValidationError("one_of", "action", choices=", ".join(ACTIONS))
     device = require_device(actor, session.get(Device, device_id))
     model = default_catalogue().get(device.model_id)
     event = (model.reboot_event if action == "reboot" else model.resync_event) if model else None
     if not event:
-        raise ValidationError(f"{device.model_id} cannot be told to {action} remotely", "action")
+        raise ValidationError("command_unsupported", "action", model=device.model_id, action=action)
     cmd = DeviceCommand(device_id=device.id, action=action, requested_by=actor.name, state="pending")
     session.add(cmd)
     session.flush()
@@ -53,7 +65,7 @@ def request_command(session: Session, actor: Actor, device_id: int, action: str)
 def command_status(session: Session, actor: Actor, command_id: int) -> dict[str, Any]:
     cmd = session.get(DeviceCommand, command_id)
     if cmd is None:
-        raise NotFound("no such command", "command")
+        raise NotFound("command_not_found", "command")
     require_device(actor, session.get(Device, cmd.device_id))  # same NotFound when not visible
     return command_view(cmd)
 
@@ -61,3 +73,29 @@ def command_status(session: Session, actor: Actor, command_id: int) -> dict[str,
 def registrar_running(session: Session) -> bool:
     """Whether a registrar (`python -m core serve` or `python -m core.sip`) beat recently, on any host."""
     return heartbeat.running(session, "sip")
+
+
+def registered_devices(registrations: list[dict[str, Any]], device_ids: list[int]) -> set[int]:
+    """Which of a line's devices have a current binding (`lines.get_line`'s registrations), matched as
+    the registrar matches them before a NOTIFY: by MAC or last-fetch IP, or the line's only device."""
+    found = {b["device"] for b in registrations if b.get("device") is not None}
+    if registrations and len(device_ids) == 1:
+        found.add(device_ids[0])
+    return found
+
+
+def command_options(model_id: str | None, registered: bool, registrar_up: bool) -> dict[str, str | None]:
+    """Per action: None when it can work, else why it is not offered (one of NOT_OFFERED)."""
+    model = default_catalogue().get(model_id or "")
+    out: dict[str, str | None] = {}
+    for action in ACTIONS:
+        event = (model.reboot_event if action == "reboot" else model.resync_event) if model else None
+        if not event:
+            out[action] = "no_event"
+        elif not registrar_up:
+            out[action] = "registrar_down"
+        elif not registered:
+            out[action] = "not_registered"
+        else:
+            out[action] = None
+    return out

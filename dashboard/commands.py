@@ -1,57 +1,103 @@
-"""Reboot ("Redémarrage") and resync buttons, wired to core.device_commands when it is installed.
+"""Reboot ("Redémarrage") and resync buttons, and the outcome of each request as it happens.
 
 The dashboard never sends SIP itself: it asks core to queue a command that the serve process's
-registrar carries out (DESIGN.md "Processes"). Until core.device_commands exists, or while the
-registrar is not running, the buttons are disabled and say so.
+registrar carries out (DESIGN.md "Processes"). A button is drawn only where the request can work
+(core.device_commands.command_options); otherwise a caption says why. After a click, a fragment
+polls the command row every POLL_SECONDS until its state is final: sent -> answered / not
+registered / no answer / error.
 """
 
 from __future__ import annotations
 
-import importlib
-from types import ModuleType
 from typing import Any
 
 import streamlit as st
 
-from core.catalogue import default_catalogue
-from core.errors import VoipAdminError
+from core import device_commands
+from core.errors import NotFound
 from core.permissions import Actor
 from dashboard.db import tx
 from dashboard.i18n import t
+from dashboard.widgets import call, other_errors
 
-
-def _commands_module() -> ModuleType | None:
-    try:
-        return importlib.import_module("core.device_commands")
-    except ImportError:
-        return None
+POLL_SECONDS = 1.0
+REQUESTS_KEY = "device_commands"  # device id -> id of the last command this session asked for it
+STYLE = {"sent": "info", "sending": "info", "answered": "success", "not_registered": "warning",
+         "no_answer": "warning", "error": "error"}  # fmt: skip
 
 
 def registrar_up() -> bool:
-    module = _commands_module()
-    if module is None or not hasattr(module, "registrar_running"):
-        return False
     with tx() as s:
-        return bool(module.registrar_running(s))
+        return device_commands.registrar_running(s)
 
 
-def command_buttons(actor: Actor, device: dict[str, Any]) -> None:
-    model = default_catalogue().get(device["model"])
-    if model is None or not (model.reboot_event or model.resync_event):
+def _requests() -> dict[int, int]:
+    return st.session_state.setdefault(REQUESTS_KEY, {})
+
+
+def outcome_text(view: dict[str, Any]) -> str:
+    """What the person is told for a command row (its `outcome`, from core.device_commands.OUTCOMES)."""
+    result = view.get("result") or ""
+    status = result.split(" from ", 1)[0]  # "200 OK from 192.0.2.10:5062" -> "200 OK"
+    return t(f"cmd_{view['outcome']}", action=t(view["action"]), result=status)
+
+
+def _show(view: dict[str, Any]) -> None:
+    getattr(st, STYLE.get(view["outcome"], "info"))(outcome_text(view))
+
+
+def _status(actor: Actor, command_id: int) -> dict[str, Any] | None:
+    try:
+        with tx() as s:
+            return device_commands.command_status(s, actor, command_id)
+    except NotFound:  # the device was deleted meanwhile
+        return None
+
+
+@st.fragment(run_every=POLL_SECONDS)
+def _poll(actor: Actor, command_id: int) -> None:
+    view = _status(actor, command_id)
+    if view is None:
         return
-    up = registrar_up()
-    if not up:
-        st.caption(t("registrar_down"))
-    cols = st.columns(2)
-    for col, action, event in ((cols[0], "reboot", model.reboot_event), (cols[1], "resync", model.resync_event)):
-        if event is None:
-            continue
-        if col.button(t(action), key=f"{action}_{device['id']}", disabled=not up):
-            module = _commands_module()
-            try:
-                with tx() as s:
-                    module.request_command(s, actor, device["id"], action)  # type: ignore[union-attr]
-            except VoipAdminError as exc:
-                st.error(exc.message)
-            else:
-                st.success(t("command_sent", action=t(action)))
+    _show(view)
+    if view["done"]:
+        st.rerun()  # a full run draws the final state without this poller, which then stops
+
+
+def command_outcome(actor: Actor, device_id: int) -> None:
+    """The last request's state; polled while it is not final."""
+    command_id = _requests().get(device_id)
+    if command_id is None:
+        return
+    view = _status(actor, command_id)
+    if view is None:
+        _requests().pop(device_id, None)
+    elif view["done"]:
+        _show(view)
+    else:
+        _poll(actor, command_id)
+
+
+def why_not_offered(options: dict[str, str | None]) -> list[str]:
+    """One line per reason: "Reboot, Resync not offered: the phone is not registered"."""
+    by_reason: dict[str, list[str]] = {}
+    for action, reason in options.items():
+        if reason is not None:
+            by_reason.setdefault(reason, []).append(t(action))
+    return [t("cmd_not_offered", actions=", ".join(a), reason=t(f"why_{r}")) for r, a in by_reason.items()]
+
+
+def command_buttons(actor: Actor, device: dict[str, Any], registered: bool, up: bool) -> None:
+    options = device_commands.command_options(device["model"], registered, up)
+    for line in why_not_offered(options):
+        st.caption(line)
+    offered = [action for action, reason in options.items() if reason is None]
+    scope = f"cmd{device['id']}."
+    if offered:
+        for col, action in zip(st.columns(len(offered)), offered, strict=True):
+            if col.button(t(action), key=f"{action}_{device['id']}"):
+                view = call(device_commands.request_command, actor, device["id"], action, scope=scope)
+                if view is not None:
+                    _requests()[device["id"]] = view["id"]
+    other_errors((), scope)
+    command_outcome(actor, device["id"])

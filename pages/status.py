@@ -3,7 +3,8 @@
 import streamlit as st
 
 from core import lines
-from dashboard.commands import command_buttons
+from core.device_commands import registered_devices
+from dashboard.commands import command_buttons, registrar_up
 from dashboard.db import tx
 from dashboard.guard import require_login
 from dashboard.i18n import t
@@ -43,6 +44,10 @@ def live_status() -> None:
     else:
         st.info(t("no_registrations"))
     st.subheader(t("devices"))
+    registered = registered_devices(detail["registrations"], [d["id"] for d in detail["devices"]])
+    up = registrar_up()
+    if not up:
+        st.caption(t("registrar_down"))
     for d in detail["devices"]:
         access = d["last_access"] or {}
         with st.container(border=True):
@@ -50,8 +55,9 @@ def live_status() -> None:
             left.markdown(f"**{device_name(d)}** · {d['mac'] or '—'}")
             seen = [when(access.get("at")), access.get("ip"), access.get("user_agent")]
             left.caption(f"{t('last_access')}: " + " · ".join(part for part in seen if part))
+            left.caption(t("registered") if d["id"] in registered else t("not_registered"))
             with right:
-                command_buttons(actor, d)
+                command_buttons(actor, d, d["id"] in registered, up)
 
 
 live_status()

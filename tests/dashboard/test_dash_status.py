@@ -1,14 +1,18 @@
-"""État: registrations beside last config access; reboot/resync through core.device_commands."""
+"""État: registrations beside last config access; reboot/resync through core.device_commands, with the
+command row's outcome shown as it changes and the buttons drawn only where they can work."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
+import pytest
+from sqlalchemy import select, update
 
 from core import heartbeat
 from core.db import transaction
+from core.device_commands import OUTCOMES
 from core.models import DeviceCommand, Registration
+from dashboard.commands import REQUESTS_KEY
 
 
 def register(engine, world) -> None:
@@ -17,6 +21,10 @@ def register(engine, world) -> None:
                            line_id=world.seed.line_a1, source_ip="192.0.2.10", source_port=5062, transport="udp",
                            user_agent="Yealink SIP-T46U 108.86.0.20 80:5e:c0:11:22:33", call_id="c1", cseq=1,
                            expires_at=datetime.now(UTC) + timedelta(minutes=10)))  # fmt: skip
+
+
+def alerts(at) -> dict[str, list[str]]:
+    return {kind: [e.value for e in getattr(at, kind)] for kind in ("info", "success", "warning", "error")}
 
 
 def test_registrations_and_registered_devices(app, world, engine, shown):
@@ -29,13 +37,68 @@ def test_registrations_and_registered_devices(app, world, engine, shown):
     assert list(rows["Registration"]) == ["registered", "not registered"]  # the desk phone, not the softphone
 
 
-def test_reboot_is_queued_for_the_registrar_when_it_runs(app, world, engine):
+def test_reboot_shows_sent_then_the_registrars_answer(app, world, engine):
+    register(engine, world)
     heartbeat.beat(engine, "sip")
     at = app(world.alice_id, "pages/status.py")
-    assert "registrar is not running" not in "".join(c.value for c in at.caption)
     at.button(key=f"reboot_{world.desk_a1}").click().run()
     assert not at.exception
-    assert "Request sent (Reboot)." in [s.value for s in at.success]
+    assert alerts(at)["info"] == ["Reboot: request sent, waiting for the registrar…"]
+    assert not any("Request sent" in s for s in alerts(at)["success"])  # no blanket "sent" any more
     with transaction(engine) as s:
         command = s.scalar(select(DeviceCommand).where(DeviceCommand.device_id == world.desk_a1))
         assert command is not None and command.action == "reboot" and command.requested_by == "alice"
+        s.execute(update(DeviceCommand).values(state="sending"))
+    at.run()  # what the polling fragment does every second
+    assert alerts(at)["info"] == ["Reboot: sent to the phone, waiting for its answer…"]
+    with transaction(engine) as s:
+        s.execute(update(DeviceCommand).values(state="ok", result="200 OK from 192.0.2.10:5062",
+                                               finished_at=datetime.now(UTC)))  # fmt: skip
+    at.run()
+    assert not at.exception
+    assert alerts(at)["success"] == ["Reboot: the phone answered (200 OK)."]
+    assert alerts(at)["info"] == []
+
+
+@pytest.mark.parametrize(
+    "state, result, kind, text",
+    [
+        ("pending", "", "info", "Resync: request sent, waiting for the registrar…"),
+        ("sending", "", "info", "Resync: sent to the phone, waiting for its answer…"),
+        ("ok", "200 OK from 192.0.2.10:5062", "success", "Resync: the phone answered (200 OK)."),
+        ("not_registered", "no current registration for this device", "warning",
+         "Resync: the phone is not registered; the request did not reach it."),
+        ("timeout", "no answer within 8 s", "warning", "Resync: no answer from the phone."),
+        ("failed", "486 Busy Here from 192.0.2.10:5062", "error", "Resync: failed (486 Busy Here)."),
+    ],
+)  # fmt: skip
+def test_each_command_state_has_its_shown_state(app, world, engine, state, result, kind, text):
+    assert state in OUTCOMES  # every state the registrar writes is mapped
+    with transaction(engine) as s:
+        cmd = DeviceCommand(device_id=world.desk_a1, action="resync", requested_by="alice", state=state, result=result)
+        s.add(cmd)
+        s.flush()
+        command_id = cmd.id
+    at = app(world.alice_id)
+    at.session_state[REQUESTS_KEY] = {world.desk_a1: command_id}
+    at.switch_page("pages/status.py").run()
+    assert not at.exception
+    shown_states = {k: [v for v in values if v.startswith("Resync:")] for k, values in alerts(at).items()}
+    assert shown_states == {k: [text] if k == kind else [] for k in shown_states}
+
+
+def test_buttons_are_offered_only_where_they_can_work(app, world, engine, shown):
+    at = app(world.alice_id, "pages/status.py")  # registrar down
+    assert not [b for b in at.button if b.label in ("Reboot", "Resync")]
+    assert "Reboot, Resync not offered: the registrar is not running." in shown(at)
+    heartbeat.beat(engine, "sip")
+    at = app(world.alice_id, "pages/status.py")  # up, but no phone registered
+    assert not [b for b in at.button if b.label in ("Reboot", "Resync")]
+    assert "Reboot, Resync not offered: the phone is not registered." in shown(at)
+    assert "Reboot, Resync not offered: this model cannot do it remotely." in shown(at)  # the softphone
+    register(engine, world)
+    at = app(world.alice_id, "pages/status.py")
+    assert {b.key for b in at.button if b.label in ("Reboot", "Resync")} == {
+        f"reboot_{world.desk_a1}",
+        f"resync_{world.desk_a1}",
+    }
