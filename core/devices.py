@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, contains_eager
 
 from core import audit
 from core.catalogue import DeviceModel, default_catalogue
@@ -19,7 +19,7 @@ from core.lines import find_line
 from core.models import Device, Line, RedirectionJob
 from core.permissions import Actor, require_device, scope_lines
 from core.settings import current_settings
-from core.views import device_view
+from core.views import device_view, device_views
 
 LABEL_MAX = 100
 USERNAME_MAX = 100
@@ -326,9 +326,13 @@ def get_device(session: Session, actor: Actor, device_id: int) -> dict[str, Any]
 
 def list_devices(session: Session, actor: Actor, line_ref: int | str | None = None) -> list[dict[str, Any]]:
     if line_ref is not None:
-        return [device_view(d) for d in find_line(session, actor, line_ref).devices]
-    stmt = scope_lines(actor, select(Device).join(Device.line)).order_by(Device.id)
-    return [device_view(d) for d in session.scalars(stmt)]
+        return device_views(session, find_line(session, actor, line_ref).devices)
+    # Line and vPBX joined in the same statement: device_view reads both for every device.
+    stmt = scope_lines(
+        actor,
+        select(Device).join(Device.line).join(Line.vpbx).options(contains_eager(Device.line).contains_eager(Line.vpbx)),
+    ).order_by(Device.id)
+    return device_views(session, session.scalars(stmt).all())
 
 
 def redirection_state(session: Session, actor: Actor, device_id: int) -> list[dict[str, Any]]:
@@ -359,4 +363,4 @@ def compatible_bases(
     model = default_catalogue().get(handset_model_id)
     if model is None or model.kind != "dect_handset":
         raise NotFound(f"{handset_model_id!r} is not a DECT handset", "model")
-    return [device_view(d) for d in line.devices if d.model_id in model.compatible_bases]
+    return device_views(session, [d for d in line.devices if d.model_id in model.compatible_bases])

@@ -5,14 +5,14 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, Select, func, or_, select
+from sqlalchemy.orm import Session, contains_eager
 
 from core import audit, credentials
 from core.errors import ValidationError
-from core.models import Device, Line
+from core.models import Device, Line, Vpbx
 from core.permissions import Actor, require_line, require_role, require_vpbx, scope_lines
-from core.views import device_view, line_view
+from core.views import device_views, line_view
 from core.vpbx import find_vpbx
 
 NUMBER_RE = re.compile(r"^\+?[0-9]{3,20}$")
@@ -91,17 +91,56 @@ def add_line(
     return {"line": line_view(line), "sip_password": password if generated else None}
 
 
+def _lines_with_counts(actor: Actor) -> Select[tuple[Line, int]]:
+    """Visible lines with their vPBX (joined) and device count (correlated): one statement for any number."""
+    devices = select(func.count(Device.id)).where(Device.line_id == Line.id).correlate(Line).scalar_subquery()
+    stmt = select(Line, devices).join(Line.vpbx).options(contains_eager(Line.vpbx))
+    return scope_lines(actor, stmt)
+
+
 def list_lines(session: Session, actor: Actor, vpbx_name: str | None = None) -> list[dict[str, Any]]:
-    stmt = scope_lines(actor, select(Line)).order_by(Line.number)
+    stmt = _lines_with_counts(actor).order_by(Line.number)
     if vpbx_name:
         stmt = stmt.where(Line.vpbx_id == find_vpbx(session, actor, vpbx_name).id)
-    return [line_view(line) for line in session.scalars(stmt)]
+    return [line_view(line, count) for line, count in session.execute(stmt)]
+
+
+SEARCH_MAX = 100
+
+
+def search_lines(session: Session, actor: Actor, text: str, limit: int = 20) -> list[dict[str, Any]]:
+    """The visible lines matching every word of `text` (line picker): a word matches a number (digits, a
+    national 0... form too), an extension (prefix), a display name or a vPBX name (parts, any case).
+
+    At most `limit` (1..SEARCH_MAX) lines, ordered by vPBX and number; empty text gives the first ones.
+    One statement; the number and extension conditions can use their unique indexes' order for the limit.
+    """
+    limit = max(1, min(int(limit), SEARCH_MAX))
+    stmt = _lines_with_counts(actor)
+    for word in (text or "").split()[:8]:
+        stmt = stmt.where(or_(*_word_matches(word)))
+    stmt = stmt.order_by(Vpbx.name, Line.number).limit(limit)
+    return [line_view(line, count) for line, count in session.execute(stmt)]
+
+
+def _word_matches(word: str) -> list[ColumnElement[bool]]:
+    lowered = word.lower()
+    conditions: list[ColumnElement[bool]] = [
+        func.lower(Line.display_name).contains(lowered, autoescape=True),
+        func.lower(Vpbx.name).contains(lowered, autoescape=True),
+    ]
+    digits = re.sub(r"[\s.\-/()+]", "", word)
+    if digits.isdigit():
+        conditions.append(Line.extension.startswith(digits, autoescape=True))
+        # "021 555 01 01" is how people read "+41215550101": a leading 0 stands for the country code.
+        conditions.append(Line.number.contains(digits.lstrip("0") or digits, autoescape=True))
+    return conditions
 
 
 def get_line(session: Session, actor: Actor, line_ref: int | str) -> dict[str, Any]:
     line = find_line(session, actor, line_ref)
     view = line_view(line)
-    view["devices"] = [device_view(d) for d in line.devices]
+    view["devices"] = device_views(session, line.devices)
     view["registrations"] = _registrations(session, line.id)
     return view
 

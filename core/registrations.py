@@ -14,7 +14,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.credentials import find_mac
-from core.models import Device, Registration
+from core.models import Device, Line, Registration
+from core.permissions import Actor, scope_lines
 
 
 def match_device(user_agent: str, source_ip: str, devices: Sequence[tuple[int, str | None, str | None]]) -> int | None:
@@ -58,3 +59,42 @@ def registrations_for_line(session: Session, line_id: int, now: datetime | None 
         }
         for r in rows
     ]
+
+
+def registered_device_ids(session: Session, actor: Actor, vpbx_id: int | None = None,
+                          now: datetime | None = None) -> set[int]:  # fmt: skip
+    """The visible devices a live binding belongs to (by `match_device`, as `line show` tells them), in
+    two statements whatever the number of lines: the bindings, then the devices of their lines."""
+    now = now or datetime.now(UTC)
+    bindings = scope_lines(
+        actor,
+        select(Registration.line_id, Registration.user_agent, Registration.source_ip)
+        .join(Line, Line.id == Registration.line_id)
+        .where(Registration.expires_at > now),
+    )
+    if vpbx_id is not None:
+        bindings = bindings.where(Line.vpbx_id == vpbx_id)
+    by_line: dict[int, list[tuple[str, str]]] = {}
+    for line_id, user_agent, source_ip in session.execute(bindings):
+        by_line.setdefault(line_id, []).append((user_agent, source_ip))
+    if not by_line:
+        return set()
+    live_lines = select(Registration.line_id).where(Registration.expires_at > now)
+    devices: dict[int, list[tuple[int, str | None, str | None]]] = {}
+    query = scope_lines(
+        actor,
+        select(Device.line_id, Device.id, Device.mac, Device.last_access_ip)
+        .join(Line, Line.id == Device.line_id)
+        .where(Device.line_id.in_(live_lines)),
+    ).order_by(Device.id)
+    if vpbx_id is not None:
+        query = query.where(Line.vpbx_id == vpbx_id)
+    for line_id, dev_id, mac, ip in session.execute(query):
+        devices.setdefault(line_id, []).append((dev_id, mac, ip))
+    found = set()
+    for line_id, seen in by_line.items():
+        for user_agent, source_ip in seen:
+            dev_id = match_device(user_agent, source_ip, devices.get(line_id, []))
+            if dev_id is not None:
+                found.add(dev_id)
+    return found
