@@ -1,127 +1,275 @@
-"""Investigation queries for the fraud page: aggregated in SQL (per hour and source), scoped to the actor.
+"""Investigation queries for the fraud page, read from the rollup (core.rollup) plus its small tail.
 
 Every function takes the acting account. Config downloads and SIP failures tied to a line are
 shown to whoever may see that line; traffic tied to no line (unknown keys, SIP failures for
 unknown users) is the provider's alone, since it cannot be attributed to a vPBX.
-Charts get at most a few thousand points whatever the traffic (STREAMLIT-NOTES §7).
+A period is whole buckets ending now: 24 hours by the hour, 7 or 30 days by the day (UTC), so a
+chart always spans the whole period. Each function is a fixed number of statements, whatever the
+traffic: no query per row, and charts get at most (buckets x (TOP_SOURCES + 1)) points.
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, String, cast, func, select
+from sqlalchemy import Subquery, case, func, literal, or_, select, union_all
 from sqlalchemy.orm import Session
 
+from core import rollup
 from core.catalogue import default_catalogue
-from core.models import AccessLog, Device, Line, SecurityEvent
+from core.models import Device, FraudRollup, Line, Vpbx
 from core.permissions import Actor, scope_lines
-from core.provisioning import reasons
+from core.rollup import DAY, DOWNLOAD, HOUR, PROBE, SIP_FAILED
 
-# Endpoint misses that look like someone guessing URLs (core/provisioning/endpoint.py reasons).
-PROBE_REASONS = reasons.PROBES
-SIP_AUTH_FAILED = "sip_auth_failed"  # core/sip/policy.py SecEvent kind
-TOP_SOURCES = 10
-
-
-def since(days: int, now: datetime | None = None) -> datetime:
-    return (now or datetime.now(UTC)) - timedelta(days=days)
+TOP_SOURCES = 8  # a legend that reads; the rest is "others"
+SOURCES_SHOWN = 100  # rows in the sources table
+TOUCHED_SHOWN = 10  # lines / devices listed per source
+SEARCH_LIMIT = 20
+PERIODS = (1, 7, 30)
 
 
-def _hour(session: Session, column: Any) -> ColumnElement[Any]:
-    """The start of the column's hour, as text that sorts (SQLite and PostgreSQL spell it differently)."""
-    if session.get_bind().dialect.name == "postgresql":
-        return func.to_char(func.date_trunc("hour", func.timezone("UTC", column)), "YYYY-MM-DD HH24:00")
-    return func.strftime("%Y-%m-%d %H:00", column)
+@dataclass(frozen=True)
+class Period:
+    days: int
+    grain: str  # rollup.HOUR | rollup.DAY
+    buckets: tuple[str, ...]  # every bucket of the period, oldest first
+
+    @property
+    def start(self) -> str:
+        return self.buckets[0]
 
 
-def _per_hour_and_source(session: Session, stmt: Select[Any], at: Any, ip: Any) -> list[dict[str, Any]]:
-    """Counts per (hour, source IP) for the TOP_SOURCES busiest sources of `stmt`'s rows."""
-    rows = stmt.subquery()
-    top = (
-        select(rows.c.ip)
-        .group_by(rows.c.ip)
-        .order_by(func.count().desc(), rows.c.ip)
-        .limit(TOP_SOURCES)
-        .scalar_subquery()
-    )
-    hour = _hour(session, rows.c.at).label("hour")
-    query = (
-        select(hour, rows.c.ip, func.count().label("n"))
-        .where(rows.c.ip.in_(top))
-        .group_by(hour, rows.c.ip)
-        .order_by(hour, rows.c.ip)
-    )
-    return [{"hour": h, "source_ip": s, "count": n} for h, s, n in session.execute(query)]
+def period(days: int, now: datetime | None = None) -> Period:
+    """24 hours = this hour and the 23 before; 7 / 30 days = today and the days before (UTC)."""
+    if days not in PERIODS:
+        raise ValueError(f"a fraud period is one of {PERIODS} days, not {days!r}")
+    now = (now or datetime.now(UTC)).astimezone(UTC)
+    if days == 1:
+        hour = now.replace(minute=0, second=0, microsecond=0)
+        steps = [hour - timedelta(hours=h) for h in range(23, -1, -1)]
+        return Period(days, HOUR, tuple(rollup.bucket_of(HOUR, s) for s in steps))
+    day = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    steps = [day - timedelta(days=d) for d in range(days - 1, -1, -1)]
+    return Period(days, DAY, tuple(rollup.bucket_of(DAY, s) for s in steps))
 
 
-def config_downloads(session: Session, actor: Actor, start: datetime) -> list[dict[str, Any]]:
-    """Successful config fetches per hour and source IP, on the devices the actor may see."""
-    stmt = scope_lines(
-        actor,
-        select(AccessLog.at.label("at"), AccessLog.source_ip.label("ip"))
-        .join(Device, Device.id == AccessLog.device_id)
-        .join(Line, Line.id == Device.line_id)
-        .where(AccessLog.at >= start, AccessLog.status == 200),
-    )
-    return _per_hour_and_source(session, stmt, AccessLog.at, AccessLog.source_ip)
+def _visible_kinds(actor: Actor, kinds: tuple[str, ...]) -> tuple[str, ...]:
+    return kinds if actor.is_provider else tuple(k for k in kinds if k != PROBE)
 
 
-def key_probes(session: Session, actor: Actor, start: datetime) -> list[dict[str, Any]]:
-    """Requests for keys or MACs that do not exist, per hour and source (provider only: no line to scope by)."""
-    if not actor.is_provider:
-        return []
-    stmt = select(AccessLog.at.label("at"), AccessLog.source_ip.label("ip")).where(
-        AccessLog.at >= start, AccessLog.reason.in_(PROBE_REASONS)
-    )
-    return _per_hour_and_source(session, stmt, AccessLog.at, AccessLog.source_ip)
-
-
-def sip_auth_failures(session: Session, actor: Actor, start: datetime) -> list[dict[str, Any]]:
-    """Failed SIP authentications per hour and source; non-providers see those against their lines only."""
-    base = select(SecurityEvent.at.label("at"), SecurityEvent.source_ip.label("ip")).where(
-        SecurityEvent.at >= start, SecurityEvent.kind == SIP_AUTH_FAILED
-    )
-    if not actor.is_provider:
-        base = scope_lines(actor, base.join(Line, Line.id == SecurityEvent.line_id))
-    return _per_hour_and_source(session, base, SecurityEvent.at, SecurityEvent.source_ip)
-
-
-def multi_ip_devices(session: Session, actor: Actor, start: datetime) -> list[dict[str, Any]]:
-    """Devices whose config was fetched from more than one IP: a copied URL, or a phone that moved."""
-    ips = func.count(func.distinct(AccessLog.source_ip))
-    stmt = scope_lines(
-        actor,
-        select(
-            Device.id,
-            Device.model_id,
-            Device.label,
-            Line.id,
-            Line.number,
-            ips.label("ips"),
-            func.count().label("requests"),
-            cast(func.max(AccessLog.at), String).label("last"),
+def _rows(session: Session, actor: Actor, p: Period, kinds: tuple[str, ...]) -> Subquery:
+    """The period's counts (bucket, kind, source, vPBX, line, device, n, first, last) the actor may see:
+    the rollup plus the raw rows after each cursor, the cursor read in the same statement."""
+    dialect = session.get_bind().dialect.name
+    r = FraudRollup
+    parts: list[Any] = [
+        select(r.bucket, r.kind, r.source_ip, r.vpbx_id, r.line_id, r.device_id, r.n, r.first_at, r.last_at).where(
+            r.grain == p.grain, r.bucket >= p.start, r.kind.in_(kinds)
         )
-        .join(Device, Device.id == AccessLog.device_id)
-        .join(Line, Line.id == Device.line_id)
-        .where(AccessLog.at >= start, AccessLog.status == 200)
-        .group_by(Device.id, Device.model_id, Device.label, Line.id, Line.number)
-        .having(ips > 1)
-        .order_by(ips.desc(), Device.id),
+    ]
+    for source in rollup.SOURCES:
+        if source == "security_event" and SIP_FAILED not in kinds:
+            continue
+        if source == "access_log" and not {DOWNLOAD, PROBE} & set(kinds):
+            continue
+        tail = rollup.grouped(dialect, source, p.grain, rollup.cursor_value(source)).subquery()
+        parts.append(select(*tail.c).where(tail.c.bucket >= p.start, tail.c.kind.in_(kinds)))
+    rows = union_all(*parts).subquery("period_rows")
+    if actor.role == "vpbx_admin":
+        return select(*rows.c).where(rows.c.vpbx_id == (actor.vpbx_id or -1)).subquery("scoped")
+    if actor.role != "provider":
+        return select(*rows.c).where(rows.c.line_id == (actor.line_id or -1)).subquery("scoped")
+    return rows
+
+
+def chart(session: Session, actor: Actor, p: Period, kind: str) -> dict[str, Any]:
+    """Counts per bucket for the TOP_SOURCES busiest sources and the rest as one "others" series (source None).
+
+    {"buckets": every bucket of the period, "sources": the top sources busiest first, "rows": [...]}
+    """
+    kinds = _visible_kinds(actor, (kind,))
+    if not kinds:
+        return {"buckets": list(p.buckets), "sources": [], "rows": []}
+    u = _rows(session, actor, p, kinds)
+    top = (
+        select(u.c.source_ip).group_by(u.c.source_ip).order_by(func.sum(u.c.n).desc(), u.c.source_ip).limit(TOP_SOURCES)
     )
+    source = case((u.c.source_ip.in_(top.scalar_subquery()), u.c.source_ip), else_=literal("")).label("src")
+    stmt = select(u.c.bucket, source, func.sum(u.c.n)).group_by(u.c.bucket, source).order_by(u.c.bucket, source)
+    rows = [{"bucket": b, "source_ip": s or None, "count": int(n)} for b, s, n in session.execute(stmt)]
+    totals: dict[str, int] = defaultdict(int)
+    for row in rows:
+        if row["source_ip"]:
+            totals[row["source_ip"]] += row["count"]
+    ranked = sorted(totals, key=lambda s: (-totals[s], s))
+    return {"buckets": list(p.buckets), "sources": ranked, "rows": rows}
+
+
+def sources(session: Session, actor: Actor, p: Period, limit: int = SOURCES_SHOWN) -> dict[str, Any]:
+    """The busiest sources of the period: counts per kind, first/last seen, the lines and devices touched.
+
+    {"total": how many sources in all, "rows": [{"source_ip", "download", "probe", "sip_failed", "total",
+    "first", "last", "lines": [{"id", "number"}], "devices": [{"id", "label"}], "more_lines", "more_devices"}]}
+    """
+    kinds = _visible_kinds(actor, rollup.KINDS)
+    u = _rows(session, actor, p, kinds)
+    per_kind = [func.sum(case((u.c.kind == k, u.c.n), else_=0)).label(k) for k in rollup.KINDS]
+    total = func.sum(u.c.n)
+    stmt = (
+        select(
+            u.c.source_ip, *per_kind, total.label("total"), func.min(u.c.first_at), func.max(u.c.last_at),
+            func.count().over().label("sources"),
+        )
+        .group_by(u.c.source_ip)
+        .order_by(total.desc(), u.c.source_ip)
+        .limit(limit)
+    )  # fmt: skip
+    rows: list[dict[str, Any]] = []
+    how_many = 0
+    for ip, download, probe, sip_failed, n, first, last, count in session.execute(stmt):
+        how_many = count
+        rows.append({
+            "source_ip": ip, DOWNLOAD: int(download), PROBE: int(probe), SIP_FAILED: int(sip_failed),
+            "total": int(n), "first": _minute(first), "last": _minute(last),
+            "lines": [], "devices": [], "more_lines": 0, "more_devices": 0,
+        })  # fmt: skip
+    if rows:
+        _touched(session, u, rows)
+    return {"total": how_many, "rows": rows}
+
+
+def _touched(session: Session, u: Subquery, rows: list[dict[str, Any]]) -> None:
+    """Fill each row's lines and devices (one statement for all rows), at most TOUCHED_SHOWN of each."""
+    by_ip = {r["source_ip"]: r for r in rows}
+    stmt = (
+        select(u.c.source_ip, Line.id, Line.number, Device.id, Device.model_id, Device.label)
+        .select_from(u)
+        .outerjoin(Line, Line.id == u.c.line_id)
+        .outerjoin(Device, Device.id == u.c.device_id)
+        .where(u.c.source_ip.in_(list(by_ip)), or_(Line.id.is_not(None), Device.id.is_not(None)))
+        .distinct()
+        .order_by(u.c.source_ip, Line.number, Device.id)
+    )
+    catalogue = default_catalogue()
+    seen: dict[str, tuple[set[int], set[int]]] = defaultdict(lambda: (set(), set()))
+    for ip, line_id, number, device_id, model_id, label in session.execute(stmt):
+        row, (lines_seen, devices_seen) = by_ip[ip], seen[ip]
+        if line_id is not None and line_id not in lines_seen:
+            lines_seen.add(line_id)
+            if len(row["lines"]) < TOUCHED_SHOWN:
+                row["lines"].append({"id": line_id, "number": number})
+        if device_id is not None and device_id not in devices_seen:
+            devices_seen.add(device_id)
+            if len(row["devices"]) < TOUCHED_SHOWN:
+                model = catalogue.get(model_id)
+                name = model.label if model else model_id
+                row["devices"].append({"id": device_id, "label": f"{name} {label}".strip()})
+    for ip, (lines_seen, devices_seen) in seen.items():
+        by_ip[ip]["more_lines"] = len(lines_seen) - len(by_ip[ip]["lines"])
+        by_ip[ip]["more_devices"] = len(devices_seen) - len(by_ip[ip]["devices"])
+
+
+def multi_ip_devices(session: Session, actor: Actor, p: Period, limit: int = SOURCES_SHOWN) -> list[dict[str, Any]]:
+    """Devices whose config was fetched from more than one IP: a copied URL, or a phone that moved."""
+    u = _rows(session, actor, p, (DOWNLOAD,))
+    ips = func.count(func.distinct(u.c.source_ip))
+    shared = (
+        select(u.c.device_id, ips.label("ips"), func.sum(u.c.n).label("requests"), func.max(u.c.last_at).label("last"))
+        .group_by(u.c.device_id)
+        .having(ips > 1)
+        .subquery()
+    )
+    stmt = (
+        select(Device.id, Device.model_id, Device.label, Line.id, Line.number, shared.c.ips, shared.c.requests,
+               shared.c.last)
+        .join(Device, Device.id == shared.c.device_id)
+        .join(Line, Line.id == Device.line_id)
+        .order_by(shared.c.ips.desc(), Device.id)
+        .limit(limit)
+    )  # fmt: skip
     catalogue = default_catalogue()
     result = []
     for device_id, model_id, label, line_id, number, n_ips, requests, last in session.execute(stmt):
         model = catalogue.get(model_id)
         result.append({
-            "device_id": device_id,
-            "model_label": model.label if model else model_id,
-            "label": label,
-            "line_id": line_id,
-            "line": number,
-            "ips": n_ips,
-            "requests": requests,
-            "last": str(last)[:16],
+            "device_id": device_id, "model_label": model.label if model else model_id, "label": label,
+            "line_id": line_id, "line": number, "ips": int(n_ips), "requests": int(requests), "last": _minute(last),
         })  # fmt: skip
     return result
+
+
+def _minute(value: Any) -> str:
+    """A rolled-up time as "YYYY-MM-DD HH:MM" (UTC); SQLite hands aggregates back as text."""
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M")
+    return str(value)[:16]
+
+
+# --- The responses' pickers: a search and the chosen object, never the whole list ---------------------
+
+
+def _line_row(line_id: int, number: str, ext: str | None, name: str, vpbx: str, blocked: bool) -> dict[str, Any]:
+    return {"id": line_id, "number": number, "extension": ext, "display_name": name, "vpbx": vpbx,
+            "pstn_blocked": bool(blocked)}  # fmt: skip
+
+
+_LINE_COLS = (Line.id, Line.number, Line.extension, Line.display_name, Vpbx.name, Line.pstn_blocked)
+
+
+def _device_row(device_id: int, model_id: str, label: str, mac: str | None, has_url: bool, line_id: int,
+                number: str) -> dict[str, Any]:  # fmt: skip
+    model = default_catalogue().get(model_id)
+    return {"id": device_id, "model_label": model.label if model else model_id, "label": label, "mac": mac,
+            "has_url": bool(has_url), "line_id": line_id, "line": number}  # fmt: skip
+
+
+_DEVICE_COLS = (Device.id, Device.model_id, Device.label, Device.mac, Device.access_key.is_not(None), Line.id,
+                Line.number)  # fmt: skip
+
+
+def search(session: Session, actor: Actor, text: str, limit: int = SEARCH_LIMIT) -> dict[str, list[dict[str, Any]]]:
+    """Lines (number, extension, name, SIP user) and devices (label, MAC, line number) matching `text`,
+    among those the actor may see; at most `limit` of each. Two statements."""
+    q = (text or "").strip()
+    if not q:
+        return {"lines": [], "devices": []}
+    like = f"%{q.replace('%', '').replace('_', '')}%"
+    mac = "".join(c for c in q if c.isalnum()).upper()
+    line_match = or_(Line.number.ilike(like), Line.extension.ilike(like), Line.display_name.ilike(like),
+                     Line.sip_username.ilike(like))  # fmt: skip
+    lines_stmt = scope_lines(actor, select(*_LINE_COLS).join(Vpbx, Vpbx.id == Line.vpbx_id).where(line_match))
+    device_match = or_(Device.label.ilike(like), Line.number.ilike(like), Line.display_name.ilike(like))
+    if len(mac) >= 4:
+        device_match = or_(device_match, Device.mac.ilike(f"%{mac}%"))
+    devices_stmt = scope_lines(actor, select(*_DEVICE_COLS).join(Line, Line.id == Device.line_id).where(device_match))
+    return {
+        "lines": [_line_row(*r) for r in session.execute(lines_stmt.order_by(Line.number).limit(limit))],
+        "devices": [_device_row(*r) for r in session.execute(devices_stmt.order_by(Device.id).limit(limit))],
+    }
+
+
+def lines_by_id(session: Session, actor: Actor, ids: list[int]) -> list[dict[str, Any]]:
+    """The given lines the actor may see, in their current state (one statement); others are left out."""
+    if not ids:
+        return []
+    stmt = scope_lines(actor, select(*_LINE_COLS).join(Vpbx, Vpbx.id == Line.vpbx_id).where(Line.id.in_(ids)))
+    found = {r[0]: _line_row(*r) for r in session.execute(stmt)}
+    return [found[i] for i in ids if i in found]
+
+
+def devices_by_id(session: Session, actor: Actor, ids: list[int]) -> list[dict[str, Any]]:
+    """The given devices the actor may see (one statement); others are left out."""
+    if not ids:
+        return []
+    stmt = scope_lines(actor, select(*_DEVICE_COLS).join(Line, Line.id == Device.line_id).where(Device.id.in_(ids)))
+    found = {r[0]: _device_row(*r) for r in session.execute(stmt)}
+    return [found[i] for i in ids if i in found]
+
+
+def catch_up(session: Session, actor: Actor) -> None:
+    """Fold the raw rows serve has not rolled up yet (bounded work) before reading; any actor of the page."""
+    del actor  # the rollup holds every tenant's rows; what is read is scoped per query above
+    rollup.catch_up(session.get_bind(), budget=rollup.BATCH)  # type: ignore[arg-type]

@@ -288,3 +288,37 @@ class RedirectionJob(Base):
 
 
 Index("ix_security_event_kind_at", SecurityEvent.kind, SecurityEvent.at)
+
+
+class FraudRollup(Base):
+    """Fraud-page counts per (hour or day, kind, source IP, vPBX, line, device), rolled up from the raw
+    tables by core.rollup so the page never scans the log. 0 stands for "no vPBX / line / device"
+    (a NULL would defeat the unique key the upsert relies on). Hour rows are kept two days, day rows
+    as long as the access log (core.retention)."""
+
+    __tablename__ = "fraud_rollup"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    grain: Mapped[str] = mapped_column(String(4))  # hour | day
+    bucket: Mapped[str] = mapped_column(String(16))  # "YYYY-MM-DD HH:00" | "YYYY-MM-DD" (UTC), sorts as text
+    kind: Mapped[str] = mapped_column(String(16))  # download | probe | sip_failed
+    source_ip: Mapped[str] = mapped_column(String(45))
+    vpbx_id: Mapped[int] = mapped_column(Integer, default=0)
+    line_id: Mapped[int] = mapped_column(Integer, default=0)
+    device_id: Mapped[int] = mapped_column(Integer, default=0)
+    n: Mapped[int] = mapped_column(Integer)
+    first_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    __table_args__ = (
+        UniqueConstraint(
+            "grain", "kind", "bucket", "source_ip", "vpbx_id", "line_id", "device_id", name="uq_fraud_rollup_key"
+        ),
+        Index("ix_fraud_rollup_source", "grain", "kind", "source_ip"),
+    )
+
+
+class RollupCursor(Base):
+    """The id of the last raw row rolled up, per source table (access_log, security_event)."""
+
+    __tablename__ = "rollup_cursor"
+    source: Mapped[str] = mapped_column(String(32), primary_key=True)
+    last_id: Mapped[int] = mapped_column(Integer, default=0)

@@ -3,7 +3,8 @@
 The serve process runs `run_retention` beside the endpoint: once at start, then every hour. Rows
 go in batches of `BATCH`, each its own short transaction, so the endpoint's log writer never waits
 long for the database. The cut-off uses the `at` index. Security events are kept: they are the
-fraud page's evidence and far fewer.
+fraud page's evidence and far fewer. The fraud rollup (core.rollup) goes with the log: its day rows
+after the same number of days, its hour rows after `HOUR_ROWS_DAYS` (only the 24-hour chart reads them).
 """
 
 from __future__ import annotations
@@ -14,13 +15,15 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine, delete, select
 
-from core.models import AccessLog
+from core.models import AccessLog, FraudRollup
+from core.rollup import DAY, HOUR, bucket_of
 from core.settings import Settings
 
 log = logging.getLogger(__name__)
 
 BATCH = 10_000
 INTERVAL = 3600.0  # seconds between passes
+HOUR_ROWS_DAYS = 2
 
 
 def prune_access_log(engine: Engine, days: int, now: datetime | None = None, batch: int = BATCH) -> int:
@@ -39,6 +42,21 @@ def prune_access_log(engine: Engine, days: int, now: datetime | None = None, bat
             return total
 
 
+def prune_rollup(engine: Engine, days: int, now: datetime | None = None) -> int:
+    """Delete rollup hour rows older than HOUR_ROWS_DAYS and day rows older than `days` (0: keep day rows)."""
+    now = now or datetime.now(UTC)
+    cutoffs = [(HOUR, bucket_of(HOUR, now - timedelta(days=HOUR_ROWS_DAYS)))]
+    if days > 0:
+        cutoffs.append((DAY, bucket_of(DAY, now - timedelta(days=days))))
+    total = 0
+    with engine.begin() as conn:  # an hourly pass finds an hour's or a day's rows: one statement per grain
+        for grain, cutoff in cutoffs:
+            total += conn.execute(
+                delete(FraudRollup).where(FraudRollup.grain == grain, FraudRollup.bucket < cutoff)
+            ).rowcount
+    return total
+
+
 async def run_retention(settings: Settings, engine: Engine, stop: asyncio.Event, interval: float = INTERVAL) -> None:
     """Prune now, then every `interval` seconds until `stop` is set (started by the serve process)."""
     while True:
@@ -46,6 +64,7 @@ async def run_retention(settings: Settings, engine: Engine, stop: asyncio.Event,
             removed = await asyncio.to_thread(prune_access_log, engine, settings.access_log_days)
             if removed:
                 log.info("access log: %d rows older than %d days deleted", removed, settings.access_log_days)
+            await asyncio.to_thread(prune_rollup, engine, settings.access_log_days)
         except Exception:  # keep the loop alive: the next pass tries again
             log.exception("access-log retention pass failed")
         try:

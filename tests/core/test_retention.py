@@ -63,3 +63,24 @@ def test_the_setting_refuses_nonsense(raw):
 def test_the_setting_defaults_to_90_days():
     assert Settings.from_env({}).access_log_days == 90
     assert Settings.from_env({"VOIPADMIN_ACCESS_LOG_DAYS": "0"}).access_log_days == 0
+
+
+def test_the_fraud_rollup_goes_with_the_log_hour_rows_after_two_days(engine):
+    from core.models import FraudRollup
+    from core.retention import prune_rollup
+
+    def row(grain: str, bucket: str) -> dict:
+        return {"grain": grain, "bucket": bucket, "kind": "probe", "source_ip": "192.0.2.1", "n": 1,
+                "first_at": NOW, "last_at": NOW}  # fmt: skip
+
+    with engine.begin() as conn:
+        conn.execute(insert(FraudRollup), [
+            row("hour", "2026-11-24 11:00"), row("hour", "2026-11-24 12:00"), row("hour", "2026-11-26 11:00"),
+            row("day", "2026-08-27"), row("day", "2026-08-28"), row("day", "2026-11-26"),
+        ])  # fmt: skip
+    assert prune_rollup(engine, 90, now=NOW) == 2  # the hour before the two days, the day before the 90
+    with engine.connect() as conn:
+        kept = sorted(conn.execute(select(FraudRollup.grain, FraudRollup.bucket)).all())
+    assert kept == [("day", "2026-08-28"), ("day", "2026-11-26"), ("hour", "2026-11-24 12:00"),
+                    ("hour", "2026-11-26 11:00")]  # fmt: skip
+    assert prune_rollup(engine, 0, now=NOW) == 0  # 0 days keeps the day rows (the log is kept too)
