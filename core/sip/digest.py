@@ -14,7 +14,7 @@ import struct
 
 ALGORITHMS = {"MD5": hashlib.md5, "SHA-256": hashlib.sha256}
 NONCE_TTL = 300.0  # seconds, Kamailio's nonce_expire default
-_PARAM_RE = re.compile(r'\s*([A-Za-z0-9_\-]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^\s,]*)\s*,?')
+_NAME_RE = re.compile(r"[A-Za-z0-9_\-]+")
 
 
 def h(algorithm: str, text: str) -> str:
@@ -64,12 +64,34 @@ def parse_auth_params(value: str) -> dict[str, str] | None:
     if scheme.lower() != "digest":
         return None
     params: dict[str, str] = {}
-    for m in _PARAM_RE.finditer(rest):
-        v = m.group(2)
+    # A linear scan (the finditer regex it replaces was quadratic on a value with no "=": 9 s for 20 kB).
+    for part in _split_params(rest):
+        name, eq, v = part.partition("=")
+        name, v = name.strip(), v.strip()
+        if not eq or not _NAME_RE.fullmatch(name):
+            continue
         if len(v) >= 2 and v[0] == '"' and v[-1] == '"':
             v = v[1:-1].replace('\\"', '"').replace("\\\\", "\\")
-        params[m.group(1).lower()] = v
+        params[name.lower()] = v
     return params
+
+
+def _split_params(text: str) -> list[str]:
+    """Split on commas outside double quotes (a backslash escapes inside them)."""
+    out: list[str] = []
+    start, quoted, i = 0, False, 0
+    while i < len(text):
+        c = text[i]
+        if quoted and c == "\\":
+            i += 1
+        elif c == '"':
+            quoted = not quoted
+        elif c == "," and not quoted:
+            out.append(text[start:i])
+            start = i + 1
+        i += 1
+    out.append(text[start:])
+    return out
 
 
 def expected_response(params: dict[str, str], ha1_hex: str, method: str, algorithm: str) -> str:

@@ -35,8 +35,10 @@ VIA_RE = re.compile(
     r"^SIP\s*/\s*2\.0\s*/\s*([A-Za-z]+)\s+(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-.]+)(?:\s*:\s*([0-9]{1,5}))?\s*(;.*)?$"
 )
 
-# name-addr = [ display-name ] LAQUOT addr-spec RAQUOT
-NAME_ADDR_RE = re.compile(r'^\s*(?:"((?:[^"\\]|\\.)*)"|([^<"]*?))\s*<([^>]*)>\s*(.*)$')
+# name-addr = [ display-name ] LAQUOT addr-spec RAQUOT ; display-name = *(token LWS) / quoted-string
+# Parsed by hand (parse_name_addr): the one-regex form backtracked cubically on a value of spaces
+# (2,000 spaces in a From header held the event loop for 16 s).
+QUOTED_RE = re.compile(r'"((?:[^"\\]|\\.)*)"')
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,20 +119,29 @@ def parse_uri(text: str) -> SipUri | None:
     if not m:
         return None
     scheme, user, host, port, params, _headers = m.groups()
+    if port and not 0 < int(port) <= 65535:
+        return None
     return SipUri(scheme.lower(), user, host.lower(), int(port) if port else None, parse_params(params or ""))
 
 
 def parse_name_addr(text: str) -> NameAddr | None:
     """A From/To/Contact value, with or without angle brackets (then params belong to the header)."""
-    m = NAME_ADDR_RE.match(text)
-    if m:
-        display = m.group(1) if m.group(1) is not None else (m.group(2) or "").strip()
-        return NameAddr(display, m.group(3).strip(), parse_params(m.group(4)))
     text = text.strip()
+    display, rest = "", text
+    if text.startswith('"'):
+        m = QUOTED_RE.match(text)
+        if m:
+            display, rest = m.group(1), text[m.end() :].lstrip()
+    lt = rest.find("<")
+    if lt >= 0 and (display == "" or lt == 0) and '"' not in rest[:lt]:
+        gt = rest.find(">", lt)
+        if gt >= 0:
+            display = display or rest[:lt].strip()
+            return NameAddr(display, rest[lt + 1 : gt].strip(), parse_params(rest[gt + 1 :]))
     if not text or "<" in text or ">" in text:
         return None
-    uri, _, rest = text.partition(";")
-    return NameAddr("", uri.strip(), parse_params(rest))
+    uri, _, params = text.partition(";")
+    return NameAddr("", uri.strip(), parse_params(params))
 
 
 def parse_via(text: str) -> Via | None:
@@ -138,6 +149,8 @@ def parse_via(text: str) -> Via | None:
     if not m:
         return None
     transport, host, port, params = m.groups()
+    if port and not 0 < int(port) <= 65535:
+        return None  # `Via: ...:70000` without rport: a reply there would make sendto raise
     return Via(transport.upper(), host.lower(), int(port) if port else None, parse_params(params or ""))
 
 

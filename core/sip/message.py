@@ -12,6 +12,8 @@ from core.sip.errors import SipParseError
 from core.sip.grammar import HEADER_RE, REQUEST_LINE_RE, STATUS_LINE_RE, split_commas
 
 MAX_MESSAGE = 65535  # bytes; a bigger TCP message is refused, the connection closed
+MAX_HEADERS = 100  # header lines per message (a REGISTER has about 12)
+MAX_HEADER_LINE = 8192  # bytes per header line, folded continuations included
 
 # RFC 3261 §7.3.3 compact forms (plus RFC 3265 o/u).
 COMPACT = {
@@ -85,7 +87,7 @@ class SipMessage:
     @property
     def cseq(self) -> tuple[int, str]:
         raw = (self.get("CSeq") or "").split()
-        if len(raw) != 2 or not raw[0].isdigit():
+        if len(raw) != 2 or not is_number(raw[0], 10):
             return 0, ""
         return int(raw[0]), raw[1].upper()
 
@@ -120,13 +122,21 @@ class SipResponse(SipMessage):
         return f"SipResponse({self.status} {self.reason}, {len(self.headers)} headers)"
 
 
+def is_number(text: str, max_digits: int) -> bool:
+    """ASCII digits only: str.isdigit() is also true for "²" or "٣", which int() refuses."""
+    return 0 < len(text) <= max_digits and text.isascii() and text.isdigit()
+
+
 def _content_length(value: str | None) -> int | None:
     if value is None:
         return None
     value = value.strip()
-    if not value.isdigit():
+    if not is_number(value, 10):
         raise SipParseError("bad Content-Length")
-    return int(value)
+    length = int(value)
+    if length > MAX_MESSAGE:
+        raise SipParseError("body too large", 513)
+    return length
 
 
 def parse_head(head: bytes) -> tuple[str, Headers]:
@@ -134,14 +144,20 @@ def parse_head(head: bytes) -> tuple[str, Headers]:
     text = head.decode("utf-8", "replace")
     lines = text.split("\r\n")
     start = lines[0]
+    if len(lines) > MAX_HEADERS + 1:
+        raise SipParseError("too many header lines", 513)
     headers: Headers = []
     for line in lines[1:]:
         if not line:
             continue
+        if len(line) > MAX_HEADER_LINE:
+            raise SipParseError("header line too long", 513)
         if line[0] in " \t":  # obsolete line folding (§7.3.1)
             if not headers:
                 raise SipParseError("continuation line before any header")
             name, value = headers[-1]
+            if len(value) + len(line) > MAX_HEADER_LINE:
+                raise SipParseError("header line too long", 513)
             headers[-1] = (name, f"{value} {line.strip()}")
             continue
         m = HEADER_RE.match(line)
@@ -230,8 +246,6 @@ class StreamParser:
         length = _content_length(next((v for n, v in headers if n == "Content-Length"), None))
         if length is None:
             raise SipParseError("Content-Length is required on a stream")  # §18.3
-        if length > MAX_MESSAGE:
-            raise SipParseError("body too large", 513)
         total = end + 4 + length
         if len(buf) < total:
             return NEED_DATA

@@ -250,6 +250,6 @@ def _expires(param: str | None, header: str | None, default: int) -> int | None:
     if raw is None:
         return default
     raw = raw.strip()
-    if not raw.isdigit():
+    if not raw.isascii() or not raw.isdigit():
         return None
-    return min(int(raw), 2**31 - 1)
+    return min(int(raw), 2**31 - 1) if len(raw) <= 10 else 2**31 - 1  # int() refuses > 4,300 digits

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import resource
 import secrets
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,18 +74,31 @@ class RunningRegistrar:
         return self.log.read_text(errors="replace")
 
 
-@pytest.fixture
-def registrar(settings: Settings, env: dict[str, str], users: Users, tmp_path: Path) -> Iterator[RunningRegistrar]:
+@contextmanager
+def start_registrar(
+    settings: Settings,
+    env: dict[str, str],
+    tmp_path: Path,
+    nofile: int | None = None,
+    name: str = "registrar",
+) -> Iterator[RunningRegistrar]:
+    """`python -m core.sip` on a free port of 127.0.0.1, until its heartbeat row appears; stopped after.
+    `nofile` lowers its soft RLIMIT_NOFILE (file-limit attacks stay bounded)."""
     port = free_port()
-    log = tmp_path / "registrar.log"
-    e = env | {"VOIPADMIN_SIP_NOTIFY_TIMEOUT": "4"}
+    log = tmp_path / f"{name}.log"
+
+    def limits() -> None:
+        if nofile is not None:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+
     with log.open("wb") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "core.sip", "--host", "127.0.0.1", "--port", str(port)],
             cwd=ROOT,
-            env=e,
+            env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
+            preexec_fn=limits if nofile is not None else None,  # noqa: PLW1509  (only setrlimit, no threads yet)
         )
 
     def beating() -> bool:
@@ -104,6 +119,12 @@ def registrar(settings: Settings, env: dict[str, str], users: Users, tmp_path: P
             proc.kill()
             proc.wait()
         hb_engine.dispose()
+
+
+@pytest.fixture
+def registrar(settings: Settings, env: dict[str, str], users: Users, tmp_path: Path) -> Iterator[RunningRegistrar]:
+    with start_registrar(settings, env | {"VOIPADMIN_SIP_NOTIFY_TIMEOUT": "4"}, tmp_path) as reg:
+        yield reg
 
 
 def tool_env() -> dict[str, str]:

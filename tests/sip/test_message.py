@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from core.sip.digest import parse_auth_params
 from core.sip.errors import SipParseError
+from core.sip.grammar import parse_name_addr, parse_uri, parse_via
 from core.sip.message import KEEPALIVE, NEED_DATA, SipRequest, SipResponse, StreamParser, parse, serialize
 
 DATA = Path(__file__).parent / "data"
@@ -107,3 +111,56 @@ def test_stream_requires_content_length() -> None:
     p.receive_data(b"OPTIONS sip:d SIP/2.0\r\nVia: x\r\nFrom: a\r\nTo: b\r\nCall-ID: c\r\nCSeq: 1 OPTIONS\r\n\r\n")
     with pytest.raises(SipParseError):
         p.next_event()
+
+
+def _cost(fn: Callable[[], object]) -> float:
+    best = float("inf")
+    for _ in range(3):
+        t = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t)
+    return best
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda n: parse_name_addr(" " * n + "x"),  # was cubic: 2,000 spaces in a From held the loop 16 s
+        lambda n: parse_auth_params("Digest " + "a" * n),  # was quadratic: 9 s for 20 kB
+    ],
+    ids=["name-addr spaces", "auth no equals"],
+)
+def test_header_parsers_are_linear(make: Callable[[int], object]) -> None:
+    """Four times the input costs about four times the time (a ratio, not a wall-clock limit)."""
+    small, big = _cost(lambda: make(500)), _cost(lambda: make(2000))
+    assert big / max(small, 1e-6) < 12, (small, big)
+
+
+_OK_HEAD = (
+    b"OPTIONS sip:a SIP/2.0\r\nVia: SIP/2.0/UDP h\r\nFrom: <sip:a@b>\r\nTo: <sip:a@b>\r\nCall-ID: c\r\nCSeq: 1 A\r\n"
+)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"OPTIONS sip:a SIP/2.0\r\nVia: SIP/2.0/UDP h\r\nFrom: <sip:a@b>\r\nTo: <sip:a@b>\r\nCall-ID: c\r\n"
+        + "CSeq: 1 OPTIONS\r\nContent-Length: \u00b2\r\n\r\n".encode(),
+        _OK_HEAD + b"X-A: b\r\n" * 150 + b"Content-Length: 0\r\n\r\n",
+        _OK_HEAD + b"X-A: " + b"b" * 9000 + b"\r\nContent-Length: 0\r\n\r\n",
+    ],
+    ids=["superscript Content-Length", "too many headers", "header line too long"],
+)
+def test_bounded_and_strict_numbers_are_parse_errors(data: bytes) -> None:
+    with pytest.raises(SipParseError):
+        parse(data)
+    stream = StreamParser()
+    with pytest.raises(SipParseError):
+        stream.receive_data(data)
+        stream.next_event()
+
+
+def test_via_or_uri_port_above_65535_is_not_a_port() -> None:
+    assert parse_via("SIP/2.0/UDP 127.0.0.1:70000;branch=z9hG4bKx") is None
+    assert parse_uri("sip:1000@127.0.0.1:65536") is None
+    assert parse_via("SIP/2.0/UDP 127.0.0.1:65535").port == 65535  # type: ignore[union-attr]
