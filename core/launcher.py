@@ -1,17 +1,20 @@
 """`python -m core up`: the dashboard and the switch services as two child processes.
 
 They share nothing but the database. Signals are forwarded; when one child stops, the other is
-stopped too, so a supervisor (systemd, a container runtime) sees the whole product go down.
+stopped too, so a supervisor (systemd, a container runtime) sees the whole product go down; when
+`up` itself dies, even by SIGKILL, both get SIGTERM from the kernel (core/lifeline.py).
 """
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
 import time
 from collections.abc import Sequence
 
+from core.lifeline import preexec_die_with
 from core.settings import ROOT, Settings
 
 
@@ -27,7 +30,13 @@ def commands(settings: Settings, serve_args: Sequence[str] = ()) -> dict[str, li
 
 
 def run(settings: Settings, serve_args: Sequence[str] = (), grace: float = 10.0) -> int:
-    children = {name: subprocess.Popen(cmd, cwd=ROOT) for name, cmd in commands(settings, serve_args).items()}
+    # A SIGKILL of `up` gives it no chance to stop them: the kernel sends them SIGTERM instead (this
+    # process has no other thread, so a preexec_fn is safe here).
+    die_with_us = preexec_die_with(os.getpid())
+    children = {
+        name: subprocess.Popen(cmd, cwd=ROOT, preexec_fn=die_with_us)
+        for name, cmd in commands(settings, serve_args).items()
+    }
     print(f"dashboard: http://localhost:{settings.dashboard_port}   provisioning: {settings.public_base}/", flush=True)
     stopping = False
 

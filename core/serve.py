@@ -12,6 +12,7 @@ import asyncio
 import logging
 import os
 import signal
+import socket
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,10 +20,10 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 from core.db import engine_from_settings
+from core.lifeline import PARENT_PID_ENV
 from core.migrate import upgrade
 from core.redirection.worker import run_redirection_worker
 from core.retention import run_retention
-from core.rollup import run_rollup
 from core.settings import Settings
 from core.tls import ensure_certificate, fingerprint
 
@@ -49,7 +50,59 @@ def _child_env(settings: Settings, cert: Path, key: Path) -> dict[str, str]:
         VOIPADMIN_TLS_CERT=str(cert),
         VOIPADMIN_TLS_KEY=str(key),
     )
+    env[PARENT_PID_ENV] = str(os.getpid())  # the HTTPS server dies with us, even after a SIGKILL
     return env
+
+
+class PortBusy(RuntimeError):
+    """A port serve needs is taken: the message names it; nothing was started."""
+
+
+def _listeners(settings: Settings, opts: ServeOptions) -> list[tuple[str, int, int, str]]:
+    """(host, port, socket type, what) for every socket this serve will listen on."""
+    wanted = [(opts.host, opts.https_port, socket.SOCK_STREAM, "HTTPS")]
+    if opts.http_port:
+        wanted.append((opts.host, opts.http_port, socket.SOCK_STREAM, "plain HTTP"))
+    if opts.sip:
+        sip_port = opts.sip_port or settings.sip_listen_port
+        wanted += [("0.0.0.0", sip_port, socket.SOCK_DGRAM, "SIP"), ("0.0.0.0", sip_port, socket.SOCK_STREAM, "SIP")]
+    return wanted
+
+
+def claim_ports(settings: Settings, opts: ServeOptions) -> list[socket.socket]:
+    """Check every port is free before any child starts, and hold a claim on each for our lifetime.
+
+    Granian binds with SO_REUSEPORT, so a second serve's Granian would bind next to the first one's
+    and the kernel would share the connections between them, silently. A probe bound without
+    SO_REUSEPORT is refused by any socket on the port (SO_REUSEADDR only lets it past TIME_WAIT).
+    The claims are abstract Unix sockets named after each port (freed by the kernel when we die,
+    however): two serves starting at the same instant cannot both pass the probe.
+    """
+    claims: list[socket.socket] = []
+    try:
+        for host, port, kind, what in _listeners(settings, opts):
+            proto = "udp" if kind == socket.SOCK_DGRAM else "tcp"
+            busy = PortBusy(f"port {port}/{proto} ({what}) on {host} is already in use: is another serve running? "
+                            "Stop it or choose another port; nothing was started")  # fmt: skip
+            claim = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                claim.bind(f"\0voipadmin-serve-{proto}-{port}")
+            except OSError:
+                claim.close()
+                raise busy from None
+            claims.append(claim)
+            family = socket.AF_INET6 if ":" in host else socket.AF_INET
+            with socket.socket(family, kind) as probe:
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                try:
+                    probe.bind((host, port))
+                except OSError as exc:
+                    raise busy from exc
+    except BaseException:
+        for c in claims:
+            c.close()
+        raise
+    return claims
 
 
 async def _start_endpoint(
@@ -60,7 +113,8 @@ async def _start_endpoint(
         args += ["--cert", str(tls[0]), "--key", str(tls[1])]
     if workers:
         args += ["--workers", str(workers)]
-    # A new session: a terminal's Ctrl-C reaches only us, and we stop the child in order.
+    # A new session: a terminal's Ctrl-C reaches only us, and we stop the child in order. Not in our
+    # process group, so a kill of the group misses it: it watches us instead (core/lifeline.py).
     return await asyncio.create_subprocess_exec(*args, env=env, start_new_session=True)
 
 
@@ -88,7 +142,6 @@ async def _run(settings: Settings, engine: Engine, opts: ServeOptions, cert: Pat
         tasks.append(asyncio.create_task(_sip(settings, engine, stop, opts.sip_port)))
     tasks.append(asyncio.create_task(run_redirection_worker(settings, engine, stop)))
     tasks.append(asyncio.create_task(run_retention(settings, engine, stop)))
-    tasks.append(asyncio.create_task(run_rollup(engine, stop)))  # the fraud page's rollup (core/rollup.py)
     stopper = asyncio.create_task(stop.wait())
     done, _ = await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
     failed = stopper not in done
@@ -108,6 +161,11 @@ async def _run(settings: Settings, engine: Engine, opts: ServeOptions, cert: Pat
 
 def serve(settings: Settings, opts: ServeOptions) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        claims = claim_ports(settings, opts)  # before anything starts: a busy port changes nothing
+    except PortBusy as exc:
+        print(f"error: {exc}", file=sys.stderr, flush=True)
+        return 2
     engine = engine_from_settings(settings)
     upgrade(engine)  # idempotent: a fresh data dir works without a separate `init`
     cert, key, created = ensure_certificate(settings)
@@ -120,3 +178,5 @@ def serve(settings: Settings, opts: ServeOptions) -> int:
         return asyncio.run(_run(settings, engine, opts, cert, key))
     finally:
         engine.dispose()
+        for claim in claims:
+            claim.close()

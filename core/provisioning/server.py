@@ -19,6 +19,7 @@ from granian.constants import HTTPModes, Interfaces, SSLProtocols
 from granian.server import Server as Granian
 
 from core.db import engine_from_settings
+from core.lifeline import PARENT_PID_ENV, die_with_parent_from_env
 from core.provisioning.app import Limits, ProvisioningApp, build_app
 from core.settings import Settings
 
@@ -37,7 +38,10 @@ def app_factory() -> ProvisioningApp:
     WSGI has no shutdown hook. Granian's worker is a multiprocessing child that returns from its
     target once SIGTERM/SIGINT stopped it serving, and multiprocessing then runs its finalizers:
     the one registered here writes every queued access-log row before the process exits.
+    A worker holds the listening socket too: it must not outlive the Granian process (a SIGKILL
+    of that one would leave the workers serving), so it asks for SIGTERM when its parent dies.
     """
+    die_with_parent_from_env()
     settings = Settings.from_env()
     module_name, _, class_name = (os.environ.get(RENDERER_ENV) or "core.render:Renderer").partition(":")
     renderer_class = getattr(importlib.import_module(module_name), class_name)
@@ -93,6 +97,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--key", type=Path)
     p.add_argument("--workers", type=int, default=default_workers())
     args = p.parse_args(argv)
+    die_with_parent_from_env()  # `serve` gone, however it went: stop (SIGTERM: workers flush their logs)
+    os.environ[PARENT_PID_ENV] = str(os.getpid())  # the workers, spawned with this environment, check us
     run(args.host, args.port, args.cert, args.key, args.workers)
 
 
