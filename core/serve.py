@@ -24,6 +24,7 @@ from core.lifeline import PARENT_PID_ENV
 from core.migrate import upgrade
 from core.redirection.worker import run_redirection_worker
 from core.retention import run_retention
+from core.rollup import run_rollup
 from core.settings import Settings
 from core.tls import ensure_certificate, fingerprint
 
@@ -142,6 +143,7 @@ async def _run(settings: Settings, engine: Engine, opts: ServeOptions, cert: Pat
         tasks.append(asyncio.create_task(_sip(settings, engine, stop, opts.sip_port)))
     tasks.append(asyncio.create_task(run_redirection_worker(settings, engine, stop)))
     tasks.append(asyncio.create_task(run_retention(settings, engine, stop)))
+    tasks.append(asyncio.create_task(run_rollup(engine, stop)))  # the fraud page's rollup (core/rollup.py)
     stopper = asyncio.create_task(stop.wait())
     done, _ = await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
     failed = stopper not in done
