@@ -36,12 +36,23 @@ def _bases(actor: Actor, line_id: int, model_id: str) -> dict[int, str]:
         return {b["id"]: device_name(b) for b in devices.compatible_bases(s, actor, line_id, model_id)}
 
 
-def _expansion_input(model: DeviceModel, current: dict[str, Any] | None, key: str) -> str | None:
-    """`MODULE_ID:COUNT` for the models that take expansion modules, else None (unchanged)."""
-    if not model.expansion_modules:
-        return None
-    options = ["", *model.expansion_modules]
+def _version(base: str) -> int:
+    return st.session_state.get(f"{base}_version", 0)
+
+
+def _reset(base: str) -> None:
+    """After a success the form's widgets get new keys, so they start again from their defaults."""
+    st.session_state[f"{base}_version"] = _version(base) + 1
+
+
+def _spec(expansion: dict[str, Any] | None) -> str:
+    return f"{expansion['model']}:{expansion['count']}" if expansion else ""
+
+
+def _expansion_input(model: DeviceModel, current: dict[str, Any] | None, key: str) -> str:
+    """`MODULE_ID:COUNT`, or "" for no module; the count's range is the chosen module's (catalogue)."""
     catalogue = default_catalogue()
+    options = ["", *model.expansion_modules]
     names = {m: (catalogue.get(m).label if catalogue.get(m) else m) for m in model.expansion_modules}  # type: ignore[union-attr]
     chosen = st.selectbox(
         t("expansion"),
@@ -50,14 +61,23 @@ def _expansion_input(model: DeviceModel, current: dict[str, Any] | None, key: st
         format_func={"": t("none"), **names}.get,
         key=f"{key}_exp",
     )
+    module = catalogue.get(chosen) if chosen else None
+    if module is None:
+        return ""
+    start = current["count"] if current and current["model"] == chosen else 1
     count = st.number_input(
-        t("expansion_count"), 0, 6, value=(current or {}).get("count", 1) if chosen else 0, key=f"{key}_exp_n"
-    )
-    return f"{chosen}:{count}" if chosen and count else ""
+        t("expansion_count"), min_value=1, max_value=module.max_modules, value=min(max(start, 1), module.max_modules),
+        step=1, key=f"{key}_exp_n_{chosen}",  # a key per module: its range is that module's
+    )  # fmt: skip
+    return f"{chosen}:{int(count)}"
 
 
 def add_device_form(actor: Actor, line: dict[str, Any]) -> None:
-    """Pick a kind, then a model (grouped by vendor), then "+ Enregistrer"."""
+    """Pick a kind, then a model (grouped by vendor), then "+ Enregistrer".
+
+    No st.form: the fields follow the model and the module count follows the module as they are
+    chosen. Only the fields the model takes (core.devices.model_fields) are drawn and sent.
+    """
     scope = "add."
     kind = st.selectbox(t("kind"), ADD_KINDS, format_func={k: t(f"kind_{k}") for k in ADD_KINDS}.get, key="add_kind")
     models = _models(kind)
@@ -67,31 +87,32 @@ def add_device_form(actor: Actor, line: dict[str, Any]) -> None:
     )
     field_error("model", scope)
     model = by_id[model_id]
-    with st.form("add_device", clear_on_submit=False, border=False):
-        base = None
-        if model.kind == "dect_handset":
-            bases = _bases(actor, line["id"], model.id)
-            if not bases:
-                st.warning(t("no_base"))
-            base = st.selectbox(t("base_station"), list(bases), format_func=bases.get, key="add_base")
-            field_error("base", scope)
-        mac = None
-        pm = "no"
-        if model.has_url:
-            mac = st.text_input(t("mac"), key="add_mac", placeholder="00041345C9BF")
-            field_error("mac", scope)
-            pm = st.selectbox(t("provisioning_mac"), ("no", "once"), format_func=_pm_labels().get, key="add_pm")
-            field_error("provisioning_mac", scope)
-        label = st.text_input(t("label"), key="add_label")
-        field_error("label", scope)
-        expansion = _expansion_input(model, None, "add")
+    fields = devices.model_fields(model)
+    key = f"add_{_version('add')}"  # the device's own fields; kind and model stay for the next add
+    sent: dict[str, Any] = {}
+    if "base" in fields:
+        bases = _bases(actor, line["id"], model.id)
+        if not bases:
+            st.warning(t("no_base"))
+        sent["base"] = st.selectbox(t("base_station"), list(bases), format_func=bases.get, key=f"{key}_base")
+        field_error("base", scope)
+    if "mac" in fields:
+        sent["mac"] = st.text_input(t("mac"), key=f"{key}_mac", placeholder="00041345C9BF") or None
+        field_error("mac", scope)
+        sent["provisioning_mac"] = st.selectbox(
+            t("provisioning_mac"), ("no", "once"), format_func=_pm_labels().get, key=f"{key}_pm"
+        )
+        field_error("provisioning_mac", scope)
+    sent["label"] = st.text_input(t("label"), key=f"{key}_label")
+    field_error("label", scope)
+    if "expansion" in fields:
+        sent["expansion"] = _expansion_input(model, None, key) or None
         field_error("expansion", scope)
-        if st.form_submit_button(t("save_new"), type="primary"):
-            added = call(devices.add_device, actor, line["id"], model.id, mac=mac or None, label=label,
-                         provisioning_mac=pm, base=base, expansion=expansion or None, scope=scope)  # fmt: skip
-            if added is not None:
-                st.session_state["flash"] = t("saved")
-                st.rerun()
+    if st.button(t("save_new"), type="primary", key="add_save"):
+        if call(devices.add_device, actor, line["id"], model.id, scope=scope, **sent) is not None:
+            _reset("add")
+            st.session_state["flash"] = t("saved")
+            st.rerun()
     other_errors(ADD_FIELDS, scope)
 
 
@@ -103,48 +124,86 @@ def _password(name: str, key: str, scope: str) -> str | None:
     return "" if regenerate else (typed or None)
 
 
-def edit_device_form(actor: Actor, device: dict[str, Any]) -> None:
-    scope, key = f"dev{device['id']}.", f"edit{device['id']}"
+def _changed(device: dict[str, Any], changes: dict[str, Any]) -> bool:
+    """Whether the form holds something not saved yet (a typed password, a ticked box, a new value)."""
+    stored = {
+        "username": device["username"],
+        "mac": device["mac"] or "",
+        "provisioning_mac": device["provisioning_mac"],
+        "base": device["base_station"],
+        "label": device["label"],
+        "expansion": _spec(device["expansion"]),
+    }
+    for name, value in changes.items():
+        if name in ("admin_password", "user_password"):
+            if value is not None:
+                return True
+        elif value != stored[name]:
+            return True
+    return False
+
+
+def edit_device_form(actor: Actor, device: dict[str, Any]) -> bool:
+    """The device's parameters; returns whether they hold unsaved changes."""
+    scope, base = f"dev{device['id']}.", f"edit{device['id']}"
+    key = f"{base}_{_version(base)}"  # new keys after a save: typed passwords and ticked boxes start empty
     model = default_catalogue().get(device["model"])
     if model is None:
-        return
-    with st.form(key, border=False):
-        changes: dict[str, Any] = {}
+        return False
+    fields = devices.model_fields(model)
+    changes: dict[str, Any] = {}
+    if "admin_password" in fields:
         changes["admin_password"] = _password("admin_password", key, scope)
+    if "username" in fields:
         changes["username"] = st.text_input(t("username"), value=device["username"], key=f"{key}_user")
         field_error("username", scope)
+    if "user_password" in fields:
         changes["user_password"] = _password("user_password", key, scope)
-        if model.has_url:
-            changes["mac"] = st.text_input(t("mac"), value=device["mac"] or "", key=f"{key}_mac")
-            field_error("mac", scope)
-            if device["provisioning_mac"] != "done":
-                changes["provisioning_mac"] = st.selectbox(
-                    t("provisioning_mac"), ("no", "once"), index=("no", "once").index(device["provisioning_mac"]),
-                    format_func=_pm_labels().get, key=f"{key}_pm",
-                )  # fmt: skip
-            field_error("provisioning_mac", scope)
-        if model.kind == "dect_handset":
-            bases = _bases(actor, device["line_id"], model.id)
-            ids = list(bases)
-            changes["base"] = st.selectbox(
-                t("base_station"), ids, index=ids.index(device["base_station"]) if device["base_station"] in ids else 0,
-                format_func=bases.get, key=f"{key}_base",
+    if "mac" in fields:
+        changes["mac"] = st.text_input(t("mac"), value=device["mac"] or "", key=f"{key}_mac")
+        field_error("mac", scope)
+        if device["provisioning_mac"] != "done":
+            changes["provisioning_mac"] = st.selectbox(
+                t("provisioning_mac"), ("no", "once"), index=("no", "once").index(device["provisioning_mac"]),
+                format_func=_pm_labels().get, key=f"{key}_pm",
             )  # fmt: skip
-            field_error("base", scope)
-        changes["label"] = st.text_input(t("label"), value=device["label"], key=f"{key}_label")
-        field_error("label", scope)
+        field_error("provisioning_mac", scope)
+    if "base" in fields:
+        bases = _bases(actor, device["line_id"], model.id)
+        ids = list(bases)
+        changes["base"] = st.selectbox(
+            t("base_station"), ids, index=ids.index(device["base_station"]) if device["base_station"] in ids else 0,
+            format_func=bases.get, key=f"{key}_base",
+        )  # fmt: skip
+        field_error("base", scope)
+    changes["label"] = st.text_input(t("label"), value=device["label"], key=f"{key}_label")
+    field_error("label", scope)
+    if "expansion" in fields:
         changes["expansion"] = _expansion_input(model, device["expansion"], key)
         field_error("expansion", scope)
-        if st.form_submit_button(t("save"), type="primary"):
-            if call(devices.update_device, actor, device["id"], scope=scope, **changes) is not None:
-                st.session_state["flash"] = t("saved")
-                st.rerun()
+        if device["expansion"] and _fewer_modules(device["expansion"], changes["expansion"]):
+            st.warning(t("modules_keys_dropped"), icon=":material/warning:")
+    dirty = _changed(device, changes)
+    if dirty:
+        st.caption(t("unsaved_changes"))
+    if st.button(t("save"), type="primary", key=f"{key}_save"):
+        if call(devices.update_device, actor, device["id"], scope=scope, **changes) is not None:
+            _reset(base)
+            st.session_state["flash"] = t("saved")
+            st.rerun()
     if device["provisioning_mac"] == "done":
         st.caption(f"{t('provisioning_mac')}: {t('pm_done')}")
         if st.button(t("once_more"), key=f"{key}_once_more"):
             if call(devices.provisioning_once_more, actor, device["id"], scope=scope) is not None:
                 st.rerun()
     other_errors(EDIT_FIELDS, scope)
+    return dirty
+
+
+def _fewer_modules(current: dict[str, Any], spec: str) -> bool:
+    """The new spec removes modules the device has (their keys go with them)."""
+    module, _, count = spec.partition(":")
+    return module != current["model"] or int(count or 0) < current["count"]
 
 
 @st.dialog(" ", on_dismiss=lambda: st.session_state.pop(DELETE_FLAG, None))
@@ -152,7 +211,7 @@ def _confirm_delete(actor: Actor, device: dict[str, Any]) -> None:
     st.write(t("confirm_delete", name=device_name(device)))
     st.warning(t("factory_reset"), icon=":material/restart_alt:")
     left, right = st.columns(2)
-    if left.button(t("delete"), type="primary", key="delete_confirm"):
+    if left.button(t("delete_confirm_button", name=device_name(device)), type="primary", key="delete_confirm"):
         st.session_state.pop(DELETE_FLAG, None)
         call(devices.delete_device, actor, device["id"], scope="delete.")
         if not st.session_state.get(ERRORS_KEY):

@@ -29,6 +29,26 @@ def editor_key(device_id: int, module: int) -> str:
     return f"keys_{device_id}_{module}_{st.session_state.get(VERSION_KEY, 0)}"
 
 
+def _editor_keys(device_id: int) -> list[str]:
+    prefix, suffix = f"keys_{device_id}_", f"_{st.session_state.get(VERSION_KEY, 0)}"
+    return [k for k in st.session_state if isinstance(k, str) and k.startswith(prefix) and k.endswith(suffix)]
+
+
+def unsaved(device_id: int) -> int:
+    """How many rows of the device's key tables (all modules) were edited and not saved."""
+    return sum(len((st.session_state.get(k) or {}).get("edited_rows", {})) for k in _editor_keys(device_id))
+
+
+def discard() -> None:
+    """Forget unsaved edits: the editors get new keys and start again from the stored keys."""
+    st.session_state[VERSION_KEY] = st.session_state.get(VERSION_KEY, 0) + 1
+
+
+def untyped_rows(rows: list[dict[str, Any]]) -> list[int]:
+    """Keys with a value or label but no type: core would store them as empty keys, dropping what was typed."""
+    return [r["index"] for r in rows if not r["type"] and (r["value"] or r["label"])]
+
+
 def _frame(module: dict[str, Any], current: list[dict[str, Any]]) -> pd.DataFrame:
     by_index = {k["index"]: k for k in current if k["module"] == module["module"]}
     rows = [
@@ -70,6 +90,10 @@ def key_table(actor: Actor, device_id: int, module: dict[str, Any], current: lis
             {"index": int(r["index"]), "type": r["type"] or "", "value": r["value"] or "", "label": r["label"] or ""}
             for r in edited.to_dict("records")
         ]
+        if untyped := untyped_rows(rows):  # refuse, naming each key; the edits stay in the grid
+            for index in untyped:
+                st.error(t("key_error", index=index, message=t("key_needs_type")), icon=":material/error:")
+            return
         try:
             with tx() as s:
                 keys.replace_keys(s, actor, device_id, module["module"], rows)

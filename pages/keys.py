@@ -1,4 +1,10 @@
-"""Touches: a device's programmable keys, one tab per expansion module, with a picture of the layout."""
+"""Touches: a device's programmable keys, one tab per expansion module, with a picture of the layout.
+
+Unsaved edits are never lost silently: switching to another device while the grid holds edits asks
+first (the picker stays on the device until the edits are discarded), and closing or reloading the
+tab asks through the browser (dashboard.unsaved). All module tabs stay drawn, so switching tab keeps
+every tab's edits.
+"""
 
 import streamlit as st
 
@@ -7,10 +13,15 @@ from core.catalogue import default_catalogue
 from dashboard.db import tx
 from dashboard.guard import require_login
 from dashboard.i18n import t
-from dashboard.key_editor import key_table, layout_picture
+from dashboard.key_editor import discard, key_table, layout_picture, unsaved
+from dashboard.unsaved import leave_guard
 from dashboard.widgets import choose_line, device_from_url, device_name
 
 actor = require_login()  # first statement of every page: no login, no data
+
+DEVICE_KEY = "keys_device"  # the picker (device ids)
+SHOWN_KEY = "keys_shown_device"  # the device whose grid was drawn last
+ASK_KEY = "keys_switch_to"  # a device the user picked while the shown one had unsaved edits
 
 st.title(t("keys"))
 if flash := st.session_state.pop("flash", None):
@@ -22,23 +33,55 @@ def has_keys(device: dict) -> bool:
     return bool(model and model.keys)
 
 
-device = device_from_url(actor)
-if device is None:
-    line = choose_line(actor)
-    if line is None:
-        st.stop()
-    with tx() as s:
-        candidates = {d["id"]: d for d in devices.list_devices(s, actor, line["id"]) if has_keys(d)}
-    if not candidates:
-        st.info(t("no_keys"))
-        st.stop()
-    chosen = st.selectbox(
-        t("device"), list(candidates), format_func={i: device_name(d) for i, d in candidates.items()}.get
-    )
-    device = candidates[chosen]
-    st.query_params["device"] = str(device["id"])
-else:
-    st.subheader(f"{t('line')} {device['extension'] or ''} — {device['line']} ({device['vpbx']})")
+def picked() -> None:
+    """Picker callback: with unsaved edits on the shown device, stay on it and ask."""
+    shown, wanted = st.session_state.get(SHOWN_KEY), st.session_state.get(DEVICE_KEY)
+    if shown is not None and wanted != shown and unsaved(shown):
+        st.session_state[ASK_KEY] = wanted
+        st.session_state[DEVICE_KEY] = shown
+
+
+def discard_and_switch() -> None:
+    discard()
+    st.session_state[DEVICE_KEY] = st.session_state.pop(ASK_KEY)
+
+
+def keep_editing() -> None:
+    st.session_state.pop(ASK_KEY, None)
+
+
+from_url = device_from_url(actor)
+if from_url is not None:
+    st.query_params["line"] = str(from_url["line_id"])  # the line picker opens on the device's line
+line = choose_line(actor)
+if line is None:
+    st.stop()
+with tx() as s:
+    candidates = {d["id"]: d for d in devices.list_devices(s, actor, line["id"]) if has_keys(d)}
+if not candidates:
+    st.info(t("no_keys"))
+    st.stop()
+if from_url is not None and from_url["id"] in candidates and from_url["id"] != st.session_state.get(SHOWN_KEY):
+    st.session_state[DEVICE_KEY] = from_url["id"]  # a link (e.g. from Téléphones) names the device
+if st.session_state.get(DEVICE_KEY) not in candidates:
+    st.session_state.pop(DEVICE_KEY, None)  # another line's device: start from this line's first
+chosen = st.selectbox(
+    t("device"),
+    list(candidates),
+    format_func={i: device_name(d) for i, d in candidates.items()}.get,
+    key=DEVICE_KEY,
+    on_change=picked,
+)
+device = candidates[chosen]
+st.session_state[SHOWN_KEY] = device["id"]
+st.query_params["device"] = str(device["id"])
+
+if (ask := st.session_state.get(ASK_KEY)) in candidates:
+    with st.container(border=True, key="keys_switch_confirm"):
+        st.warning(t("keys_leave_confirm", name=device_name(device), count=unsaved(device["id"])))
+        left, right = st.columns(2)
+        left.button(t("discard_changes"), key="keys_discard", on_click=discard_and_switch)
+        right.button(t("keep_editing"), key="keys_keep", type="primary", on_click=keep_editing)
 
 with tx() as s:
     layout = keys.key_layout(s, actor, device["id"])
@@ -53,3 +96,4 @@ for tab, module in zip(tabs, layout["modules"], strict=True):
     with tab:
         key_table(actor, device["id"], module, current)
         layout_picture(module, current)
+leave_guard(unsaved(device["id"]) > 0)

@@ -3,11 +3,13 @@
 import streamlit as st
 
 from core import lines
+from core.device_commands import registered_devices
 from dashboard.db import tx
 from dashboard.device_forms import DELETE_FLAG, add_device_form, delete_if_asked, edit_device_form
 from dashboard.guard import require_login
 from dashboard.i18n import t
 from dashboard.setup_dialog import open_setup, show_if_open
+from dashboard.unsaved import leave_guard
 from dashboard.widgets import choose_line, device_name, other_errors, when
 
 actor = require_login()  # first statement of every page: no login, no data
@@ -24,8 +26,8 @@ other_errors((), scope="delete.")
 
 with tx() as s:
     detail = lines.get_line(s, actor, line["id"])
-registered = {r.get("device") for r in detail["registrations"] if r.get("device")}
 visible = detail["devices"]
+registered = registered_devices(detail["registrations"], [d["id"] for d in visible])
 
 if not visible:
     st.info(t("no_devices"))
@@ -46,6 +48,7 @@ else:
         key="phones_table",
     )
 
+dirty = False
 for d in visible:
     with st.expander(f"{device_name(d)} · {d['mac'] or '—'}", key=f"dev_{d['id']}"):
         cols = st.columns(3)
@@ -55,7 +58,7 @@ for d in visible:
             st.switch_page("pages/keys.py", query_params={"line": str(line["id"]), "device": str(d["id"])})
         if cols[2].button(t("delete"), icon=":material/delete:", key=f"del_{d['id']}"):
             st.session_state[DELETE_FLAG] = d["id"]
-        edit_device_form(actor, d)
+        dirty = edit_device_form(actor, d) or dirty
 
 st.divider()
 st.subheader(t("add_device"))
@@ -63,3 +66,4 @@ add_device_form(actor, line)
 
 show_if_open(actor, visible)
 delete_if_asked(actor, visible)
+leave_guard(dirty)

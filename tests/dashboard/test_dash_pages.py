@@ -87,8 +87,8 @@ def test_add_device_from_the_catalogue(app, world, engine):
     at = app(world.admin_a_id, "pages/phones.py", line=str(world.seed.line_a2))
     at.selectbox(key="add_kind").set_value("desk_phone").run()
     at.selectbox(key="add_model").set_value("yealink-t46u").run()
-    at.text_input(key="add_mac").input("80:5e:c0:00:00:42")
-    at.text_input(key="add_label").input("Salle de conférence")
+    at.text_input(key="add_0_mac").input("80:5e:c0:00:00:42")
+    at.text_input(key="add_0_label").input("Salle de conférence")
     button(at, "+ Save").click().run()
     assert not at.exception
     assert "Saved." in [s.value for s in at.success]
@@ -100,7 +100,7 @@ def test_add_device_from_the_catalogue(app, world, engine):
 def test_core_refusal_is_shown_next_to_its_field(app, world, engine):
     at = app(world.alice_id, "pages/phones.py")
     at.selectbox(key="add_kind").set_value("desk_phone").run()
-    at.text_input(key="add_mac").input("not-a-mac")
+    at.text_input(key="add_0_mac").input("not-a-mac")
     button(at, "+ Save").click().run()
     errors = [e.value for e in at.error]
     assert len(errors) == 1 and "MAC" in errors[0].upper()
@@ -112,10 +112,10 @@ def test_edit_device_regenerates_password_without_showing_it(app, world, engine,
     with transaction(engine) as s:
         before = s.get(Device, world.desk_a1).admin_password
     at = app(world.alice_id, "pages/phones.py")
-    key = f"edit{world.desk_a1}"
+    key = f"edit{world.desk_a1}_0"  # _0: the form's first version (new keys after each save)
     at.checkbox(key=f"{key}_admin_password_gen").check()
     at.text_input(key=f"{key}_label").input("Bureau 2")
-    next(b for b in at.button if b.label == "Save" and key in str(b.id)).click().run()
+    at.button(key=f"{key}_save").click().run()
     assert not at.exception
     with transaction(engine) as s:
         device = s.get(Device, world.desk_a1)
