@@ -64,7 +64,7 @@ def actor_by_id(session: Session, account_id: int, session_epoch: int | None = N
 def session_epoch(session: Session, account_id: int) -> int:
     account = session.get(Account, account_id)
     if account is None:
-        raise NotFound("no such account", "account")
+        raise NotFound("account_not_found", "account")
     return account.session_epoch
 
 
@@ -72,9 +72,9 @@ def end_sessions(session: Session, actor: Actor, username: str) -> None:
     """Log the account out everywhere (its own choice, or the provider's)."""
     account = session.scalar(select(Account).where(Account.username == username))
     if account is None:
-        raise NotFound(f"no such account {username!r}", "account")
+        raise NotFound("account_not_found_named", "account", username=username)
     if actor.account_id != account.id:
-        require_role(actor, "provider", doing="end another account's sessions")
+        require_role(actor, "provider", doing="end_sessions")
     account.session_epoch += 1
     audit.record(session, actor, "account.end_sessions", "account", account.id)
 
@@ -82,7 +82,7 @@ def end_sessions(session: Session, actor: Actor, username: str) -> None:
 def actor_by_username(session: Session, username: str) -> Actor:
     account = session.scalar(select(Account).where(Account.username == username))
     if account is None or account.disabled:
-        raise NotFound(f"no such account {username!r}", "account")
+        raise NotFound("account_not_found_named", "account", username=username)
     return actor_for(account)
 
 
@@ -97,38 +97,38 @@ def add_account(
     language: str = "fr",
 ) -> tuple[dict[str, Any], str | None]:
     """Create a login. Returns (account view, generated password or None when one was given)."""
-    require_role(actor, "provider", "vpbx_admin", doing="create accounts")
+    require_role(actor, "provider", "vpbx_admin", doing="create_accounts")
     if not USERNAME_RE.match(username or ""):
-        raise ValidationError("3-64 letters, digits or . _ @ -", "username")
+        raise ValidationError("username_format", "username", min=3, max=64)
     if role not in ROLES:
-        raise ValidationError(f"must be one of {', '.join(ROLES)}", "role")
+        raise ValidationError("one_of", "role", choices=", ".join(ROLES))
     if session.scalar(select(Account.id).where(Account.username == username)) is not None:
-        raise ValidationError(f"{username!r} is taken", "username")
+        raise ValidationError("username_taken", "username", username=username)
     if language not in ("fr", "en"):
-        raise ValidationError("must be fr or en", "language")
+        raise ValidationError("one_of", "language", choices="fr, en")
     vpbx_id = line_id = None
     if role == "provider":
-        require_role(actor, "provider", doing="create provider accounts")
+        require_role(actor, "provider", doing="create_provider_accounts")
         if vpbx_name or line_number:
-            raise ValidationError("a provider account belongs to no vPBX or line", "role")
+            raise ValidationError("provider_no_scope", "role")
     elif role == "vpbx_admin":
         if not vpbx_name or line_number:
-            raise ValidationError("a vpbx_admin account needs --vpbx (and no --line)", "vpbx")
+            raise ValidationError("vpbx_admin_needs_vpbx", "vpbx")
         vpbx = session.scalar(select(Vpbx).where(Vpbx.name == vpbx_name))
         if vpbx is None:
-            raise ValidationError(f"no vPBX named {vpbx_name!r}", "vpbx")
+            raise ValidationError("vpbx_unknown", "vpbx", name=vpbx_name)
         require_vpbx(actor, vpbx.id)
         vpbx_id = vpbx.id
     else:
         if not line_number:
-            raise ValidationError("a user account needs --line", "line")
+            raise ValidationError("user_needs_line", "line")
         line = require_line(actor, session.scalar(select(Line).where(Line.number == line_number)))
         vpbx_id, line_id = line.vpbx_id, line.id
     generated = None
     if password is None or password == "":
         password = generated = new_sip_password()[:16]
     elif len(password) < MIN_PASSWORD:
-        raise ValidationError(f"must be at least {MIN_PASSWORD} characters", "password")
+        raise ValidationError("password_short", "password", min=MIN_PASSWORD)
     account = Account(
         username=username,
         password_hash=hash_password(password),
@@ -146,11 +146,11 @@ def add_account(
 def set_password(session: Session, actor: Actor, username: str, password: str) -> None:
     account = session.scalar(select(Account).where(Account.username == username))
     if account is None:
-        raise NotFound(f"no such account {username!r}", "account")
+        raise NotFound("account_not_found_named", "account", username=username)
     if actor.account_id != account.id:
-        require_role(actor, "provider", doing="change another account's password")
+        require_role(actor, "provider", doing="change_password")
     if len(password) < MIN_PASSWORD:
-        raise ValidationError(f"must be at least {MIN_PASSWORD} characters", "password")
+        raise ValidationError("password_short", "password", min=MIN_PASSWORD)
     account.password_hash = hash_password(password)
     account.session_epoch += 1  # a new password ends the sessions opened with the old one
     audit.record(session, actor, "account.password", "account", account.id)

@@ -41,7 +41,7 @@ def device_password(value: str | None, field: str) -> tuple[str, bool]:
     if value is None or value.strip() == "":
         return generated_device_password(), True
     if not DEVICE_PASSWORD_RE.match(value):
-        raise ValidationError("must be 4 to 9 digits, or empty for a generated password", field)
+        raise ValidationError("password_digits", field, min=4, max=9)
     return value, False
 
 
@@ -51,9 +51,9 @@ def normalize_mac(value: str | None, field: str = "mac") -> str | None:
         return None
     mac = _MAC_SEPARATORS.sub("", value.strip()).upper()
     if not _MAC_RE.match(mac):
-        raise ValidationError(f"{value!r} is not a MAC address (12 hex characters, e.g. 00041345C9BF)", field)
+        raise ValidationError("mac_invalid", field, value=value)
     if mac == "000000000000" or mac == "FFFFFFFFFFFF":
-        raise ValidationError(f"{value!r} is not a device's MAC address", field)
+        raise ValidationError("mac_reserved", field, value=value)
     return mac
 
 
@@ -71,7 +71,7 @@ def find_mac(text: str) -> str | None:
 def provisioning_mac_state(value: str, field: str = "provisioning_mac") -> str:
     state = (value or "").strip().lower()
     if state not in PROVISIONING_MAC_STATES:
-        raise ValidationError(f"must be one of no, once, done; got {value!r}", field)
+        raise ValidationError("pm_state", field, value=value)
     return state
 
 
@@ -86,7 +86,7 @@ def sip_password(value: str | None, field: str = "sip_password") -> tuple[str, b
     if value is None or value == "":
         return new_sip_password(), True
     if len(value) < 12:
-        raise ValidationError("must be at least 12 characters (or omitted to generate one)", field)
+        raise ValidationError("sip_password_short", field, min=12)
     if len(value) > 128 or any(c.isspace() or not c.isprintable() or c in "\"'<>&\\" for c in value):
-        raise ValidationError("may hold printable characters except spaces, quotes, < > & and \\", field)
+        raise ValidationError("sip_password_chars", field)
     return value, False

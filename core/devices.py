@@ -33,18 +33,18 @@ def find_device(session: Session, actor: Actor, device_id: int) -> Device:
 def _model(model_id: str, field: str = "model") -> DeviceModel:
     model = default_catalogue().get(model_id or "")
     if model is None:
-        raise ValidationError(f"{model_id!r} is not in the catalogue (see `python -m core models`)", field)
+        raise ValidationError("model_unknown", field, model=model_id)
     if model.kind == "expansion_module":
-        raise ValidationError(f"{model.label} is an expansion module: attach it to a phone with --expansion", field)
+        raise ValidationError("model_is_module", field, model=model.label)
     return model
 
 
 def _text(value: str | None, field: str, limit: int) -> str:
     text = (value or "").strip()
     if len(text) > limit:
-        raise ValidationError(f"at most {limit} characters", field)
+        raise ValidationError("too_long", field, max=limit)
     if any(not c.isprintable() for c in text):
-        raise ValidationError("may not hold control characters (newlines, tabs...)", field)
+        raise ValidationError("control_chars", field)
     return text
 
 
@@ -53,7 +53,7 @@ def _mac(session: Session, value: str | None, device_id: int | None) -> str | No
     if mac is not None:
         other = session.scalar(select(Device.id).where(Device.mac == mac))
         if other is not None and other != device_id:
-            raise ValidationError(f"MAC {mac} belongs to another device", "mac")
+            raise ValidationError("mac_taken", "mac", mac=mac)
     return mac
 
 
@@ -63,21 +63,22 @@ def parse_expansion(model: DeviceModel, spec: str | None) -> tuple[str | None, i
         return None, 0
     module_id, _, count_text = spec.strip().partition(":")
     if not model.expansion_modules:
-        raise ValidationError(f"{model.label} takes no expansion module", "expansion")
+        raise ValidationError("no_expansion", "expansion", model=model.label)
     if module_id not in model.expansion_modules:
-        raise ValidationError(
-            f"{module_id!r} does not fit a {model.label} (it takes {', '.join(model.expansion_modules)})", "expansion"
-        )
+        fits = ", ".join(model.expansion_modules)
+        raise ValidationError("module_misfit", "expansion", module=module_id, model=model.label, modules=fits)
     module = default_catalogue().get(module_id)
     assert module is not None  # the catalogue cross-checks expansion_modules
     try:
         count = int(count_text or "1")
     except ValueError:
-        raise ValidationError(f"{count_text!r} is not a module count", "expansion") from None
+        raise ValidationError("module_count_invalid", "expansion", value=count_text) from None
     # A module named with a count of 0 is a contradiction, not "no module": refusing it keeps a chosen
     # module from vanishing behind a "saved" (issue 10); "no module" is the empty spec.
     if not 1 <= count <= module.max_modules:
-        raise ValidationError(f"a {model.label} takes 1 to {module.max_modules} {module.model} modules", "expansion")
+        raise ValidationError(
+            "module_count_range", "expansion", model=model.label, min=1, max=module.max_modules, module=module.model
+        )
     return module_id, count
 
 
@@ -101,12 +102,12 @@ def _check_base(
 ) -> Device:
     """A handset's base: a device of the same line, of a model the handset accepts, with a free slot."""
     if base_id is None:
-        raise ValidationError("a DECT handset needs its base station (Station de base)", "base")
+        raise ValidationError("base_required", "base")
     base = session.get(Device, int(base_id))
     if base is None or base.line_id != line.id:
-        raise ValidationError("the base station must be a device of the same line", "base")
+        raise ValidationError("base_other_line", "base")
     if base.model_id not in handset.compatible_bases:
-        raise ValidationError(f"a {handset.label} does not work with a {base.model_id}", "base")
+        raise ValidationError("base_incompatible", "base", model=handset.label, base=base.model_id)
     base_model = default_catalogue().get(base.model_id)
     assert base_model is not None
     used = session.scalar(
@@ -115,7 +116,7 @@ def _check_base(
         .where(Device.base_station_id == base.id, Device.id != (device_id or -1))
     )
     if (used or 0) >= base_model.max_handsets:
-        raise ValidationError(f"this base already has its {base_model.max_handsets} handsets", "base")
+        raise ValidationError("base_full", "base", max=base_model.max_handsets)
     return base
 
 
@@ -151,22 +152,22 @@ def add_device(
              "provisioning_mac": None if provisioning_mac == "no" else provisioning_mac}  # fmt: skip
     for name, value in given.items():
         if value and name not in model_fields(model):
-            raise ValidationError(f"a {model.label} has no {name}", name)
+            raise ValidationError("model_lacks_field", name, model=model.label, what=name)
     state = provisioning_mac_state(provisioning_mac)
     if state == "done":
-        raise ValidationError("a new device starts at no or once", "provisioning_mac")
+        raise ValidationError("pm_new_state", "provisioning_mac")
     normalized_mac = _mac(session, mac, None)
     if state == "once" and normalized_mac is None:
-        raise ValidationError("Provisioning MAC needs the device's MAC", "provisioning_mac")
+        raise ValidationError("pm_needs_mac", "provisioning_mac")
     if state == "once" and not model.has_url:
-        raise ValidationError(f"a {model.label} is not provisioned by MAC", "provisioning_mac")
+        raise ValidationError("pm_no_url", "provisioning_mac", model=model.label)
     admin, admin_gen = device_password(admin_password, "admin_password")
     user, user_gen = device_password(user_password, "user_password")
     base_device = None
     if model.kind == "dect_handset":
         base_device = _check_base(session, model, line, base, None)
     elif base is not None:
-        raise ValidationError("only DECT handsets have a base station", "base")
+        raise ValidationError("base_only_handsets", "base")
     exp_model, exp_count = parse_expansion(model, expansion)
     device = Device(
         line=line,
@@ -204,15 +205,15 @@ def update_device(session: Session, actor: Actor, device_id: int, **changes: Any
                "expansion", "model_id"}  # fmt: skip
     unknown = set(changes) - allowed
     if unknown:
-        raise ValidationError("is not a device parameter", sorted(unknown)[0])
+        raise ValidationError("not_a_parameter", sorted(unknown)[0])
     device = find_device(session, actor, device_id)
     model = _model(changes.get("model_id") or device.model_id, "model_id")
     for name in ("mac", "admin_password", "username", "user_password"):
         if changes.get(name) and name not in model_fields(model):
-            raise ValidationError(f"a {model.label} has no {name}", name)
+            raise ValidationError("model_lacks_field", name, model=model.label, what=name)
     old_model = default_catalogue().get(device.model_id)
     if old_model is not None and model.kind != old_model.kind:
-        raise ValidationError(f"a {old_model.kind} can only become another {old_model.kind}", "model_id")
+        raise ValidationError("kind_change", "model_id", kind=old_model.kind)
     if "mac" in changes and changes["mac"] is not None:
         new_mac = _mac(session, changes["mac"], device.id)
         if new_mac != device.mac and device.provisioning_mac == "once":
@@ -230,10 +231,10 @@ def update_device(session: Session, actor: Actor, device_id: int, **changes: Any
     if changes.get("provisioning_mac") is not None:
         _set_provisioning_mac(session, device, model, provisioning_mac_state(changes["provisioning_mac"]))
     if device.provisioning_mac == "once" and device.mac is None:
-        raise ValidationError("Provisioning MAC needs the device's MAC", "mac")
+        raise ValidationError("pm_needs_mac", "mac")
     if "base" in changes and changes["base"] is not None:
         if model.kind != "dect_handset":
-            raise ValidationError("only DECT handsets have a base station", "base")
+            raise ValidationError("base_only_handsets", "base")
         old_base = device.base_station
         device.base_station = _check_base(session, model, device.line, changes["base"], device.id)
         if old_base is not None and old_base is not device.base_station:
@@ -261,10 +262,10 @@ def _set_provisioning_mac(session: Session, device: Device, model: DeviceModel, 
     if state == device.provisioning_mac:
         return
     if state == "done":
-        raise ValidationError("done is set by the device's first fetch of its key URL", "provisioning_mac")
+        raise ValidationError("pm_done_by_fetch", "provisioning_mac")
     if state == "once":
         if not model.has_url:
-            raise ValidationError(f"a {model.label} is not provisioned by MAC", "provisioning_mac")
+            raise ValidationError("pm_no_url", "provisioning_mac", model=model.label)
         _redirect(session, device, model, "register")
     elif device.provisioning_mac == "once":  # once -> no: take the MAC back from the redirection service
         _redirect(session, device, model, "withdraw")
@@ -288,7 +289,7 @@ def provisioning_once_more(session: Session, actor: Actor, device_id: int) -> di
     """ "Une fois de plus": a device whose Provisioning MAC is done may bootstrap by MAC once more."""
     device = find_device(session, actor, device_id)
     if device.provisioning_mac != "done":
-        raise ValidationError("only a device whose Provisioning MAC is done can do it once more", "provisioning_mac")
+        raise ValidationError("pm_once_more", "provisioning_mac")
     model = _model(device.model_id)
     _set_provisioning_mac(session, device, model, "once")
     audit.record(session, actor, "device.provisioning_once_more", "device", device.id)
@@ -299,7 +300,7 @@ def new_key(session: Session, actor: Actor, device_id: int) -> dict[str, Any]:
     """ "Nouveau clé": a fresh access key; the old URL answers 404 at once; function keys are kept."""
     device = find_device(session, actor, device_id)
     if device.access_key is None:
-        raise ValidationError("this device has no URL of its own", "device")
+        raise ValidationError("no_url", "device")
     device.access_key = new_access_key()
     device.config_revision += 1
     audit.record(session, actor, "device.new_key", "device", device.id)
@@ -309,7 +310,7 @@ def new_key(session: Session, actor: Actor, device_id: int) -> dict[str, Any]:
 def delete_device(session: Session, actor: Actor, device_id: int) -> None:
     device = find_device(session, actor, device_id)
     if device.handsets:
-        raise ValidationError("delete or move this base station's handsets first", "device")
+        raise ValidationError("base_has_handsets", "device")
     model = default_catalogue().get(device.model_id)
     if model is not None and device.provisioning_mac == "once":
         _redirect(session, device, model, "withdraw")
@@ -362,5 +363,5 @@ def compatible_bases(
     line = find_line(session, actor, line_ref)
     model = default_catalogue().get(handset_model_id)
     if model is None or model.kind != "dect_handset":
-        raise NotFound(f"{handset_model_id!r} is not a DECT handset", "model")
+        raise NotFound("not_a_handset", "model", model=handset_model_id)
     return device_views(session, [d for d in line.devices if d.model_id in model.compatible_bases])

@@ -19,6 +19,7 @@ class KeyFunction:
     hint: str  # what the value is, for error messages and the UI
     label_en: str
     label_fr: str
+    hint_fr: str  # the hint in French, for the dashboard
 
 
 _DIAL = re.compile(r"^[0-9*#+]{1,32}$")
@@ -30,18 +31,52 @@ _LINE = re.compile(r"^[0-9]{1,3}$")
 KEY_FUNCTIONS: dict[str, KeyFunction] = {
     f.name: f
     for f in (
-        KeyFunction("line", False, _LINE, "SIP account number (empty = 1)", "Line", "Touche de ligne"),
-        KeyFunction("blf", True, _EXT, "extension to watch", "BLF", "BLF"),
-        KeyFunction("speed_dial", True, _DIAL, "number or *#-code", "Speed dial", "Numéro abrégé"),
-        KeyFunction("voicemail", False, _DIAL, "voicemail number (optional)", "Voicemail", "Messagerie"),
-        KeyFunction("directory", False, _URL, "directory URL (optional)", "Directory", "Annuaire"),
-        KeyFunction("team", True, _EXT, "group number", "Team", "Groupe"),
-        KeyFunction("extension", True, _EXT, "extension", "Extension", "Poste"),
-        KeyFunction("dtmf", True, _DTMF, "digits sent in a call", "DTMF", "DTMF"),
-        KeyFunction("park", False, _EXT, "park slot (optional)", "Park", "Parcage"),
-        KeyFunction("pickup", False, _EXT, "extension to pick up (optional)", "Pickup", "Interception"),
-        KeyFunction("intercom", True, _EXT, "extension", "Intercom", "Interphone"),
-        KeyFunction("url", True, _URL, "http(s) URL", "URL", "URL"),
+        KeyFunction(
+            "line",
+            False,
+            _LINE,
+            "SIP account number (empty = 1)",
+            "Line",
+            "Touche de ligne",
+            "numéro de compte SIP (vide = 1)",
+        ),
+        KeyFunction("blf", True, _EXT, "extension to watch", "BLF", "BLF", "poste à surveiller"),
+        KeyFunction("speed_dial", True, _DIAL, "number or *#-code", "Speed dial", "Numéro abrégé", "numéro ou code *#"),
+        KeyFunction(
+            "voicemail",
+            False,
+            _DIAL,
+            "voicemail number (optional)",
+            "Voicemail",
+            "Messagerie",
+            "numéro de messagerie (facultatif)",
+        ),
+        KeyFunction(
+            "directory",
+            False,
+            _URL,
+            "directory URL (optional)",
+            "Directory",
+            "Annuaire",
+            "URL de l'annuaire (facultative)",
+        ),
+        KeyFunction("team", True, _EXT, "group number", "Team", "Groupe", "numéro de groupe"),
+        KeyFunction("extension", True, _EXT, "extension", "Extension", "Poste", "numéro de poste"),
+        KeyFunction("dtmf", True, _DTMF, "digits sent in a call", "DTMF", "DTMF", "chiffres envoyés en communication"),
+        KeyFunction(
+            "park", False, _EXT, "park slot (optional)", "Park", "Parcage", "emplacement de parcage (facultatif)"
+        ),
+        KeyFunction(
+            "pickup",
+            False,
+            _EXT,
+            "extension to pick up (optional)",
+            "Pickup",
+            "Interception",
+            "poste à intercepter (facultatif)",
+        ),
+        KeyFunction("intercom", True, _EXT, "extension", "Intercom", "Interphone", "numéro de poste"),
+        KeyFunction("url", True, _URL, "http(s) URL", "URL", "URL", "URL http(s)"),
     )
 }
 
@@ -50,12 +85,12 @@ def check_value(function: str, value: str | None, field: str = "value") -> str:
     """Validate and normalise a key's value for its function; raises ValidationError naming `field`."""
     spec = KEY_FUNCTIONS.get(function)
     if spec is None:
-        raise ValidationError(f"unknown key function {function!r}", "type")
+        raise ValidationError("key_function_unknown", "type", function=function)
     text = (value or "").strip()
     if not text:
         if spec.value_required:
-            raise ValidationError(f"a {function} key needs a value ({spec.hint})", field)
+            raise ValidationError("key_value_required", field, function=function, hint=function)
         return ""
     if spec.pattern is not None and not spec.pattern.match(text):
-        raise ValidationError(f"{text!r} is not valid for a {function} key ({spec.hint})", field)
+        raise ValidationError("key_value_invalid", field, value=text, function=function, hint=function)
     return text

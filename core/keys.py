@@ -27,11 +27,9 @@ def _module_spec(device: Device, module: int) -> DeviceModel:
         model = catalogue.get(device.expansion_model_id or "")
     else:
         attached = device.expansion_count
-        raise ValidationError(
-            f"module {module} does not exist on this device ({attached} expansion module(s) attached)", "module"
-        )
+        raise ValidationError("module_missing", "module", module=module, attached=attached)
     if model is None or model.keys == 0:
-        raise ValidationError("this device has no programmable keys", "module")
+        raise ValidationError("no_keys", "module")
     return model
 
 
@@ -39,20 +37,21 @@ def _check(device: Device, module: int, index: int, function: str, value: str, l
            prefix: str = "") -> tuple[str, str]:  # fmt: skip
     spec = _module_spec(device, module)
     if not isinstance(index, int) or not 1 <= index <= spec.keys:
-        raise ValidationError(f"key {index} does not exist: {spec.model} keys are 1 to {spec.keys}", f"{prefix}index")
+        raise ValidationError("key_index_range", f"{prefix}index", index=index, model=spec.model, max=spec.keys)
     if function not in spec.key_functions:
         raise ValidationError(
-            f"a {spec.label} key cannot be {function!r} (it can be: {', '.join(spec.key_functions)})", f"{prefix}type"
-        )
+            "key_function_unsupported", f"{prefix}type",
+            model=spec.label, function=function, functions=", ".join(spec.key_functions),
+        )  # fmt: skip
     value = check_value(function, value, f"{prefix}value")
     if function == "line" and value:
         device_model = default_catalogue().get(device.model_id)
         accounts = device_model.accounts if device_model else 1
         if not 1 <= int(value) <= max(accounts, 1):
-            raise ValidationError(f"account {value} does not exist (1 to {accounts})", f"{prefix}value")
+            raise ValidationError("key_account_range", f"{prefix}value", value=value, max=accounts)
     label = (label or "").strip()
     if len(label) > LABEL_MAX or any(not c.isprintable() for c in label):
-        raise ValidationError(f"at most {LABEL_MAX} printable characters", f"{prefix}label")
+        raise ValidationError("key_label_long", f"{prefix}label", max=LABEL_MAX)
     return value, label
 
 
@@ -80,7 +79,7 @@ def clear_key(session: Session, actor: Actor, device_id: int, index: int, module
     device = find_device(session, actor, device_id)
     key = next((k for k in device.keys if k.module == module and k.index == index), None)
     if key is None:
-        raise ValidationError(f"key {index} on module {module} is not set", "index")
+        raise ValidationError("key_not_set", "index", index=index, module=module)
     device.keys.remove(key)
     _changed(device)
     audit.record(session, actor, "key.clear", "device", device.id, module=module, index=index)
@@ -124,9 +123,9 @@ def replace_keys(session: Session, actor: Actor, device_id: int, module: int,
         try:
             index = int(row.get("index"))  # type: ignore[arg-type]
         except (TypeError, ValueError):
-            raise ValidationError("must be a key number", f"{prefix}index") from None
+            raise ValidationError("key_index_invalid", f"{prefix}index") from None
         if index in wanted:
-            raise ValidationError(f"key {index} appears twice", f"{prefix}index")
+            raise ValidationError("key_twice", f"{prefix}index", index=index)
         value, label = _check(device, module, index, function, str(row.get("value") or ""),
                               str(row.get("label") or ""), prefix)  # fmt: skip
         wanted[index] = (function, value, label)

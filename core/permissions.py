@@ -43,13 +43,13 @@ def can_see_line(actor: Actor, line: Line) -> bool:
 def require_line(actor: Actor, line: Line | None, what: str = "line") -> Line:
     """The line, if the actor may see it; otherwise the same NotFound as a missing line (no probing)."""
     if line is None or not can_see_line(actor, line):
-        raise NotFound(f"no such {what}", what)
+        raise NotFound("line_not_found", what)
     return line
 
 
 def require_device(actor: Actor, device: Device | None) -> Device:
     if device is None or not can_see_line(actor, device.line):
-        raise NotFound("no such device", "device")
+        raise NotFound("device_not_found", "device")
     return device
 
 
@@ -58,12 +58,12 @@ def require_vpbx(actor: Actor, vpbx_id: int) -> None:
         return
     if actor.role == "vpbx_admin" and actor.vpbx_id == vpbx_id:
         return
-    raise PermissionDenied("this account may not manage that vPBX")
+    raise PermissionDenied("vpbx_forbidden")
 
 
 def require_role(actor: Actor, *roles: str, doing: str = "do this") -> None:
     if actor.role not in roles:
-        raise PermissionDenied(f"a {actor.role} account may not {doing}")
+        raise PermissionDenied("role_forbidden", role=actor.role, doing=doing)
 
 
 def scope_lines(actor: Actor, stmt: Select) -> Select:  # type: ignore[type-arg]

@@ -117,10 +117,10 @@ class Renderer:
         model, family = self._lookup(device)
         files = self._files(family.files, device, model) if model.has_url and device.access_key else []
         if not files:
-            raise NotFound(f"a {model.label} has no configuration file of its own", "file")
+            raise NotFound("no_config_file", "file", model=model.label)
         match = files[0] if name is None else next((f for f in files if f[0].lower() == name.lower()), None)
         if match is None:
-            raise NotFound(f"a {model.label} does not ask for {name!r}", "file")
+            raise NotFound("no_such_file", "file", model=model.label, name=name)
         file_name, spec = match
         ctx = build_context(self.settings, self.catalogue, device, model, file_name)
         # The revision names the version; the digest of the inputs makes a stale entry impossible
@@ -164,7 +164,7 @@ class Renderer:
 
     def manual_steps(self, device: Device, lang: str = "fr") -> str:
         if lang not in LANGUAGES:
-            raise ValidationError(f"language must be one of {', '.join(LANGUAGES)}", "lang")
+            raise ValidationError("one_of", "lang", choices=", ".join(LANGUAGES))
         model, _ = self._lookup(device)
         if model.kind == "dect_handset":
             name = f"_shared/manual_handset.{lang}.md.j2"
@@ -188,10 +188,10 @@ class Renderer:
     def _lookup(self, device: Device) -> tuple[DeviceModel, FamilySpec]:
         model = self.catalogue.get(device.model_id)
         if model is None:
-            raise NotFound(f"model {device.model_id!r} is not in the catalogue", "model")
+            raise NotFound("model_unknown", "model", model=device.model_id)
         family = FAMILIES.get(model.family)
         if family is None:
-            raise NotFound(f"no templates for the {model.family!r} family", "family")
+            raise NotFound("family_unknown", "family", family=model.family)
         return model, family
 
     def _params(self, model: DeviceModel) -> dict[str, Any]:

@@ -19,17 +19,17 @@ DOMAIN_RE = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a
 
 
 def add_vpbx(session: Session, actor: Actor, name: str, domain: str) -> dict[str, Any]:
-    require_role(actor, "provider", doing="create a vPBX")
+    require_role(actor, "provider", doing="create_vpbx")
     name = (name or "").strip()
     domain = (domain or "").strip().lower()
     if not NAME_RE.match(name):
-        raise ValidationError("1-100 letters, digits, spaces or . _ -", "name")
+        raise ValidationError("vpbx_name_format", "name")
     if not DOMAIN_RE.match(domain):
-        raise ValidationError(f"{domain!r} is not a DNS domain name", "domain")
+        raise ValidationError("domain_invalid", "domain", domain=domain)
     if session.scalar(select(Vpbx.id).where(Vpbx.name == name)) is not None:
-        raise ValidationError(f"a vPBX named {name!r} exists", "name")
+        raise ValidationError("vpbx_exists", "name", name=name)
     if session.scalar(select(Vpbx.id).where(Vpbx.sip_domain == domain)) is not None:
-        raise ValidationError(f"the domain {domain!r} belongs to another vPBX", "domain")
+        raise ValidationError("domain_taken", "domain", domain=domain)
     v = Vpbx(name=name, sip_domain=domain)
     session.add(v)
     session.flush()
@@ -47,5 +47,5 @@ def list_vpbx(session: Session, actor: Actor) -> list[dict[str, Any]]:
 def find_vpbx(session: Session, actor: Actor, name: str) -> Vpbx:
     v = session.scalar(select(Vpbx).where(Vpbx.name == name))
     if v is None or (not actor.is_provider and v.id != actor.vpbx_id):
-        raise NotFound(f"no vPBX named {name!r}", "vpbx")
+        raise NotFound("vpbx_unknown", "vpbx", name=name)
     return v

@@ -1,0 +1,140 @@
+"""The one catalogue of core's refusals: a stable code -> its English text, for the CLI and the logs.
+
+Core raises `ValidationError(code, field, **params)`; the text is made here from the code and its
+parameters. The dashboard says the same codes in the reader's language (dashboard/error_texts.py);
+tests/core/test_messages.py checks that every code raised in core is in both.
+
+Parameters are data, never prose: numbers, what the user typed, model labels, and a few identifiers
+("words") that each reader names in its own language: `function` / `functions` (key functions),
+`hint` (a key function's value rule, by function name), `role`, `kind`, `what` (a field name), `doing`
+(an action code below) and `action` (reboot / resync).
+"""
+
+from __future__ import annotations
+
+import string
+from typing import Any
+
+MESSAGES: dict[str, str] = {
+    # generic
+    "one_of": "must be one of {choices}",
+    "too_long": "at most {max} characters",
+    "control_chars": "may not hold control characters (newlines, tabs...)",
+    # accounts
+    "account_not_found": "no such account",
+    "account_not_found_named": "no such account '{username}'",
+    "username_format": "{min}-{max} letters, digits or . _ @ -",
+    "username_taken": "'{username}' is taken",
+    "provider_no_scope": "a provider account belongs to no vPBX or line",
+    "vpbx_admin_needs_vpbx": "a vpbx_admin account needs --vpbx (and no --line)",
+    "user_needs_line": "a user account needs --line",
+    "password_short": "must be at least {min} characters",
+    # permissions
+    "line_not_found": "no such line",
+    "device_not_found": "no such device",
+    "vpbx_forbidden": "this account may not manage that vPBX",
+    "role_forbidden": "a {role} account may not {doing}",
+    # credentials
+    "password_digits": "must be {min} to {max} digits, or empty for a generated password",
+    "mac_invalid": "'{value}' is not a MAC address (12 hex characters, e.g. 00041345C9BF)",
+    "mac_reserved": "'{value}' is not a device's MAC address",
+    "pm_state": "must be one of no, once, done; got '{value}'",
+    "sip_password_short": "must be at least {min} characters (or omitted to generate one)",
+    "sip_password_chars": "may hold printable characters except spaces, quotes, < > & and \\",
+    # vPBX
+    "vpbx_name_format": "1-100 letters, digits, spaces or . _ -",
+    "domain_invalid": "'{domain}' is not a DNS domain name",
+    "vpbx_exists": "a vPBX named '{name}' exists",
+    "vpbx_unknown": "no vPBX named '{name}'",
+    "domain_taken": "the domain '{domain}' belongs to another vPBX",
+    # lines
+    "number_invalid": "'{value}' is not a phone number (digits, optional leading +)",
+    "number_taken": "the number {number} is already a line",
+    "extension_format": "an extension is {min}-{max} digits",
+    "extension_taken": "extension {extension} is taken in {vpbx}",
+    "line_has_devices": "delete the line's devices first",
+    # devices
+    "model_unknown": "'{model}' is not in the catalogue (see `python -m core models`)",
+    "model_is_module": "{model} is an expansion module: attach it to a phone with --expansion",
+    "mac_taken": "MAC {mac} belongs to another device",
+    "no_expansion": "{model} takes no expansion module",
+    "module_misfit": "'{module}' does not fit a {model} (it takes {modules})",
+    "module_count_invalid": "'{value}' is not a module count",
+    "module_count_range": "a {model} takes {min} to {max} {module} modules",
+    "model_lacks_field": "a {model} has no {what}",
+    "base_required": "a DECT handset needs its base station",
+    "base_other_line": "the base station must be a device of the same line",
+    "base_incompatible": "a {model} does not work with a {base}",
+    "base_full": "this base already has its {max} handsets",
+    "base_only_handsets": "only DECT handsets have a base station",
+    "base_has_handsets": "delete or move this base station's handsets first",
+    "not_a_handset": "'{model}' is not a DECT handset",
+    "pm_new_state": "a new device starts at no or once",
+    "pm_needs_mac": "Provisioning MAC needs the device's MAC",
+    "pm_no_url": "a {model} is not provisioned by MAC",
+    "pm_done_by_fetch": "done is set by the device's first fetch of its key URL",
+    "pm_once_more": "only a device whose Provisioning MAC is done can do it once more",
+    "not_a_parameter": "is not a device parameter",
+    "kind_change": "a {kind} can only become another {kind}",
+    "no_url": "this device has no URL of its own",
+    # rendering
+    "no_config_file": "a {model} has no configuration file of its own",
+    "no_such_file": "a {model} does not ask for '{name}'",
+    "family_unknown": "no templates for the '{family}' family",
+    # keys
+    "key_function_unknown": "unknown key function '{function}'",
+    "key_value_required": "a {function} key needs a value ({hint})",
+    "key_value_invalid": "'{value}' is not valid for a {function} key ({hint})",
+    "module_missing": "module {module} does not exist on this device ({attached} expansion module(s) attached)",
+    "no_keys": "this device has no programmable keys",
+    "key_index_range": "key {index} does not exist: {model} keys are 1 to {max}",
+    "key_function_unsupported": "a {model} key cannot be '{function}' (it can be: {functions})",
+    "key_account_range": "account {value} does not exist (1 to {max})",
+    "key_label_long": "at most {max} printable characters",
+    "key_not_set": "key {index} on module {module} is not set",
+    "key_index_invalid": "must be a key number",
+    "key_twice": "key {index} appears twice",
+    # device commands
+    "command_unsupported": "{model} cannot be told to {action} remotely",
+    "command_not_found": "no such command",
+}
+
+# What an account may not do (`doing` of role_forbidden), in English.
+DOING: dict[str, str] = {
+    "end_sessions": "end another account's sessions",
+    "create_accounts": "create accounts",
+    "create_provider_accounts": "create provider accounts",
+    "change_password": "change another account's password",
+    "create_lines": "create lines",
+    "read_sip_credentials": "read SIP credentials",
+    "change_sip_credentials": "change SIP credentials",
+    "block_lines": "block lines",
+    "change_lines": "change lines",
+    "delete_lines": "delete lines",
+    "create_vpbx": "create a vPBX",
+}
+
+
+def placeholders(template: str) -> set[str]:
+    return {name for _, name, _, _ in string.Formatter().parse(template) if name}
+
+
+def english_params(params: dict[str, Any]) -> dict[str, Any]:
+    """The parameters as English prose needs them: action codes and key-function hints spelled out."""
+    out = dict(params)
+    if "doing" in out:
+        out["doing"] = DOING.get(out["doing"], out["doing"])
+    if "hint" in out:
+        from core.key_functions import KEY_FUNCTIONS  # late: key_functions raises these errors
+
+        spec = KEY_FUNCTIONS.get(out["hint"])
+        out["hint"] = spec.hint if spec else out["hint"]
+    return out
+
+
+def english(code: str, params: dict[str, Any]) -> str:
+    """The English text of a refusal; an unknown code reads as itself (tests keep that from happening)."""
+    template = MESSAGES.get(code)
+    if template is None:
+        return code
+    return template.format(**english_params(params))

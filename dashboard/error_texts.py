@@ -1,0 +1,319 @@
+"""Core's refusals (core.errors: a code and parameters) said in the reader's language.
+
+One text per code of core.messages.MESSAGES in each language, with the same `{params}`; parameters
+that are identifiers (key functions, roles, kinds of device, actions, field names) are named in
+the language too. Pages keep the code and parameters and translate when they draw, so switching
+the language re-translates a message already on screen.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from core.errors import VoipAdminError
+from core.key_functions import KEY_FUNCTIONS
+from dashboard.i18n import TEXTS as UI
+from dashboard.i18n import lang as current_lang
+
+TEXTS: dict[str, dict[str, str]] = {
+    "fr": {
+        "one_of": "doit valoir : {choices}",
+        "too_long": "au plus {max} caractères",
+        "control_chars": "ne doit contenir aucun caractère de contrôle (retour à la ligne, tabulation…)",
+        "account_not_found": "compte introuvable",
+        "account_not_found_named": "compte « {username} » introuvable",
+        "username_format": "{min} à {max} lettres, chiffres ou . _ @ -",
+        "username_taken": "« {username} » est déjà pris",
+        "provider_no_scope": "un compte Support n'appartient à aucun vPBX ni poste",
+        "vpbx_admin_needs_vpbx": "un compte administrateur vPBX appartient à un vPBX (et à aucun poste)",
+        "user_needs_line": "un compte utilisateur appartient à un poste",
+        "password_short": "au moins {min} caractères",
+        "line_not_found": "poste introuvable",
+        "device_not_found": "appareil introuvable",
+        "vpbx_forbidden": "ce compte ne gère pas ce vPBX",
+        "role_forbidden": "un compte {role} ne peut pas {doing}",
+        "password_digits": "{min} à {max} chiffres, ou vide pour un mot de passe généré",
+        "mac_invalid": "« {value} » n'est pas une adresse MAC (12 caractères hexadécimaux, p. ex. 00041345C9BF)",
+        "mac_reserved": "« {value} » ne peut pas être l'adresse MAC d'un appareil",
+        "pm_state": "doit valoir non, une fois ou fini (reçu : « {value} »)",
+        "sip_password_short": "au moins {min} caractères (ou vide pour en générer un)",
+        "sip_password_chars": "caractères imprimables, sauf espaces, guillemets, < > & et \\",
+        "vpbx_name_format": "1 à 100 lettres, chiffres, espaces ou . _ -",
+        "domain_invalid": "« {domain} » n'est pas un nom de domaine DNS",
+        "vpbx_exists": "un vPBX nommé « {name} » existe déjà",
+        "vpbx_unknown": "aucun vPBX nommé « {name} »",
+        "domain_taken": "le domaine « {domain} » appartient à un autre vPBX",
+        "number_invalid": "« {value} » n'est pas un numéro de téléphone (chiffres, + initial facultatif)",
+        "number_taken": "le numéro {number} est déjà un poste",
+        "extension_format": "un numéro de poste a de {min} à {max} chiffres",
+        "extension_taken": "le poste {extension} est déjà pris dans {vpbx}",
+        "line_has_devices": "supprimez d'abord les appareils du poste",
+        "model_unknown": "« {model} » ne figure pas au catalogue",
+        "model_is_module": "{model} est un module d'extension : ajoutez-le à un téléphone",
+        "mac_taken": "la MAC {mac} appartient à un autre appareil",
+        "no_expansion": "{model} : pas de module d'extension possible",
+        "module_misfit": "« {module} » ne va pas sur {model} (modules possibles : {modules})",
+        "module_count_invalid": "« {value} » n'est pas un nombre de modules",
+        "module_count_range": "{model} : de {min} à {max} modules {module}",
+        "model_lacks_field": "{model} : pas de champ « {what} »",
+        "base_required": "un combiné DECT a besoin de sa station de base",
+        "base_other_line": "la station de base doit être un appareil du même poste",
+        "base_incompatible": "{model} ne fonctionne pas avec {base}",
+        "base_full": "cette station de base a déjà ses {max} combinés",
+        "base_only_handsets": "seuls les combinés DECT ont une station de base",
+        "base_has_handsets": "supprimez ou déplacez d'abord les combinés de cette station de base",
+        "not_a_handset": "« {model} » n'est pas un combiné DECT",
+        "pm_new_state": "un nouvel appareil commence à « non » ou « une fois »",
+        "pm_needs_mac": "Provisioning MAC demande la MAC de l'appareil",
+        "pm_no_url": "{model} : pas de Provisioning MAC pour ce modèle",
+        "pm_done_by_fetch": "« fini » vient de la première lecture de l'URL de l'appareil",
+        "pm_once_more": "« une fois de plus » : seulement pour un appareil dont le Provisioning MAC est fini",
+        "not_a_parameter": "ce paramètre n'existe pas pour un appareil",
+        "kind_change": "{kind} : le modèle ne peut changer que pour un autre du même type",
+        "no_url": "cet appareil n'a pas d'URL propre",
+        "no_config_file": "{model} : pas de fichier de configuration propre",
+        "no_such_file": "{model} : aucun fichier « {name} »",
+        "family_unknown": "aucun modèle de configuration pour la famille « {family} »",
+        "key_function_unknown": "fonction de touche inconnue : « {function} »",
+        "key_value_required": "une touche {function} demande une valeur ({hint})",
+        "key_value_invalid": "« {value} » ne convient pas à une touche {function} ({hint})",
+        "module_missing": "le module {module} n'existe pas sur cet appareil (modules d'extension : {attached})",
+        "no_keys": "cet appareil n'a pas de touches programmables",
+        "key_index_range": "la touche {index} n'existe pas : touches 1 à {max} sur {model}",
+        "key_function_unsupported": "{model} : une touche ne peut pas être « {function} » (possibles : {functions})",
+        "key_account_range": "le compte {value} n'existe pas (1 à {max})",
+        "key_label_long": "au plus {max} caractères imprimables",
+        "key_not_set": "la touche {index} du module {module} est libre",
+        "key_index_invalid": "doit être un numéro de touche",
+        "key_twice": "la touche {index} figure deux fois",
+        "command_unsupported": "{model} : « {action} » à distance impossible",
+        "command_not_found": "demande introuvable",
+    },
+    "en": {
+        "one_of": "must be one of {choices}",
+        "too_long": "at most {max} characters",
+        "control_chars": "may not hold control characters (newlines, tabs…)",
+        "account_not_found": "no such account",
+        "account_not_found_named": "no such account '{username}'",
+        "username_format": "{min}-{max} letters, digits or . _ @ -",
+        "username_taken": "'{username}' is taken",
+        "provider_no_scope": "a Support account belongs to no vPBX or extension",
+        "vpbx_admin_needs_vpbx": "a vPBX administrator account belongs to a vPBX (and to no extension)",
+        "user_needs_line": "a user account belongs to an extension",
+        "password_short": "must be at least {min} characters",
+        "line_not_found": "no such extension",
+        "device_not_found": "no such device",
+        "vpbx_forbidden": "this account may not manage that vPBX",
+        "role_forbidden": "a {role} account may not {doing}",
+        "password_digits": "must be {min} to {max} digits, or empty for a generated password",
+        "mac_invalid": "'{value}' is not a MAC address (12 hex characters, e.g. 00041345C9BF)",
+        "mac_reserved": "'{value}' is not a device's MAC address",
+        "pm_state": "must be no, once or done (got '{value}')",
+        "sip_password_short": "must be at least {min} characters (or empty to generate one)",
+        "sip_password_chars": "may hold printable characters except spaces, quotes, < > & and \\",
+        "vpbx_name_format": "1-100 letters, digits, spaces or . _ -",
+        "domain_invalid": "'{domain}' is not a DNS domain name",
+        "vpbx_exists": "a vPBX named '{name}' exists",
+        "vpbx_unknown": "no vPBX named '{name}'",
+        "domain_taken": "the domain '{domain}' belongs to another vPBX",
+        "number_invalid": "'{value}' is not a phone number (digits, optional leading +)",
+        "number_taken": "the number {number} is already an extension",
+        "extension_format": "an extension number is {min}-{max} digits",
+        "extension_taken": "extension {extension} is taken in {vpbx}",
+        "line_has_devices": "delete the extension's devices first",
+        "model_unknown": "'{model}' is not in the catalogue",
+        "model_is_module": "{model} is an expansion module: add it to a phone",
+        "mac_taken": "MAC {mac} belongs to another device",
+        "no_expansion": "{model} takes no expansion module",
+        "module_misfit": "'{module}' does not fit a {model} (it takes {modules})",
+        "module_count_invalid": "'{value}' is not a module count",
+        "module_count_range": "a {model} takes {min} to {max} {module} modules",
+        "model_lacks_field": "a {model} has no {what}",
+        "base_required": "a DECT handset needs its base station",
+        "base_other_line": "the base station must be a device of the same extension",
+        "base_incompatible": "a {model} does not work with a {base}",
+        "base_full": "this base already has its {max} handsets",
+        "base_only_handsets": "only DECT handsets have a base station",
+        "base_has_handsets": "delete or move this base station's handsets first",
+        "not_a_handset": "'{model}' is not a DECT handset",
+        "pm_new_state": "a new device starts at no or once",
+        "pm_needs_mac": "Provisioning MAC needs the device's MAC",
+        "pm_no_url": "a {model} is not provisioned by MAC",
+        "pm_done_by_fetch": "done is set by the device's first fetch of its URL",
+        "pm_once_more": "only a device whose Provisioning MAC is done can do it once more",
+        "not_a_parameter": "is not a device parameter",
+        "kind_change": "a {kind} can only become another {kind}",
+        "no_url": "this device has no URL of its own",
+        "no_config_file": "a {model} has no configuration file of its own",
+        "no_such_file": "a {model} does not ask for '{name}'",
+        "family_unknown": "no templates for the '{family}' family",
+        "key_function_unknown": "unknown key function '{function}'",
+        "key_value_required": "a {function} key needs a value ({hint})",
+        "key_value_invalid": "'{value}' is not valid for a {function} key ({hint})",
+        "module_missing": "module {module} does not exist on this device ({attached} expansion module(s) attached)",
+        "no_keys": "this device has no programmable keys",
+        "key_index_range": "key {index} does not exist: {model} keys are 1 to {max}",
+        "key_function_unsupported": "a {model} key cannot be '{function}' (it can be: {functions})",
+        "key_account_range": "account {value} does not exist (1 to {max})",
+        "key_label_long": "at most {max} printable characters",
+        "key_not_set": "key {index} on module {module} is not set",
+        "key_index_invalid": "must be a key number",
+        "key_twice": "key {index} appears twice",
+        "command_unsupported": "{model} cannot be sent a {action} remotely",
+        "command_not_found": "no such request",
+    },
+}
+
+# Identifier parameters named in each language (the rest come from dashboard.i18n and core.key_functions).
+WORDS: dict[str, dict[str, dict[str, str]]] = {
+    "fr": {
+        "doing": {
+            "end_sessions": "fermer les sessions d'un autre compte",
+            "create_accounts": "créer des comptes",
+            "create_provider_accounts": "créer des comptes Support",
+            "change_password": "changer le mot de passe d'un autre compte",
+            "create_lines": "créer des postes",
+            "read_sip_credentials": "lire les identifiants SIP",
+            "change_sip_credentials": "changer les identifiants SIP",
+            "block_lines": "bloquer des postes",
+            "change_lines": "modifier des postes",
+            "delete_lines": "supprimer des postes",
+            "create_vpbx": "créer un vPBX",
+        },
+        "field": {
+            "extension": "Poste",
+            "domain": "Domaine SIP",
+            "vpbx": "vPBX",
+            "role": "Rôle",
+            "password": "Mot de passe",
+            "sip_password": "Mot de passe SIP",
+            "action": "Commande",
+            "command": "Demande",
+            "file": "Fichier",
+            "family": "Famille",
+            "module": "Module",
+            "account": "Compte",
+        },
+    },
+    "en": {
+        "doing": {
+            "end_sessions": "end another account's sessions",
+            "create_accounts": "create accounts",
+            "create_provider_accounts": "create Support accounts",
+            "change_password": "change another account's password",
+            "create_lines": "create extensions",
+            "read_sip_credentials": "read SIP credentials",
+            "change_sip_credentials": "change SIP credentials",
+            "block_lines": "block extensions",
+            "change_lines": "change extensions",
+            "delete_lines": "delete extensions",
+            "create_vpbx": "create a vPBX",
+        },
+        "field": {
+            "extension": "Extension",
+            "domain": "SIP domain",
+            "vpbx": "vPBX",
+            "role": "Role",
+            "password": "Password",
+            "sip_password": "SIP password",
+            "action": "Command",
+            "command": "Request",
+            "file": "File",
+            "family": "Family",
+            "module": "Module",
+            "account": "Account",
+        },
+    },
+}
+
+# Field names that the forms already label: the error names them with the same words (dashboard.i18n keys).
+FIELD_LABELS = {
+    "mac": "mac",
+    "label": "label",
+    "model": "model",
+    "model_id": "model",
+    "admin_password": "admin_password",
+    "user_password": "user_password",
+    "username": "username",
+    "base": "base_station",
+    "expansion": "expansion",
+    "provisioning_mac": "provisioning_mac",
+    "line": "line",
+    "device": "device",
+    "number": "number",
+    "name": "name",
+    "language": "language",
+    "lang": "language",
+    "index": "key",
+    "type": "key_type",
+    "value": "key_value",
+}
+
+
+def field_name(field: str, lang: str | None = None) -> str:
+    """A core field ("mac", "keys[2].value") as the form labels it; "" when it has no name on screen."""
+    lang = lang or current_lang()
+    name = field.rsplit(".", 1)[-1] if field.startswith("keys[") else field
+    if name in FIELD_LABELS:
+        return UI[lang][FIELD_LABELS[name]]
+    return WORDS[lang]["field"].get(name, "")
+
+
+def _function(name: str, lang: str) -> str:
+    spec = KEY_FUNCTIONS.get(name)
+    if spec is None:
+        return name  # what the caller typed: shown as typed
+    return spec.label_fr if lang == "fr" else spec.label_en
+
+
+def _words(params: dict[str, Any], lang: str) -> dict[str, Any]:
+    """The identifier parameters named in `lang`; the others (numbers, typed values, model labels) as given."""
+    out = dict(params)
+    ui = UI[lang]
+    for key, value in params.items():
+        if key == "function":
+            out[key] = _function(str(value), lang)
+        elif key == "functions":
+            out[key] = ", ".join(_function(f.strip(), lang) for f in str(value).split(","))
+        elif key == "hint" and value in KEY_FUNCTIONS:
+            spec = KEY_FUNCTIONS[value]
+            out[key] = spec.hint_fr if lang == "fr" else spec.hint
+        elif key == "role":
+            out[key] = ui.get(f"role_{value}", value)
+        elif key == "kind":
+            out[key] = ui.get(f"kind_{value}", value)
+        elif key == "action":
+            out[key] = ui.get(str(value), value)
+        elif key == "doing":
+            out[key] = WORDS[lang]["doing"].get(value, value)
+        elif key == "what":
+            out[key] = field_name(str(value), lang) or value
+    return out
+
+
+def say(code: str, params: dict[str, Any] | None = None, lang: str | None = None) -> str:
+    """The refusal `code` in `lang` (default: the session's language)."""
+    lang = lang or current_lang()
+    template = TEXTS[lang].get(code)
+    if template is None:  # a code this table misses (tests/core/test_messages.py keeps it from happening)
+        return code
+    return template.format(**_words(params or {}, lang))
+
+
+def say_error(exc: VoipAdminError, lang: str | None = None) -> str:
+    return say(exc.code, exc.params, lang)
+
+
+def refusal(exc: VoipAdminError) -> dict[str, Any]:
+    """What a page keeps of a refusal to show it later, in whatever language is chosen by then."""
+    return {"code": exc.code, "params": dict(exc.params), "field": exc.field or ""}
+
+
+def say_refusal(stored: dict[str, Any], with_field: bool = False, lang: str | None = None) -> str:
+    """A kept refusal as text; `with_field` names the field first (for messages shown away from it)."""
+    lang = lang or current_lang()
+    text = say(stored["code"], stored["params"], lang)
+    name = field_name(stored["field"], lang) if with_field and stored["field"] else ""
+    if not name:
+        return text
+    return f"{name} : {text}" if lang == "fr" else f"{name}: {text}"  # French typography: space before a colon
