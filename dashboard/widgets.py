@@ -11,6 +11,7 @@ from core import devices, lines
 from core.errors import NotFound, VoipAdminError
 from core.permissions import Actor
 from dashboard.db import tx
+from dashboard.error_texts import refusal, say_refusal
 from dashboard.i18n import t
 
 ERRORS_KEY = "field_errors"
@@ -80,29 +81,30 @@ def when(iso: str | None) -> str:
 
 
 def call(fn: Any, *args: Any, scope: str = "", **kwargs: Any) -> Any:
-    """Run a core use case in its own transaction; on a refusal, remember the message under its field.
+    """Run a core use case in its own transaction; on a refusal, remember its code under its field.
 
-    A refusal reruns the script so `field_error` shows the message next to its field.
+    A refusal reruns the script so `field_error` shows the message next to its field. The code and
+    parameters are kept, not a text: the message is said when drawn, in the language chosen by then.
     """
     st.session_state[ERRORS_KEY] = {}
     try:
         with tx() as s:
             return fn(s, *args, **kwargs)
     except VoipAdminError as exc:
-        st.session_state[ERRORS_KEY] = {f"{scope}{exc.field or ''}": exc.message}
+        st.session_state[ERRORS_KEY] = {f"{scope}{exc.field or ''}": refusal(exc)}
         # The widgets were drawn before the submit was handled: draw again, now with the message.
         st.rerun()
 
 
 def field_error(field: str, scope: str = "") -> None:
-    """Show the last refusal's message if it was about `field` (ValidationError.field)."""
-    message = st.session_state.get(ERRORS_KEY, {}).get(f"{scope}{field}")
-    if message:
-        st.error(message, icon=":material/error:")
+    """Show the last refusal if it was about `field` (ValidationError.field), in the session's language."""
+    stored = st.session_state.get(ERRORS_KEY, {}).get(f"{scope}{field}")
+    if stored:
+        st.error(say_refusal(stored), icon=":material/error:")
 
 
 def other_errors(known: tuple[str, ...], scope: str = "") -> None:
-    """Refusals about fields that have no widget here (e.g. "device", "line")."""
-    for name, message in st.session_state.get(ERRORS_KEY, {}).items():
+    """Refusals about fields that have no widget here (e.g. "device", "line"), each naming its field."""
+    for name, stored in st.session_state.get(ERRORS_KEY, {}).items():
         if name.startswith(scope) and name[len(scope) :] not in known:
-            st.error(message, icon=":material/error:")
+            st.error(say_refusal(stored, with_field=True), icon=":material/error:")
