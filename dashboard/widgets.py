@@ -32,26 +32,48 @@ def line_label(line: dict[str, Any]) -> str:
     )
 
 
+SEARCH_LIMIT = 8  # results shown under the search box; more means "narrow it down"
+CURRENT_LINE = "current_line"  # session key: the line stays chosen from page to page
+
+
+def _pick(line_id: int, key: str) -> None:
+    st.session_state[CURRENT_LINE] = line_id
+    st.query_params["line"] = str(line_id)  # the URL names the line shown (and wins over the session's)
+    st.session_state[f"{key}_q"] = ""  # the search is done: the next one starts empty
+
+
 def choose_line(actor: Actor, key: str = "line_pick") -> dict[str, Any] | None:
-    """The line to work on, among those the actor may see; `?line=<id>` preselects (ignored if not visible)."""
+    """The line to work on: `?line=<id>` (ignored if not visible), else the one chosen last, else the first.
+
+    A search box (number, extension, name, vPBX) lists at most SEARCH_LIMIT matching lines as buttons,
+    each keyed by its line id, so a click picks the line it shows; no list of every line is ever loaded.
+    """
+    wanted = _param_int("line") or st.session_state.get(CURRENT_LINE)
+    query = st.session_state.get(f"{key}_q", "") if actor.role != "user" else ""
     with tx() as s:
-        visible = lines.list_lines(s, actor)
-    if not visible:
+        current = lines.visible_line(s, actor, wanted) if wanted else None
+        if current is None:
+            first = lines.search_lines(s, actor, "", limit=1)
+            current = first[0] if first else None
+        hits = lines.search_lines(s, actor, query, limit=SEARCH_LIMIT + 1) if query.strip() else []
+    if current is None:
         st.info(t("no_lines"))
         return None
-    by_id = {line["id"]: line for line in visible}
-    wanted = _param_int("line")
-    ids = list(by_id)
-    index = ids.index(wanted) if wanted in by_id else 0
-    if len(ids) == 1:
-        chosen = ids[0]
-        st.subheader(line_label(by_id[chosen]))
-    else:
-        chosen = st.selectbox(
-            t("line"), ids, index=index, format_func={i: line_label(v) for i, v in by_id.items()}.get, key=key
-        )
-    st.query_params["line"] = str(chosen)
-    return by_id[chosen]
+    st.session_state[CURRENT_LINE] = current["id"]
+    st.query_params["line"] = str(current["id"])
+    st.subheader(line_label(current))
+    if actor.role == "user":  # one line: nothing to choose
+        return current
+    st.text_input(t("line_search"), key=f"{key}_q", placeholder=t("line_search_hint"))
+    if query.strip():
+        for hit in hits[:SEARCH_LIMIT]:
+            st.button(line_label(hit), key=f"{key}_hit_{hit['id']}", type="tertiary", icon=":material/call:",
+                      on_click=_pick, args=(hit["id"], key), disabled=hit["id"] == current["id"])  # fmt: skip
+        if not hits:
+            st.caption(t("line_search_none", text=query.strip()))
+        elif len(hits) > SEARCH_LIMIT:
+            st.caption(t("line_search_more", count=SEARCH_LIMIT))
+    return current
 
 
 def device_from_url(actor: Actor) -> dict[str, Any] | None:
