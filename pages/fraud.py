@@ -1,52 +1,106 @@
-"""Fraude: config downloads, unknown-key probes and failed SIP auth per source; devices seen from several
-IPs; and the responses: a new key for a device, new SIP credentials, block or unblock a line."""
+"""Fraude: config downloads, unknown-key probes and failed SIP auth per source (top sources + others over
+the whole period), the sources table, devices seen from several IPs; and the responses on a line or a
+device found by search or among the suspects: new key, new SIP credentials, block or unblock, each
+named and confirmed in a dialog. Widget keys carry the object's id, never a label that can change."""
 
 import pandas as pd
 import plotly.express as px
 import streamlit as st
 
 from core import devices, fraud, lines
+from core.rollup import DOWNLOAD, PROBE, SIP_FAILED
 from dashboard.db import tx
 from dashboard.guard import require_login
 from dashboard.i18n import t
 from dashboard.widgets import call, device_name, line_label, other_errors
 
 actor = require_login("provider", "vpbx_admin")  # first statement of every page: no login, no data
+PENDING = "fraud_pending"  # {"action", "kind": "line"|"device", "id"}: the action waiting for confirmation
+OTHERS_COLOUR = "#b0b0b0"
+PHONES = "pages/phones.py"  # the Téléphones page opens `?line=` / `?device=`
 
 st.title(t("fraud"))
 if flash := st.session_state.pop("flash", None):
     st.success(flash)
-periods = {d: t(f"period_{d}") for d in (1, 7, 30)}
+periods = {d: t(f"period_{d}") for d in fraud.PERIODS}
 days = st.segmented_control(t("period"), list(periods), default=7, format_func=periods.get, key="fraud_days") or 7
-start = fraud.since(days)
+period = fraud.period(days)
+
+with tx() as s:
+    fraud.catch_up(s, actor)  # bounded: what serve has not rolled up yet
+with tx() as s:
+    charts = {kind: fraud.chart(s, actor, period, kind) for kind in (DOWNLOAD, SIP_FAILED)}
+    if actor.is_provider:
+        charts[PROBE] = fraud.chart(s, actor, period, PROBE)
+    table = fraud.sources(s, actor, period)
+    shared = fraud.multi_ip_devices(s, actor, period)
 
 
-def chart(title: str, rows: list[dict], key: str) -> None:
+def chart(title: str, data: dict, key: str) -> None:
+    """Stacked bars over every bucket of the period: the top sources, then the rest as one grey "others"."""
     st.subheader(title)
-    if not rows:
+    if not data["rows"]:
         st.caption(t("no_data"))
         return
-    frame = pd.DataFrame(rows).rename(columns={"hour": t("hour"), "source_ip": t("source_ip"), "count": t("count")})
-    fig = px.bar(frame, x=t("hour"), y=t("count"), color=t("source_ip"))
+    others = t("fraud_others")
+    series = [*data["sources"], *([others] if any(r["source_ip"] is None for r in data["rows"]) else [])]
+    counts = {(r["bucket"], r["source_ip"] or others): r["count"] for r in data["rows"]}
+    x_title = t("hour") if period.grain == "hour" else t("fraud_day")
+    frame = pd.DataFrame(
+        [{x_title: b, t("source_ip"): src, t("count"): counts.get((b, src), 0)} for b in data["buckets"]
+         for src in series]
+    )  # fmt: skip
+    fig = px.bar(frame, x=x_title, y=t("count"), color=t("source_ip"), category_orders={t("source_ip"): series},
+                 color_discrete_map={others: OTHERS_COLOUR})  # fmt: skip
+    # A category axis over every bucket: the whole period shows, even with one hour of data.
+    fig.update_xaxes(type="category", categoryorder="array", categoryarray=data["buckets"], nticks=12)
     fig.update_layout(height=320, margin={"l": 0, "r": 0, "t": 10, "b": 0}, legend_title_text=t("source_ip"))
     st.plotly_chart(fig, key=key)
 
 
-with tx() as s:
-    downloads = fraud.config_downloads(s, actor, start)
-    probes = fraud.key_probes(s, actor, start)
-    failures = fraud.sip_auth_failures(s, actor, start)
-    shared = fraud.multi_ip_devices(s, actor, start)
-    visible_lines = lines.list_lines(s, actor)
-    visible_devices = [d for d in devices.list_devices(s, actor) if d["url"]]
-
 left, right = st.columns(2)
 with left:
-    chart(t("downloads"), downloads, "fraud_downloads")
+    chart(t("downloads"), charts[DOWNLOAD], "fraud_downloads")
 with right:
-    chart(t("sip_failures"), failures, "fraud_sip")
-if actor.is_provider:
-    chart(t("probes"), probes, "fraud_probes")
+    chart(t("sip_failures"), charts[SIP_FAILED], "fraud_sip")
+if PROBE in charts:
+    chart(t("probes"), charts[PROBE], "fraud_probes")
+
+
+def _more(names: list[str], more: int) -> str:
+    return ", ".join(names) + (f" {t('fraud_more', n=more)}" if more else "")
+
+
+st.subheader(t("fraud_sources"))
+if table["rows"]:
+    if table["total"] > len(table["rows"]):
+        st.caption(t("fraud_sources_shown", shown=len(table["rows"]), total=table["total"]))
+    columns = [(DOWNLOAD, t("downloads")), (SIP_FAILED, t("sip_failures"))]
+    if actor.is_provider:
+        columns.insert(1, (PROBE, t("probes")))
+    event = st.dataframe(
+        [{t("source_ip"): r["source_ip"], **{label: r[k] for k, label in columns}, t("fraud_total"): r["total"],
+          t("fraud_first_seen"): r["first"], t("fraud_last_seen"): r["last"],
+          t("fraud_lines_touched"): _more([x["number"] for x in r["lines"]], r["more_lines"]),
+          t("fraud_devices_touched"): _more([x["label"] for x in r["devices"]], r["more_devices"])}
+         for r in table["rows"]],
+        hide_index=True, on_select="rerun", selection_mode="single-row", key="fraud_sources_table",
+    )  # fmt: skip
+    picked = event["selection"]["rows"] if event else []
+    if picked and picked[0] < len(table["rows"]):
+        row = table["rows"][picked[0]]
+        with st.container(border=True, key="fraud_touched"):
+            st.markdown(f"**{t('fraud_touched_by', ip=row['source_ip'])}**")
+            for x in row["lines"]:
+                st.page_link(PHONES, label=x["number"], icon=":material/call:", query_params={"line": x["id"]})
+            for x in row["devices"]:
+                st.page_link(PHONES, label=x["label"], icon=":material/phone:",
+                             query_params={"line": x["line_id"], "device": x["id"]})  # fmt: skip
+    else:
+        st.caption(t("fraud_pick_source"))
+else:
+    st.caption(t("no_data"))
+
 st.subheader(t("multi_ip"))
 if shared:
     st.dataframe(
@@ -57,33 +111,88 @@ if shared:
 else:
     st.caption(t("no_data"))
 
+# --- Responses --------------------------------------------------------------------------------------------
+
+ACTIONS = {  # action -> (use case call, confirmation text, outcome text)
+    "block": (lambda s, i: lines.set_blocked(s, actor, i, True), "fraud_block_confirm", "fraud_block_done"),
+    "unblock": (lambda s, i: lines.set_blocked(s, actor, i, False), "fraud_unblock_confirm", "fraud_unblock_done"),
+    "new_sip": (lambda s, i: lines.new_sip_credentials(s, actor, i), "fraud_new_sip_confirm", "fraud_new_sip_done"),
+    "new_key": (lambda s, i: devices.new_key(s, actor, i), "fraud_new_key_confirm", "fraud_new_key_done"),
+}
+
+
+def ask(action: str, kind: str, object_id: int) -> None:
+    st.session_state[PENDING] = {"action": action, "kind": kind, "id": object_id}
+
+
+def _forget() -> None:
+    st.session_state.pop(PENDING, None)
+
+
+@st.dialog(t("fraud_confirm"), on_dismiss=_forget)
+def confirm(pending: dict, name: str) -> None:
+    """Names the object the action will touch (read again by id) and runs it only on Confirm."""
+    run, question, done = ACTIONS[pending["action"]]
+    st.write(t(question, name=name))
+    yes, no = st.columns(2)
+    if yes.button(t("fraud_confirm"), type="primary", key=f"fraud_yes_{pending['kind']}_{pending['id']}"):
+        _forget()  # before the call: a refusal reruns the page and shows its message there
+        if call(run, pending["id"], scope="fraud.") is not None:
+            st.session_state["flash"] = t(done, name=name)
+        st.rerun()
+    if no.button(t("cancel"), key=f"fraud_no_{pending['kind']}_{pending['id']}"):
+        _forget()
+        st.rerun()
+
+
 st.divider()
 st.subheader(t("actions"))
 other_errors((), scope="fraud.")
-dev_col, line_col = st.columns(2)
-with dev_col:
-    by_id = {d["id"]: d for d in visible_devices}
-    suspect = {r["device_id"] for r in shared}
-    order = sorted(by_id, key=lambda i: (i not in suspect, i))  # devices seen from several IPs first
-    if order:
-        names = {i: f"{device_name(d)} · {d['line']}" for i, d in by_id.items()}
-        device_id = st.selectbox(t("device"), order, key="fraud_device", format_func=names.get)
-        if st.button(t("new_key"), icon=":material/key:", key="fraud_new_key"):
-            if call(devices.new_key, actor, device_id, scope="fraud.") is not None:
-                st.session_state["flash"] = t("new_key_done")
-                st.rerun()
+query = st.text_input(t("fraud_search"), key="fraud_q")
+with tx() as s:
+    if query.strip():
+        found = fraud.search(s, actor, query)
+        caption = t("fraud_no_match") if not (found["lines"] or found["devices"]) else ""
+    else:  # the suspects: devices seen from several IPs, lines hit by SIP failures
+        hit = [x["id"] for r in table["rows"] if r[SIP_FAILED] for x in r["lines"]]
+        found = {"lines": fraud.lines_by_id(s, actor, list(dict.fromkeys(hit))[:10]),
+                 "devices": fraud.devices_by_id(s, actor, [r["device_id"] for r in shared[:10]])}  # fmt: skip
+        caption = t("fraud_suspects") if found["lines"] or found["devices"] else ""
+    pending = st.session_state.get(PENDING)
+    target = None
+    if pending:  # the object as it is now, by id: the dialog names what the action will change
+        rows = (fraud.lines_by_id if pending["kind"] == "line" else fraud.devices_by_id)(s, actor, [pending["id"]])
+        target = rows[0] if rows else None
+if caption:
+    st.caption(caption)
+
+line_col, dev_col = st.columns(2)
 with line_col:
-    lines_by_id = {line["id"]: line for line in visible_lines}
-    if lines_by_id:
-        line_id = st.selectbox(t("line"), list(lines_by_id), key="fraud_line",
-                               format_func={i: line_label(v) + (f" · {t('blocked')}" if v["pstn_blocked"] else "")
-                                            for i, v in lines_by_id.items()}.get)  # fmt: skip
-        if st.button(t("new_sip"), icon=":material/password:", key="fraud_new_sip"):
-            if call(lines.new_sip_credentials, actor, line_id, scope="fraud.") is not None:
-                st.session_state["flash"] = t("new_sip_done")
-                st.rerun()
-        blocked = lines_by_id[line_id]["pstn_blocked"]
-        if st.button(t("unblock" if blocked else "block"), icon=":material/block:", key="fraud_block"):
-            if call(lines.set_blocked, actor, line_id, not blocked, scope="fraud.") is not None:
-                st.session_state["flash"] = t("unblock_done" if blocked else "block_done")
-                st.rerun()
+    if found["lines"]:
+        st.markdown(f"**{t('fraud_lines')}**")
+    for line in found["lines"]:
+        with st.container(border=True, key=f"fraud_line_{line['id']}"):
+            blocked = line["pstn_blocked"]
+            st.markdown(line_label(line) + (f" · **{t('blocked')}**" if blocked else ""))
+            a, b = st.columns(2)
+            action = "unblock" if blocked else "block"
+            a.button(t(action), icon=":material/block:", key=f"fraud_{action}_line_{line['id']}",
+                     on_click=ask, args=(action, "line", line["id"]))  # fmt: skip
+            b.button(t("new_sip"), icon=":material/password:", key=f"fraud_new_sip_line_{line['id']}",
+                     on_click=ask, args=("new_sip", "line", line["id"]))  # fmt: skip
+with dev_col:
+    if found["devices"]:
+        st.markdown(f"**{t('devices')}**")
+    for device in found["devices"]:
+        with st.container(border=True, key=f"fraud_device_{device['id']}"):
+            st.markdown(f"{device_name(device)} · {device['line']}")
+            st.button(t("new_key"), icon=":material/key:", key=f"fraud_new_key_device_{device['id']}",
+                      disabled=not device["has_url"], on_click=ask,
+                      args=("new_key", "device", device["id"]))  # fmt: skip
+
+if pending:
+    if target is None:  # gone, or not this account's: nothing to confirm
+        _forget()
+    else:
+        named = line_label(target) if pending["kind"] == "line" else f"{device_name(target)} · {target['line']}"
+        confirm(pending, named)
