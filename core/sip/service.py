@@ -25,8 +25,9 @@ from core.sip.digest import NonceFactory
 from core.sip.message import SipResponse
 from core.sip.notify import NotifyTransaction
 from core.sip.policy import Policy, PolicyConfig
+from core.sip.ratelog import RateLimitedLog
 from core.sip.registrar import Registrar, RegistrarConfig, Source
-from core.sip.transport import Endpoint, open_transports, wall_clock
+from core.sip.transport import Endpoint, TcpLimits, wall_clock
 
 log = logging.getLogger("core.sip")
 HEARTBEAT_EVERY = 2.0
@@ -49,11 +50,13 @@ class SipConfig:
     command_poll: float = 0.5
     command_max_age: float = 120.0
     notify_timeout: float = 8.0
+    tcp: TcpLimits = field(default_factory=TcpLimits)
+    sweep_every: float = 1.0
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SipConfig:
         """VOIPADMIN_SIP_RATE (requests/s per source, 0 = off), VOIPADMIN_SIP_BAN_SECONDS,
-        VOIPADMIN_SIP_FAIL_THRESHOLD, VOIPADMIN_SIP_NOTIFY_TIMEOUT (docs/SIP.md)."""
+        VOIPADMIN_SIP_FAIL_THRESHOLD, VOIPADMIN_SIP_NOTIFY_TIMEOUT, VOIPADMIN_SIP_TCP_* (docs/SIP.md)."""
         p = PolicyConfig()
         rate = _env_float(settings, "VOIPADMIN_SIP_RATE", p.rate)
         policy = PolicyConfig(
@@ -62,7 +65,20 @@ class SipConfig:
             fail_threshold=int(_env_float(settings, "VOIPADMIN_SIP_FAIL_THRESHOLD", p.fail_threshold)),
             ban_seconds=_env_float(settings, "VOIPADMIN_SIP_BAN_SECONDS", p.ban_seconds),
         )
-        return cls(policy=policy, notify_timeout=_env_float(settings, "VOIPADMIN_SIP_NOTIFY_TIMEOUT", 8.0))
+        t = TcpLimits()
+        tcp = TcpLimits(
+            max_connections=int(_env_float(settings, "VOIPADMIN_SIP_TCP_MAX_CONNECTIONS", t.max_connections)),
+            max_per_source=int(_env_float(settings, "VOIPADMIN_SIP_TCP_MAX_PER_SOURCE", t.max_per_source)),
+            handshake_timeout=_env_float(settings, "VOIPADMIN_SIP_TCP_HANDSHAKE_SECONDS", t.handshake_timeout),
+            idle_timeout=_env_float(settings, "VOIPADMIN_SIP_TCP_IDLE_SECONDS", t.idle_timeout),
+        )
+        sweep = min(1.0, tcp.handshake_timeout / 4)
+        return cls(
+            policy=policy,
+            notify_timeout=_env_float(settings, "VOIPADMIN_SIP_NOTIFY_TIMEOUT", 8.0),
+            tcp=tcp,
+            sweep_every=sweep,
+        )
 
 
 class NotifyManager:
@@ -112,7 +128,8 @@ class SipService:
         self.registrar = Registrar(
             CredentialTable(), NonceFactory(self.secret), Policy(config.policy), config.registrar
         )
-        self.endpoint = Endpoint(self.registrar.handle, self._on_response, wall_clock)
+        self.endpoint = Endpoint(self.registrar.handle, self._on_response, wall_clock, config.tcp)
+        self.loop_errors = RateLimitedLog(log, window=1.0)
         self.notify = NotifyManager(self.endpoint.send)
         self._last_cred_load = 0.0
         self._command_tasks: set[asyncio.Task[None]] = set()
@@ -186,7 +203,29 @@ class SipService:
         await asyncio.to_thread(store.purge_expired, self.engine, now)
 
     async def _heartbeat_tick(self) -> None:
-        await asyncio.to_thread(heartbeat.beat, self.engine, "sip", f"udp+tcp {self.via_host}:{self.port}")
+        """Beat with what really listens; a UDP socket that closed is opened again first."""
+        if not self.endpoint.udp_open():
+            try:
+                await self.endpoint.open_udp()
+                log.warning("SIP/UDP socket reopened on port %d", self.port)
+            except OSError as exc:
+                self.loop_errors.error("udp-reopen", "SIP/UDP socket could not be reopened: %s", exc)
+        listening = self.endpoint.listening()
+        if not listening:
+            await asyncio.to_thread(heartbeat.stop, self.engine, "sip")  # nothing answers: not running
+            return
+        detail = f"{'+'.join(listening)} {self.via_host}:{self.port}"
+        await asyncio.to_thread(heartbeat.beat, self.engine, "sip", detail)
+
+    async def _sweep_tick(self) -> None:
+        self.endpoint.sweep()
+
+    def _loop_exception(self, loop: asyncio.AbstractEventLoop, context: dict[str, object]) -> None:
+        """asyncio's own errors (e.g. "socket.accept() out of system resource", thousands a second under
+        uvloop) go out at most once a second per message."""
+        message = str(context.get("message", "event loop error"))
+        exc = context.get("exception")
+        self.loop_errors.error(message[:80], "%s: %r", message, exc)
 
     async def _commands_tick(self) -> None:
         cmds = await asyncio.to_thread(store.claim_commands, self.engine, wall_clock(), self.config.command_max_age)
@@ -227,7 +266,8 @@ class SipService:
 
     async def serve(self, host: str, stop: asyncio.Event) -> None:
         await self.start()
-        udp, tcp = await open_transports(self.endpoint, host, self.port)
+        asyncio.get_running_loop().set_exception_handler(self._loop_exception)
+        await self.endpoint.open(host, self.port)
         log.info("SIP registrar on %s:%d (UDP+TCP), %d lines", host, self.port, len(self.registrar.credentials))
         await self._heartbeat_tick()
         c = self.config
@@ -238,12 +278,12 @@ class SipService:
             asyncio.create_task(self._every(c.purge_every, self._purge_tick, stop)),
             asyncio.create_task(self._every(c.command_poll, self._commands_tick, stop)),
             asyncio.create_task(self._every(HEARTBEAT_EVERY, self._heartbeat_tick, stop)),
+            asyncio.create_task(self._every(c.sweep_every, self._sweep_tick, stop)),
         ]
         try:
             await stop.wait()
         finally:
-            udp.close()
-            tcp.close()
+            self.endpoint.close()
             for t in workers:
                 t.cancel()
             await asyncio.gather(*workers, return_exceptions=True)
@@ -252,7 +292,6 @@ class SipService:
             await asyncio.gather(*self._command_tasks, return_exceptions=True)
             await self.flush()
             await asyncio.to_thread(heartbeat.stop, self.engine, "sip")
-            await tcp.wait_closed()
 
 
 async def run_sip(

@@ -2,6 +2,14 @@
 
 Bytes in -> core.sip.message -> the registrar (requests) or the NOTIFY manager (responses);
 replies go back from the socket the request arrived on (UDP) or on its connection (TCP).
+
+What one message cannot do (docs/SIP.md "Hardening"):
+- take a listening socket down: every message is handled inside a net that drops it and logs once per
+  source per window (core.sip.ratelog); a reply address is checked before `sendto`, whose non-OSError
+  failures make asyncio close the UDP socket;
+- exhaust the file limit: TCP connections are capped per source and globally (below RLIMIT_NOFILE);
+  a connection that has not authenticated must send a whole message every `handshake_timeout` seconds,
+  one that has gets `idle_timeout`; when full, the least recently active unauthenticated one makes room.
 """
 
 from __future__ import annotations
@@ -9,11 +17,15 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import resource
 import time
+from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from core.sip.errors import SipParseError
 from core.sip.message import KEEPALIVE, NEED_DATA, SipRequest, SipResponse, StreamParser, parse, serialize
+from core.sip.ratelog import RateLimitedLog
 from core.sip.registrar import Source
 
 log = logging.getLogger("core.sip.transport")
@@ -22,43 +34,171 @@ RequestHandler = Callable[[SipRequest, Source, float], list[SipResponse]]
 ResponseHandler = Callable[[SipResponse, Source], None]
 
 
-class Endpoint:
-    """What both transports share: the handlers, open TCP connections and a way to send."""
+@dataclass(frozen=True, slots=True)
+class TcpLimits:
+    max_connections: int = 0  # 0: as many as the file limit allows (see connection_cap)
+    max_per_source: int = 64  # an office NAT with many TCP phones; more from one address is abuse
+    handshake_timeout: float = 30.0  # seconds between whole messages before a REGISTER got a 200
+    idle_timeout: float = 3660.0  # ... after: above the longest registration (3600 s), as Kamailio's 3605
 
-    def __init__(self, on_request: RequestHandler, on_response: ResponseHandler, clock: Callable[[], float]) -> None:
+
+def connection_cap(requested: int = 0) -> int:
+    """The global TCP cap: what was asked (0 = 65,536), kept below the soft RLIMIT_NOFILE with room for
+    the database, logs and worker threads, so accept() never fails for want of a descriptor."""
+    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    if soft == resource.RLIM_INFINITY:
+        soft = 1 << 20
+    ceiling = max(16, soft - max(64, soft // 8))
+    return min(requested or 65536, ceiling)
+
+
+def valid_port(port: object) -> bool:
+    return isinstance(port, int) and 0 < port <= 65535
+
+
+class Endpoint:
+    """What both transports share: the handlers, open TCP connections, limits and a way to send."""
+
+    def __init__(
+        self,
+        on_request: RequestHandler,
+        on_response: ResponseHandler,
+        clock: Callable[[], float],
+        limits: TcpLimits | None = None,
+    ) -> None:
         self.on_request = on_request
         self.on_response = on_response
         self.clock = clock
+        self.limits = limits or TcpLimits()
+        self.max_connections = connection_cap(self.limits.max_connections)
         self.udp: asyncio.DatagramTransport | None = None
+        self.tcp: asyncio.Server | None = None
+        self.host, self.port = "", 0
         self.local = ""
-        self.connections: dict[int, asyncio.Transport] = {}
+        self.connections: dict[int, TcpProtocol] = {}
+        self.per_source: dict[str, int] = {}
+        # Least recently active first: the sweep and the eviction read from the front.
+        self.unproven: OrderedDict[int, TcpProtocol] = OrderedDict()
+        self.proven: OrderedDict[int, TcpProtocol] = OrderedDict()
+        self.errors = RateLimitedLog(log)
         self._ids = itertools.count(1)
 
     def new_conn_id(self) -> int:
         return next(self._ids)
 
+    # -- sockets --
+
+    async def open(self, host: str, port: int) -> None:
+        self.host, self.port = host, port
+        await self.open_udp()
+        loop = asyncio.get_running_loop()
+        try:
+            self.tcp = await loop.create_server(lambda: TcpProtocol(self), host, port, reuse_address=True)
+        except OSError:
+            self.close()
+            raise
+
+    async def open_udp(self) -> None:
+        loop = asyncio.get_running_loop()
+        await loop.create_datagram_endpoint(lambda: UdpProtocol(self), local_addr=(self.host, self.port))
+
+    def udp_open(self) -> bool:
+        return self.udp is not None and not self.udp.is_closing()
+
+    def listening(self) -> list[str]:
+        """What really listens now (the heartbeat reports this, not what was opened at start)."""
+        out = ["udp"] if self.udp_open() else []
+        if self.tcp is not None and self.tcp.is_serving():
+            out.append("tcp")
+        return out
+
+    def close(self) -> None:
+        if self.udp is not None:
+            self.udp.close()
+        if self.tcp is not None:
+            self.tcp.close()
+        for conn in list(self.connections.values()):
+            conn.close()
+
+    # -- sending --
+
     def send(self, dest: Source, data: bytes) -> bool:
         """To a binding's recorded source: the UDP socket, or the TCP connection it came on."""
         if dest.transport == "udp":
-            if self.udp is None:
-                return False
-            self.udp.sendto(data, (dest.ip, dest.port))
-            return True
+            return self.sendto(data, (dest.ip, dest.port))
         conn = self.connections.get(dest.conn_id or -1)
-        if conn is None or conn.is_closing():
+        if conn is None or conn.transport is None or conn.transport.is_closing():
             return False
-        conn.write(data)
+        conn.transport.write(data)
         return True
 
+    def sendto(self, data: bytes, addr: tuple[str, int]) -> bool:
+        if not self.udp_open() or not valid_port(addr[1]):
+            return False
+        try:
+            self.udp.sendto(data, addr)  # type: ignore[union-attr]
+        except (OSError, ValueError, OverflowError) as exc:  # uvloop raises some of these itself
+            self.errors.warning(f"send:{addr[0]}", "SIP/UDP reply to %s:%s not sent: %s", addr[0], addr[1], exc)
+            return False
+        return True
 
-def udp_reply_addr(req: SipRequest, source: Source) -> tuple[str, int]:
-    """RFC 3581: with rport, answer the source address; else the source IP and the Via port."""
-    via = req.get("Via") or ""
-    if ";rport" in via:
-        return source.ip, source.port
-    hostport = via.split(";", 1)[0].split()[-1] if via.split() else ""
-    port = hostport.rsplit(":", 1)[1] if ":" in hostport and not hostport.endswith("]") else "5060"
-    return source.ip, int(port) if port.isdigit() else 5060
+    # -- TCP admission and idle connections --
+
+    def admit(self, conn: TcpProtocol) -> bool:
+        ip = conn.peer[0]
+        if self.per_source.get(ip, 0) >= self.limits.max_per_source:
+            self.errors.warning(f"cap:{ip}", "SIP/TCP from %s refused: %d connections from it", ip,
+                                self.limits.max_per_source)  # fmt: skip
+            return False
+        if len(self.connections) >= self.max_connections:
+            if not self.unproven:
+                n = len(self.connections)
+                self.errors.warning("cap:all", "SIP/TCP from %s refused: %d connections open", ip, n)
+                return False
+            _, oldest = self.unproven.popitem(last=False)
+            self.errors.warning("evict", "SIP/TCP %d connections open: closed the least active unauthenticated one "
+                                "(from %s)", len(self.connections), oldest.peer[0])  # fmt: skip
+            oldest.close()
+        self.connections[conn.conn_id] = conn
+        self.per_source[ip] = self.per_source.get(ip, 0) + 1
+        self.unproven[conn.conn_id] = conn
+        return True
+
+    def forget(self, conn: TcpProtocol) -> None:
+        if self.connections.pop(conn.conn_id, None) is None:
+            return
+        ip = conn.peer[0]
+        left = self.per_source.get(ip, 1) - 1
+        if left > 0:
+            self.per_source[ip] = left
+        else:
+            self.per_source.pop(ip, None)
+        self.unproven.pop(conn.conn_id, None)
+        self.proven.pop(conn.conn_id, None)
+
+    def active(self, conn: TcpProtocol, authenticated: bool) -> None:
+        if conn.conn_id not in self.connections:
+            return  # evicted or closed meanwhile
+        conn.last_active = time.monotonic()
+        if authenticated and conn.conn_id in self.unproven:
+            del self.unproven[conn.conn_id]
+        table = self.proven if authenticated or conn.conn_id in self.proven else self.unproven
+        table[conn.conn_id] = conn
+        table.move_to_end(conn.conn_id)
+
+    def sweep(self, now: float | None = None) -> int:
+        """Close connections idle past their timeout; returns how many."""
+        now = time.monotonic() if now is None else now
+        closed = 0
+        for table, timeout in ((self.unproven, self.limits.handshake_timeout), (self.proven, self.limits.idle_timeout)):
+            while table:
+                conn = next(iter(table.values()))
+                if now - conn.last_active < timeout:
+                    break
+                table.popitem(last=False)
+                conn.close()
+                closed += 1
+        return closed
 
 
 class UdpProtocol(asyncio.DatagramProtocol):
@@ -72,7 +212,21 @@ class UdpProtocol(asyncio.DatagramProtocol):
         host, port = transport.get_extra_info("sockname")[:2]
         self.endpoint.local = f"udp:{host}:{port}"
 
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.endpoint.udp is self.transport:
+            self.endpoint.udp = None
+            if exc is not None:
+                log.error("SIP/UDP socket closed: %s", exc)
+
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        try:
+            self._handle(data, addr)
+        except Exception:
+            self.endpoint.errors.error(
+                f"udp:{addr[0]}", "SIP/UDP message from %s:%s dropped: internal error", addr[0], addr[1], exc_info=True
+            )
+
+    def _handle(self, data: bytes, addr: tuple[str, int]) -> None:
         if len(data) < 16:
             return  # keep-alive CRLFs, STUN-ish noise
         try:
@@ -84,13 +238,25 @@ class UdpProtocol(asyncio.DatagramProtocol):
             self.endpoint.on_response(msg, source)
             return
         replies = self.endpoint.on_request(msg, source, self.endpoint.clock())
-        if replies and self.transport is not None:
+        if replies:
             dest = udp_reply_addr(msg, source)
             for r in replies:
-                self.transport.sendto(serialize(r), dest)
+                self.endpoint.sendto(serialize(r), dest)
 
     def error_received(self, exc: Exception) -> None:
         log.debug("udp error: %s", exc)  # ICMP unreachable for a gone phone: nothing to do
+
+
+def udp_reply_addr(req: SipRequest, source: Source) -> tuple[str, int]:
+    """RFC 3581: with rport, answer the source address; else the source IP and the Via port
+    (a port that is not one, which the registrar already refuses, falls back to the source's)."""
+    via = req.get("Via") or ""
+    if ";rport" in via:
+        return source.ip, source.port
+    hostport = via.split(";", 1)[0].split()[-1] if via.split() else ""
+    port = hostport.rsplit(":", 1)[1] if ":" in hostport and not hostport.endswith("]") else "5060"
+    number = int(port) if port.isascii() and port.isdigit() and len(port) <= 5 else 5060
+    return source.ip, number if valid_port(number) else source.port
 
 
 class TcpProtocol(asyncio.Protocol):
@@ -101,47 +267,61 @@ class TcpProtocol(asyncio.Protocol):
         self.conn_id = endpoint.new_conn_id()
         self.peer: tuple[str, int] = ("", 0)
         self.local = ""
+        self.last_active = time.monotonic()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
-        self.peer = transport.get_extra_info("peername")[:2]
+        peer = transport.get_extra_info("peername")
+        self.peer = (peer[0], peer[1]) if peer else ("?", 0)
         host, port = transport.get_extra_info("sockname")[:2]
         self.local = f"tcp:{host}:{port}"
-        self.endpoint.connections[self.conn_id] = self.transport
+        if not self.endpoint.admit(self):
+            transport.abort()  # type: ignore[attr-defined]
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self.endpoint.connections.pop(self.conn_id, None)
+        self.endpoint.forget(self)
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.abort()  # no lingering: the descriptor is what we are short of
 
     def data_received(self, data: bytes) -> None:
-        assert self.transport is not None
+        if self.transport is None or self.transport.is_closing():
+            return
         try:
             self.parser.receive_data(data)
             while True:
                 event = self.parser.next_event()
                 if event is NEED_DATA:
                     return
-                if event is KEEPALIVE:
-                    self.transport.write(b"\r\n")  # RFC 5626 pong
-                    continue
-                source = Source(self.peer[0], self.peer[1], "tcp", self.conn_id, self.local)
-                if isinstance(event, SipResponse):
-                    self.endpoint.on_response(event, source)
-                elif isinstance(event, SipRequest):
-                    for r in self.endpoint.on_request(event, source, self.endpoint.clock()):
-                        self.transport.write(serialize(r))
+                self._handle(event)
         except SipParseError:
-            self.transport.close()  # framing is lost on a stream: drop the connection
+            self.close()  # framing is lost on a stream: drop the connection
+        except Exception:
+            self.endpoint.errors.error(f"tcp:{self.peer[0]}", "SIP/TCP connection from %s:%s closed: internal error",
+                                       self.peer[0], self.peer[1], exc_info=True)  # fmt: skip
+            self.close()
 
-
-async def open_transports(endpoint: Endpoint, host: str, port: int) -> tuple[asyncio.DatagramTransport, asyncio.Server]:
-    loop = asyncio.get_running_loop()
-    udp, _ = await loop.create_datagram_endpoint(lambda: UdpProtocol(endpoint), local_addr=(host, port))
-    try:
-        tcp = await loop.create_server(lambda: TcpProtocol(endpoint), host, port, reuse_address=True)
-    except OSError:
-        udp.close()
-        raise
-    return udp, tcp
+    def _handle(self, event: object) -> None:
+        assert self.transport is not None
+        if event is KEEPALIVE:
+            self.transport.write(b"\r\n")  # RFC 5626 pong
+            self.endpoint.active(self, False)
+            return
+        source = Source(self.peer[0], self.peer[1], "tcp", self.conn_id, self.local)
+        try:
+            if isinstance(event, SipResponse):
+                self.endpoint.on_response(event, source)
+                self.endpoint.active(self, False)
+            elif isinstance(event, SipRequest):
+                replies = self.endpoint.on_request(event, source, self.endpoint.clock())
+                for r in replies:
+                    self.transport.write(serialize(r))
+                ok = event.method == "REGISTER" and any(r.status == 200 for r in replies)
+                self.endpoint.active(self, ok)
+        except Exception:  # this message is dropped; the stream's framing is intact, so carry on
+            self.endpoint.errors.error(f"tcp:{self.peer[0]}", "SIP/TCP message from %s:%s dropped: internal error",
+                                       self.peer[0], self.peer[1], exc_info=True)  # fmt: skip
 
 
 def wall_clock() -> float:

@@ -81,9 +81,11 @@ def start_registrar(
     tmp_path: Path,
     nofile: int | None = None,
     name: str = "registrar",
+    args: tuple[str, ...] = (),
 ) -> Iterator[RunningRegistrar]:
     """`python -m core.sip` on a free port of 127.0.0.1, until its heartbeat row appears; stopped after.
-    `nofile` lowers its soft RLIMIT_NOFILE (file-limit attacks stay bounded)."""
+    `nofile` lowers its soft RLIMIT_NOFILE (file-limit attacks stay bounded); `args` such as
+    `--no-uvloop` (`python -m core serve` runs the registrar on asyncio's own loop)."""
     port = free_port()
     log = tmp_path / f"{name}.log"
 
@@ -93,7 +95,7 @@ def start_registrar(
 
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "core.sip", "--host", "127.0.0.1", "--port", str(port)],
+            [sys.executable, "-m", "core.sip", "--host", "127.0.0.1", "--port", str(port), *args],
             cwd=ROOT,
             env=env,
             stdout=out,
