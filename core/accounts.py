@@ -68,6 +68,25 @@ def session_epoch(session: Session, account_id: int) -> int:
     return account.session_epoch
 
 
+LANGUAGES = ("fr", "en")  # the dashboard's languages (dashboard.i18n says them)
+
+
+def language_of(session: Session, actor: Actor) -> str:
+    """The acting account's language, kept with the account: each dashboard session starts in it."""
+    account = session.get(Account, actor.account_id) if actor.account_id is not None else None
+    return account.language if account is not None and account.language in LANGUAGES else "fr"
+
+
+def set_language(session: Session, actor: Actor, language: str) -> None:
+    """Keep the acting account's language choice (an account sets its own only)."""
+    if language not in LANGUAGES:
+        raise ValidationError("one_of", "language", choices=", ".join(LANGUAGES))
+    account = session.get(Account, actor.account_id) if actor.account_id is not None else None
+    if account is None:
+        raise NotFound("account_not_found", "account")
+    account.language = language
+
+
 def end_sessions(session: Session, actor: Actor, username: str) -> None:
     """Log the account out everywhere (its own choice, or the provider's)."""
     account = session.scalar(select(Account).where(Account.username == username))

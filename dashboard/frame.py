@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import json
+
 import streamlit as st
 
+from core import accounts
 from core.permissions import Actor
 from dashboard.auth import LOGOUT_PATH, current_actor, forget
+from dashboard.db import tx
 from dashboard.guard import FRAME_KEY, login_prompt
 from dashboard.i18n import LANG_KEY, LANGUAGES, TEXTS, lang, t
+from dashboard.routes import LANG_COOKIE, LANG_COOKIE_TTL
 
 PAGES_DIR = "pages"
 FRAUD_ROLES = ("provider", "vpbx_admin")
@@ -39,18 +44,48 @@ def pages_for(actor: Actor) -> dict[str, list[st.Page]]:
     return nav
 
 
+COOKIE_PENDING = "lang_cookie_pending"  # a language switched on this run, not yet in the browser's cookie
+
+
 def _browser_language() -> str:
-    """The browser's language if it is English, else French (the manual's language)."""
+    """Before login: the login form's language cookie, else the browser's language if it is English,
+    else French (the manual's language)."""
     try:
-        locale = st.context.locale or ""
+        cookie, locale = st.context.cookies.get(LANG_COOKIE), st.context.locale or ""
     except Exception:  # no browser context
-        locale = ""
+        cookie, locale = None, ""
+    if cookie in LANGUAGES:
+        return str(cookie)
     return "en" if str(locale).lower().startswith("en") else "fr"
 
 
-def _set_language() -> None:
-    if st.session_state.get("lang_switch") in LANGUAGES:
-        st.session_state[LANG_KEY] = st.session_state["lang_switch"]
+def _start_language(actor: Actor | None) -> None:
+    """A session starts in its account's language (kept with the account), else the browser's."""
+    if LANG_KEY in st.session_state:
+        return
+    if actor is None:
+        st.session_state[LANG_KEY] = _browser_language()
+        return
+    with tx() as s:
+        st.session_state[LANG_KEY] = accounts.language_of(s, actor)
+
+
+def _set_language(actor: Actor) -> None:
+    chosen = st.session_state.get("lang_switch")
+    if chosen not in LANGUAGES or chosen == st.session_state.get(LANG_KEY):
+        return
+    with tx() as s:
+        accounts.set_language(s, actor, chosen)  # kept with the account: the next session starts in it
+    st.session_state[LANG_KEY] = chosen
+    st.session_state[COOKIE_PENDING] = chosen
+
+
+def _language_cookie() -> None:
+    """After a switch, the login form's cookie follows (a script cannot set cookies; the page can)."""
+    chosen = st.session_state.pop(COOKIE_PENDING, None)
+    if chosen in LANGUAGES:
+        cookie = f"{LANG_COOKIE}={chosen}; path=/; max-age={LANG_COOKIE_TTL}; samesite=strict"
+        st.html(f"<script>document.cookie = {json.dumps(cookie)};</script>", unsafe_allow_javascript=True)
 
 
 def _sidebar(actor: Actor) -> None:
@@ -58,16 +93,16 @@ def _sidebar(actor: Actor) -> None:
         st.caption(f"{actor.name} · {t('role_' + actor.role)}")
         # A widget's state is dropped on runs that do not draw it; the chosen language must outlive those.
         st.segmented_control(
-            t("language"), LANGUAGES, default=lang(), key="lang_switch", on_change=_set_language,
+            t("language"), LANGUAGES, default=lang(), key="lang_switch", on_change=_set_language, args=(actor,),
             format_func=lambda code: TEXTS[code]["language_name"],
         )  # fmt: skip
+        _language_cookie()
 
 
 def run() -> None:
     st.set_page_config(page_title="AdminCenter", page_icon=":material/call:", layout="wide")
-    if LANG_KEY not in st.session_state:
-        st.session_state[LANG_KEY] = _browser_language()
     actor = current_actor()
+    _start_language(actor)
     if actor is None:
         # Still call st.navigation: it switches off Streamlit's pages/ auto-discovery for this run.
         st.navigation([st.Page(login_prompt, title="AdminCenter", url_path="login")], position="hidden").run()

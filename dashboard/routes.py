@@ -1,7 +1,11 @@
-"""HTTP routes next to the Streamlit app (st.App): the login form and logout, which set the cookie.
+"""HTTP routes next to the Streamlit app (st.App): the login form and logout, which set the cookies.
 
 A Streamlit script can read cookies but not set them, so logging in is a plain HTML form posted
 here: the password goes to core.accounts.authenticate and never through the Streamlit session.
+
+These handlers run on the dashboard's event loop (the same one that serves every websocket), so
+nothing slow runs here: the throttle (core.login_throttle) answers a throttled attempt at once,
+without a lookup or a hash, and the database + argon2 work goes to a small pool of threads.
 """
 
 from __future__ import annotations
@@ -11,19 +15,24 @@ import time
 from collections.abc import Callable
 from functools import lru_cache
 
+import anyio
+import anyio.to_thread
 from sqlalchemy import Engine
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from core import web_session
-from core.accounts import authenticate, session_epoch
+from core import accounts, web_session
 from core.db import make_engine, transaction
+from core.login_throttle import LoginThrottle, limits_from_env
 from core.settings import current_settings
 from dashboard.i18n import LANGUAGES, TEXTS
 
 LOGIN_PATH = "/session/login"
 LOGOUT_PATH = "/session/logout"
+LANG_COOKIE = "voipadmin_lang"  # the language of the login form; not a secret, readable by the page
+LANG_COOKIE_TTL = 365 * 86400
+HASH_THREADS = 2  # argon2 runs at most this many at once (each takes ~64 MiB and a core for ~50 ms)
 
 _PAGE = """<!doctype html>
 <html lang="{lang}"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
@@ -42,17 +51,35 @@ button{{margin-top:1.2rem;width:100%;padding:.6rem;background:#ff4b4b;color:#fff
 <label for="password">{password}</label>
 <input id="password" name="password" type="password" autocomplete="current-password" required>
 <input type="hidden" name="next" value="{next}"><input type="hidden" name="lang" value="{lang}">
-<button type="submit">{submit}</button>
-<nav>{switch}</nav>
+{chosen}<button type="submit">{submit}</button>
+<nav>{language}: {switch}</nav>
 </form></body></html>"""
 
 
-def _lang(request: Request, form_lang: str | None = None) -> str:
-    wanted = form_lang or request.query_params.get("lang")
-    if wanted in LANGUAGES:
-        return wanted
-    accept = request.headers.get("accept-language", "")
-    return "en" if accept.lower().startswith("en") else "fr"
+def accept_language(header: str) -> str | None:
+    """The first of our languages the browser lists, by its q-values (`en-US,en;q=0.9,fr;q=0.8`)."""
+    ranked: list[tuple[float, int, str]] = []
+    for i, part in enumerate(header.split(",")[:20]):
+        tag, _, params = part.strip().partition(";")
+        q = 1.0
+        if params.strip().startswith("q="):
+            try:
+                q = float(params.strip()[2:])
+            except ValueError:
+                q = 0.0
+        code = tag.strip().lower()[:2]
+        if code in LANGUAGES and q > 0:
+            ranked.append((-q, i, code))
+    return min(ranked)[2] if ranked else None
+
+
+def form_language(request: Request, form_lang: str | None = None) -> str:
+    """The login form's language: the form's own switch, else the voipadmin_lang cookie (the account's
+    last language in this browser), else the browser's Accept-Language, else French."""
+    for wanted in (form_lang, request.query_params.get("lang"), request.cookies.get(LANG_COOKIE)):
+        if wanted in LANGUAGES:
+            return wanted
+    return accept_language(request.headers.get("accept-language", "")) or "fr"
 
 
 def safe_next(raw: str | None) -> str:
@@ -62,42 +89,87 @@ def safe_next(raw: str | None) -> str:
     return raw
 
 
-def login_page(lang: str, next_path: str = "/", error: bool = False, status: int = 200) -> HTMLResponse:
+def login_page(
+    lang: str, next_path: str = "/", error: str | None = None, status: int = 200, chosen: bool = False,
+    headers: dict[str, str] | None = None,
+) -> HTMLResponse:  # fmt: skip
+    """The form in `lang`. `error` is an i18n key; `chosen` marks a language picked on the form's own switch."""
     tr = TEXTS[lang]
     other = "en" if lang == "fr" else "fr"
     body = _PAGE.format(
         lang=lang,
         action=LOGIN_PATH,
-        error=f'<p class="error" role="alert">{html.escape(tr["login_failed"])}</p>' if error else "",
+        error=f'<p class="error" role="alert">{html.escape(tr[error])}</p>' if error else "",
         username=html.escape(tr["username_login"]),
         password=html.escape(tr["password_login"]),
         submit=html.escape(tr["login"]),
         next=html.escape(next_path),
-        switch=f'<a href="{LOGIN_PATH}?lang={other}">{html.escape(TEXTS[other]["language_name"])}</a>',
+        chosen='<input type="hidden" name="lang_chosen" value="1">' if chosen else "",
+        language=html.escape(tr["language"]),
+        # The other language's name is written in that language (and marked so), as language pickers do.
+        switch=f'<a href="{LOGIN_PATH}?lang={other}&amp;next={html.escape(next_path)}" hreflang="{other}" '
+        f'lang="{other}">{html.escape(TEXTS[other]["language_name"])}</a>',
     )
-    headers = {"Cache-Control": "no-store", "X-Frame-Options": "DENY"}
-    return HTMLResponse(body, status_code=status, headers=headers)
+    all_headers = {"Cache-Control": "no-store", "X-Frame-Options": "DENY", **(headers or {})}
+    return HTMLResponse(body, status_code=status, headers=all_headers)
 
 
-def build_routes(get_engine: Callable[[], Engine], ttl: int = web_session.DEFAULT_TTL) -> list[Route]:
+def set_language_cookie(response: Response, lang: str, secure: bool) -> None:
+    response.set_cookie(LANG_COOKIE, lang, max_age=LANG_COOKIE_TTL, path="/", samesite="strict", secure=secure)
+
+
+def build_routes(
+    get_engine: Callable[[], Engine],
+    ttl: int = web_session.DEFAULT_TTL,
+    throttle: LoginThrottle | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> list[Route]:
+    throttle = throttle or LoginThrottle(limits_from_env())
+    limiter = anyio.CapacityLimiter(HASH_THREADS)  # bounded: a flood queues here, not on the CPU
+
+    def check_password(username: str, password: str, chosen_lang: str | None) -> tuple[int, int, str] | None:
+        """In a worker thread: (account id, session epoch, language) if the password is right."""
+        with transaction(get_engine()) as s:
+            actor = accounts.authenticate(s, username, password)
+            if actor is None or actor.account_id is None:
+                return None
+            if chosen_lang:  # picked on the login form's own switch: a language choice like any other
+                accounts.set_language(s, actor, chosen_lang)
+            return actor.account_id, accounts.session_epoch(s, actor.account_id), accounts.language_of(s, actor)
+
     async def show(request: Request) -> Response:
-        return login_page(_lang(request), safe_next(request.query_params.get("next")))
+        lang = form_language(request)
+        chosen = request.query_params.get("lang") in LANGUAGES
+        response = login_page(lang, safe_next(request.query_params.get("next")), chosen=chosen)
+        if chosen:
+            set_language_cookie(response, lang, _secure(request))
+        return response
 
     async def submit(request: Request) -> Response:
-        origin = request.headers.get("origin")
-        if origin and origin not in (f"{request.url.scheme}://{request.url.netloc}", "null"):
-            return Response("cross-site login refused", status_code=403)  # login CSRF
         form = await request.form()
         username, password = str(form.get("username") or ""), str(form.get("password") or "")
-        lang, next_path = _lang(request, str(form.get("lang") or "")), safe_next(str(form.get("next") or ""))
-        with transaction(get_engine()) as s:
-            actor = authenticate(s, username, password) if username and password else None
-            epoch = session_epoch(s, actor.account_id) if actor and actor.account_id is not None else 0
-        if actor is None or actor.account_id is None:
-            return login_page(lang, next_path, error=True, status=401)
-        token = web_session.issue(current_settings().secret_key(), actor.account_id, time.time(), ttl, epoch)
+        lang, next_path = form_language(request, str(form.get("lang") or "")), safe_next(str(form.get("next") or ""))
+        chosen = lang if form.get("lang_chosen") == "1" else None
+        origin = request.headers.get("origin")
+        if origin and origin not in (f"{request.url.scheme}://{request.url.netloc}", "null"):
+            return login_page(lang, next_path, error="login_cross_site", status=403, chosen=bool(chosen))  # CSRF
+        source = request.client.host if request.client else None
+        wait = throttle.attempt(source, username, clock())
+        if wait:
+            # Decided before any lookup: the same answer, at once, for an account that exists and one that does not.
+            return login_page(lang, next_path, error="login_throttled", status=429, chosen=bool(chosen),
+                              headers={"Retry-After": str(wait)})  # fmt: skip
+        found = None
+        if username and password:
+            found = await anyio.to_thread.run_sync(check_password, username, password, chosen, limiter=limiter)
+        if found is None:
+            return login_page(lang, next_path, error="login_failed", status=401, chosen=bool(chosen))
+        throttle.succeeded(source, username)
+        account_id, epoch, account_lang = found
+        token = web_session.issue(current_settings().secret_key(), account_id, time.time(), ttl, epoch)
         response = RedirectResponse(next_path, status_code=303)
         response.set_cookie(web_session.COOKIE_NAME, token, **web_session.cookie_options(_secure(request), ttl))
+        set_language_cookie(response, account_lang, _secure(request))
         return response
 
     async def logout(request: Request) -> Response:

@@ -3,7 +3,7 @@ from sqlalchemy import select
 
 from core import accounts
 from core.db import transaction
-from core.errors import PermissionDenied, ValidationError
+from core.errors import NotFound, PermissionDenied, ValidationError
 from core.models import Account
 
 pytestmark = pytest.mark.db
@@ -72,3 +72,19 @@ def test_password_change_and_end_sessions_move_the_session_epoch(engine, provide
         assert accounts.actor_by_id(s, view["id"], epoch) is None
         with pytest.raises(PermissionDenied):
             accounts.end_sessions(s, seed.admin_b, "dave")
+
+
+def test_an_account_keeps_its_own_language_choice(engine, provider, seed):
+    with transaction(engine) as s:
+        view, _ = accounts.add_account(s, provider, "erin", "user", line_number="+41215550101", password="long-enough")
+        erin = accounts.actor_by_id(s, view["id"])
+        assert accounts.language_of(s, erin) == "fr"  # the default
+        accounts.set_language(s, erin, "en")
+    with transaction(engine) as s:
+        assert accounts.language_of(s, accounts.actor_by_id(s, view["id"])) == "en"  # kept across sessions
+        with pytest.raises(ValidationError) as err:
+            accounts.set_language(s, erin, "de")
+        assert err.value.field == "language"
+        with pytest.raises(NotFound):
+            accounts.set_language(s, provider, "en")  # the system actor has no account to keep it in
+        assert accounts.language_of(s, erin) == "en"

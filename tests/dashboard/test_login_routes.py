@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from typing import Any
 
@@ -12,19 +13,35 @@ from starlette.applications import Starlette
 
 from core import accounts, web_session
 from core.db import transaction
+from core.login_throttle import Limits, LoginThrottle
+from core.models import Account
 from core.settings import current_settings
-from dashboard.routes import LOGIN_PATH, LOGOUT_PATH, build_routes, safe_next
+from dashboard.routes import LANG_COOKIE, LOGIN_PATH, LOGOUT_PATH, accept_language, build_routes, safe_next
 
 PASSWORD = "correct horse battery"
 
 
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
 @pytest.fixture
-def client(engine, provider, monkeypatch, db_url):
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def client(engine, provider, monkeypatch, db_url, clock):
     monkeypatch.setenv("VOIPADMIN_DB_URL", db_url)
     current_settings.cache_clear()
     with transaction(engine) as s:
         view, _ = accounts.add_account(s, provider, "support", "provider", password=PASSWORD)
-    return Client(Starlette(routes=build_routes(lambda: engine, ttl=600)), view["id"])
+    throttle = LoginThrottle(Limits(per_account=3, per_source=6, window=60))
+    return Client(Starlette(routes=build_routes(lambda: engine, ttl=600, throttle=throttle, clock=clock)), view["id"])
 
 
 class Client:
@@ -33,9 +50,9 @@ class Client:
     def __init__(self, app: Starlette, account_id: int) -> None:
         self.app, self.account_id = app, account_id
 
-    def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+    def request(self, method: str, url: str, source: str = "192.0.2.10", **kwargs: Any) -> httpx.Response:
         async def go() -> httpx.Response:
-            transport = httpx.ASGITransport(app=self.app)
+            transport = httpx.ASGITransport(app=self.app, client=(source, 40000))
             async with httpx.AsyncClient(transport=transport, base_url="https://testserver") as c:
                 return await c.request(method, url, **kwargs)
 
@@ -95,3 +112,109 @@ def test_form_is_bilingual_and_escapes_next(client):
 )  # fmt: skip
 def test_next_stays_on_this_site(raw, expected):
     assert safe_next(raw) == expected
+
+
+def _login(client: Client, username: str, password: str, source: str = "192.0.2.10", **form: str) -> httpx.Response:
+    return client.post(LOGIN_PATH, data={"username": username, "password": password, **form}, source=source)
+
+
+def test_an_account_is_throttled_after_so_many_failures_and_lets_in_after_the_window(client, clock):
+    assert [_login(client, "support", f"guess {i}").status_code for i in range(3)] == [401, 401, 401]
+    r = _login(client, "support", PASSWORD, lang="en")  # the right password, while throttled
+    assert r.status_code == 429 and "set-cookie" not in r.headers
+    assert "Too many login attempts. Try again in a few minutes." in r.text
+    assert r.headers["retry-after"] == "60"
+    assert _login(client, "support", PASSWORD, source="198.51.100.7").status_code == 429  # from anywhere
+    clock.now += 60
+    r = _login(client, "support", PASSWORD)
+    assert r.status_code == 303 and web_session.COOKIE_NAME in r.cookies
+
+
+def test_a_source_is_throttled_whatever_names_it_tries_and_other_sources_are_not(client):
+    assert {_login(client, f"guess{i}", "wrong password").status_code for i in range(6)} == {401}
+    assert _login(client, "support", PASSWORD).status_code == 429
+    assert _login(client, "support", PASSWORD, source="198.51.100.7").status_code == 303
+
+
+def test_throttled_answers_do_not_tell_known_from_unknown_accounts(client):
+    for name in ("support", "nobody"):
+        for i in range(3):
+            _login(client, name, f"guess {i}", source=f"198.51.100.{i}")
+    known, unknown = _login(client, "support", "x", lang="fr"), _login(client, "nobody", "x", lang="fr")
+    assert (known.status_code, known.text, known.headers["retry-after"]) == (
+        unknown.status_code, unknown.text, unknown.headers["retry-after"])  # fmt: skip
+    assert "Trop de tentatives de connexion." in known.text
+
+
+def test_a_throttled_attempt_looks_nothing_up_and_hashes_nothing(client, monkeypatch):
+    checked: list[str] = []
+    real = accounts.authenticate
+
+    def counting(session, username, password):
+        checked.append(username)
+        return real(session, username, password)
+
+    monkeypatch.setattr(accounts, "authenticate", counting)
+    for i in range(10):
+        _login(client, "support", f"guess {i}")
+    assert checked == ["support"] * 3
+
+
+def test_hashing_runs_off_the_event_loop(client, monkeypatch):
+    """The lookup and argon2 run in a worker thread, not on the thread running the event loop."""
+    loop_threads: set[int] = set()
+    real = accounts.authenticate
+
+    def recording(session, username, password):
+        loop_threads.add(threading.get_ident())
+        return real(session, username, password)
+
+    monkeypatch.setattr(accounts, "authenticate", recording)
+    _login(client, "support", "wrong password")
+    assert loop_threads and threading.get_ident() not in loop_threads  # asyncio.run's loop is this thread
+
+
+def test_the_form_speaks_the_cookie_language_then_the_browser_s_then_french(client):
+    def form(headers: dict[str, str]) -> str:
+        return client.get(LOGIN_PATH, headers=headers).text
+
+    assert 'lang="en"' in form({"cookie": f"{LANG_COOKIE}=en", "accept-language": "fr-CH,fr;q=0.9"})
+    assert 'lang="fr"' in form({"cookie": f"{LANG_COOKIE}=fr", "accept-language": "en-US"})
+    assert 'lang="en"' in form({"accept-language": "de-CH, en;q=0.5, fr;q=0.3"})
+    page = form({"accept-language": "de-CH"})
+    assert '<html lang="fr">' in page and "Mot de passe" in page and "Password" not in page
+    assert 'hreflang="en" lang="en">English</a>' in page  # the switch, written in its own language
+
+
+@pytest.mark.parametrize(
+    "header,expected",
+    [("en-US,en;q=0.9", "en"), ("fr-CH, fr;q=0.9, en;q=0.8", "fr"), ("de, en;q=0.2, fr;q=0.7", "fr"),
+     ("en;q=0", None), ("", None), ("*", None), ("en;q=bad, fr", "fr")],
+)  # fmt: skip
+def test_accept_language_follows_the_q_values(header, expected):
+    assert accept_language(header) == expected
+
+
+def test_the_form_s_language_switch_sets_the_cookie(client):
+    r = client.get(LOGIN_PATH + "?lang=en&next=/keys")
+    assert r.cookies[LANG_COOKIE] == "en" and "User name" in r.text
+    assert 'href="/session/login?lang=fr&amp;next=/keys"' in r.text
+    assert 'name="lang_chosen"' in r.text
+    assert LANG_COOKIE not in client.get(LOGIN_PATH).cookies  # only a choice sets it
+
+
+def _language(engine, username: str) -> str:
+    with transaction(engine) as s:
+        return s.query(Account).filter_by(username=username).one().language
+
+
+def test_login_sets_the_language_cookie_to_the_account_s_language(client, engine):
+    r = _login(client, "support", PASSWORD, lang="en")  # an English form, not chosen on it: the account's wins
+    assert r.status_code == 303 and r.cookies[LANG_COOKIE] == "fr" and _language(engine, "support") == "fr"
+
+
+def test_a_language_chosen_on_the_form_is_kept_with_the_account(client, engine):
+    r = _login(client, "support", PASSWORD, lang="en", lang_chosen="1")
+    assert r.status_code == 303 and r.cookies[LANG_COOKIE] == "en" and _language(engine, "support") == "en"
+    assert _login(client, "support", "wrong password", lang="fr", lang_chosen="1").status_code == 401
+    assert _language(engine, "support") == "en"  # a wrong password changes nothing
