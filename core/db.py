@@ -6,6 +6,7 @@ serve process can share the file; PostgreSQL is used as configured.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -13,14 +14,30 @@ from pathlib import Path
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
-from core.settings import Settings
+from core.settings import PRIVATE_FILE_MODE, Settings, open_private, private_dir
+
+
+def _private_sqlite_file(path: Path) -> None:
+    """Create the database file 0600 before SQLite does (SQLite gives its -wal and -shm files the
+    database file's own mode, so they are 0600 too), and tighten one an older version left 0644."""
+    if not path.parent.exists():
+        private_dir(path.parent)
+    try:
+        os.close(open_private(path))
+    except FileExistsError:
+        for p in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+            try:
+                if p.stat().st_mode & 0o077 and p.stat().st_uid == os.geteuid():
+                    os.chmod(p, PRIVATE_FILE_MODE)
+            except FileNotFoundError:
+                pass
 
 
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        if path and path != ":memory:" and not path.startswith("file:"):
+            _private_sqlite_file(Path(path))
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
 
         @event.listens_for(engine, "connect")
@@ -37,6 +54,7 @@ def make_engine(url: str) -> Engine:
 
 
 def engine_from_settings(settings: Settings) -> Engine:
+    private_dir(settings.data_dir)  # 0700 before anything is written into it
     return make_engine(settings.db_url)
 
 

@@ -17,7 +17,6 @@ import sys
 from collections.abc import Callable
 
 PR_SET_PDEATHSIG = 1
-PARENT_PID_ENV = "VOIPADMIN_PARENT_PID"  # set by a parent that wants its child to check it
 
 
 def die_with_parent(parent_pid: int, sig: int = signal.SIGTERM) -> None:
@@ -32,12 +31,5 @@ def die_with_parent(parent_pid: int, sig: int = signal.SIGTERM) -> None:
 
 def preexec_die_with(parent_pid: int, sig: int = signal.SIGTERM) -> Callable[[], None]:
     """A `preexec_fn` for subprocess: the child (before exec) dies with `parent_pid`. Only for
-    single-threaded parents (preexec_fn is unsafe with threads); others pass PARENT_PID_ENV."""
+    single-threaded parents (preexec_fn is unsafe with threads); others tell the child their pid."""
     return lambda: die_with_parent(parent_pid, sig)
-
-
-def die_with_parent_from_env(sig: int = signal.SIGTERM) -> None:
-    """In a child started with PARENT_PID_ENV: die with that parent."""
-    raw = os.environ.get(PARENT_PID_ENV)
-    if raw:
-        die_with_parent(int(raw), sig)

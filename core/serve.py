@@ -20,12 +20,11 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 from core.db import engine_from_settings
-from core.lifeline import PARENT_PID_ENV
 from core.migrate import upgrade
 from core.redirection.worker import run_redirection_worker
 from core.retention import run_retention
 from core.rollup import run_rollup
-from core.settings import Settings
+from core.settings import Settings, tighten_private_files
 from core.tls import ensure_certificate, fingerprint
 
 log = logging.getLogger("core.serve")
@@ -51,7 +50,6 @@ def _child_env(settings: Settings, cert: Path, key: Path) -> dict[str, str]:
         VOIPADMIN_TLS_CERT=str(cert),
         VOIPADMIN_TLS_KEY=str(key),
     )
-    env[PARENT_PID_ENV] = str(os.getpid())  # the HTTPS server dies with us, even after a SIGKILL
     return env
 
 
@@ -110,6 +108,7 @@ async def _start_endpoint(
     env: dict[str, str], host: str, port: int, tls: tuple[Path, Path] | None, workers: int | None
 ) -> asyncio.subprocess.Process:
     args = [sys.executable, "-m", "core.provisioning.server", "--host", host, "--port", str(port)]
+    args += ["--parent-pid", str(os.getpid())]  # it dies with us, even after a SIGKILL
     if tls:
         args += ["--cert", str(tls[0]), "--key", str(tls[1])]
     if workers:
@@ -168,7 +167,9 @@ def serve(settings: Settings, opts: ServeOptions) -> int:
     except PortBusy as exc:
         print(f"error: {exc}", file=sys.stderr, flush=True)
         return 2
-    engine = engine_from_settings(settings)
+    engine = engine_from_settings(settings)  # the data directory 0700, the database file 0600
+    for loose in tighten_private_files(settings.data_dir):  # left readable by an older version or by hand
+        log.warning("data directory: %s was readable by others, now 0600", loose)
     upgrade(engine)  # idempotent: a fresh data dir works without a separate `init`
     cert, key, created = ensure_certificate(settings)
     if created:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import stat
 import zoneinfo
 from dataclasses import dataclass, replace
 from functools import lru_cache
@@ -16,6 +17,58 @@ from urllib.parse import urlsplit
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA_DIR = ROOT / "data" / "run"
 SIP_TRANSPORTS = ("udp", "tcp", "tls")
+
+
+# The data directory holds the database (SIP and device passwords, keys), the TLS key and the
+# installation secret: nobody but the service account reads it, whatever the umask (issue 11, point 7).
+PRIVATE_DIR_MODE = 0o700
+PRIVATE_FILE_MODE = 0o600
+
+
+def private_dir(path: Path) -> Path:
+    """`mkdir -p` whose last directory is 0700 whatever the umask; an existing one (an older install
+    made it 0755) is tightened, unless it is a shared sticky directory such as /tmp or not ours."""
+    path.mkdir(parents=True, exist_ok=True)
+    st = path.stat()
+    ours = st.st_uid == os.geteuid() and not st.st_mode & stat.S_ISVTX
+    if ours and stat.S_IMODE(st.st_mode) != PRIVATE_DIR_MODE:
+        os.chmod(path, PRIVATE_DIR_MODE)
+    return path
+
+
+def open_private(path: Path, flags: int = os.O_WRONLY | os.O_CREAT | os.O_EXCL) -> int:
+    """A file descriptor on `path`, which is (or becomes) 0600: `os.open`'s mode passes through the
+    umask, `fchmod` does not (and it also tightens a file that existed)."""
+    fd = os.open(path, flags | os.O_CLOEXEC, PRIVATE_FILE_MODE)
+    try:
+        os.fchmod(fd, PRIVATE_FILE_MODE)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """Write `data` to `path` (0600) through a temporary name: a concurrent reader never sees half a file."""
+    tmp = path.with_name(f"{path.name}.tmp{os.getpid()}")
+    with os.fdopen(open_private(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC), "wb") as fh:
+        fh.write(data)
+    os.replace(tmp, path)
+
+
+def tighten_private_files(directory: Path) -> list[str]:
+    """Make every regular file of ours in `directory` 0600 (files an older version or an operator left
+    readable: the database, redirection.yaml...); returns what was changed, as "name: 0644"."""
+    changed = []
+    for entry in directory.iterdir() if directory.is_dir() else ():
+        try:
+            st = entry.lstat()
+        except FileNotFoundError:  # a -wal or temporary file gone meanwhile
+            continue
+        if stat.S_ISREG(st.st_mode) and st.st_uid == os.geteuid() and st.st_mode & 0o077:
+            os.chmod(entry, PRIVATE_FILE_MODE)
+            changed.append(f"{entry.name}: {stat.S_IMODE(st.st_mode):04o}")
+    return changed
 
 
 class SettingsError(ValueError):
@@ -129,10 +182,10 @@ class Settings:
         """
         path = self.data_dir / "secret.key"
         if not path.exists():
-            self.data_dir.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(f".tmp{os.getpid()}")
-            tmp.write_bytes(secrets.token_bytes(32))
-            tmp.chmod(0o600)
+            private_dir(self.data_dir)
+            tmp = path.with_name(f"secret.key.tmp{os.getpid()}")
+            with os.fdopen(open_private(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC), "wb") as fh:
+                fh.write(secrets.token_bytes(32))
             try:
                 os.link(tmp, path)  # atomic: the first writer wins, others read its key
             except FileExistsError:

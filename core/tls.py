@@ -8,7 +8,6 @@ server certificate.
 from __future__ import annotations
 
 import ipaddress
-import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -17,7 +16,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from core.settings import Settings
+from core.settings import Settings, private_dir, write_private
 
 CERT_NAME = "https-cert.pem"
 KEY_NAME = "https-key.pem"
@@ -58,20 +57,14 @@ def generate_self_signed(cert_path: Path, key_path: Path, host: str) -> None:
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
         .sign(key, hashes.SHA256())
     )
-    key_path.parent.mkdir(parents=True, exist_ok=True)
-    # Write to temporary names and rename: a concurrent start never sees half a file.
-    tmp_key = key_path.with_suffix(f".tmp{os.getpid()}")
-    fd = os.open(tmp_key, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(
-            key.private_bytes(
-                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-            )
-        )
-    tmp_cert = cert_path.with_suffix(f".tmp{os.getpid()}")
-    tmp_cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    os.replace(tmp_key, key_path)
-    os.replace(tmp_cert, cert_path)
+    private_dir(key_path.parent)
+    # Each through a temporary name (a concurrent start never sees half a file), both 0600: the key
+    # must be, and nothing else in the data directory needs to be readable by anyone else.
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    write_private(key_path, key_pem)
+    write_private(cert_path, cert.public_bytes(serialization.Encoding.PEM))
 
 
 def ensure_certificate(settings: Settings) -> tuple[Path, Path, bool]:

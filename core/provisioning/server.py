@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import multiprocessing
 import os
 from multiprocessing.util import Finalize
 from pathlib import Path
@@ -19,7 +20,7 @@ from granian.constants import HTTPModes, Interfaces, SSLProtocols
 from granian.server import Server as Granian
 
 from core.db import engine_from_settings
-from core.lifeline import PARENT_PID_ENV, die_with_parent_from_env
+from core.lifeline import die_with_parent
 from core.provisioning.app import Limits, ProvisioningApp, build_app
 from core.settings import Settings
 
@@ -41,7 +42,9 @@ def app_factory() -> ProvisioningApp:
     A worker holds the listening socket too: it must not outlive the Granian process (a SIGKILL
     of that one would leave the workers serving), so it asks for SIGTERM when its parent dies.
     """
-    die_with_parent_from_env()
+    parent = multiprocessing.parent_process()
+    if parent is not None and parent.pid is not None:
+        die_with_parent(parent.pid)
     settings = Settings.from_env()
     module_name, _, class_name = (os.environ.get(RENDERER_ENV) or "core.render:Renderer").partition(":")
     renderer_class = getattr(importlib.import_module(module_name), class_name)
@@ -96,9 +99,10 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--cert", type=Path)
     p.add_argument("--key", type=Path)
     p.add_argument("--workers", type=int, default=default_workers())
+    p.add_argument("--parent-pid", type=int, help="stop when this process (serve) exits, however it exits")
     args = p.parse_args(argv)
-    die_with_parent_from_env()  # `serve` gone, however it went: stop (SIGTERM: workers flush their logs)
-    os.environ[PARENT_PID_ENV] = str(os.getpid())  # the workers, spawned with this environment, check us
+    if args.parent_pid:
+        die_with_parent(args.parent_pid)  # SIGTERM: the workers stop and flush their access logs
     run(args.host, args.port, args.cert, args.key, args.workers)
 
 
