@@ -103,6 +103,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "expansion": "Module d'extension",
         "expansion_count": "Nombre de modules",
         "none": "aucun",
+        "choose": "Choisir…",  # selectbox placeholder (Streamlit's own is English)
         "edit": "Paramètres",
         "setup": "Configuration manuelle",
         "url": "URL de configuration",
@@ -294,6 +295,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "expansion": "Expansion module",
         "expansion_count": "Number of modules",
         "none": "none",
+        "choose": "Choose…",  # selectbox placeholder (Streamlit's own is English)
         "edit": "Settings",
         "setup": "Manual setup",
         "url": "Configuration URL",
