@@ -59,6 +59,7 @@ def _expansion_input(model: DeviceModel, current: dict[str, Any] | None, key: st
         options,
         index=options.index(current["model"]) if current and current["model"] in options else 0,
         format_func={"": t("none"), **names}.get,
+        placeholder=t("choose"),
         key=f"{key}_exp",
     )
     module = catalogue.get(chosen) if chosen else None
@@ -79,12 +80,16 @@ def add_device_form(actor: Actor, line: dict[str, Any]) -> None:
     chosen. Only the fields the model takes (core.devices.model_fields) are drawn and sent.
     """
     scope = "add."
-    kind = st.selectbox(t("kind"), ADD_KINDS, format_func={k: t(f"kind_{k}") for k in ADD_KINDS}.get, key="add_kind")
+    kind = st.selectbox(
+        t("kind"), ADD_KINDS, format_func={k: t(f"kind_{k}") for k in ADD_KINDS}.get, placeholder=t("choose"),
+        key="add_kind",
+    )  # fmt: skip
     models = _models(kind)
     by_id = {m.id: m for m in models}
     model_id = st.selectbox(
-        t("model"), list(by_id), format_func={i: m.label for i, m in by_id.items()}.get, key="add_model"
-    )
+        t("model"), list(by_id), format_func={i: m.label for i, m in by_id.items()}.get, placeholder=t("choose"),
+        key="add_model",
+    )  # fmt: skip
     field_error("model", scope)
     model = by_id[model_id]
     fields = devices.model_fields(model)
@@ -94,14 +99,17 @@ def add_device_form(actor: Actor, line: dict[str, Any]) -> None:
         bases = _bases(actor, line["id"], model.id)
         if not bases:
             st.warning(t("no_base"))
-        sent["base"] = st.selectbox(t("base_station"), list(bases), format_func=bases.get, key=f"{key}_base")
+        sent["base"] = st.selectbox(
+            t("base_station"), list(bases), format_func=bases.get, placeholder=t("choose"), key=f"{key}_base"
+        )
         field_error("base", scope)
     if "mac" in fields:
         sent["mac"] = st.text_input(t("mac"), key=f"{key}_mac", placeholder="00041345C9BF") or None
         field_error("mac", scope)
         sent["provisioning_mac"] = st.selectbox(
-            t("provisioning_mac"), ("no", "once"), format_func=_pm_labels().get, key=f"{key}_pm"
-        )
+            t("provisioning_mac"), ("no", "once"), format_func=_pm_labels().get, placeholder=t("choose"),
+            key=f"{key}_pm",
+        )  # fmt: skip
         field_error("provisioning_mac", scope)
     sent["label"] = st.text_input(t("label"), key=f"{key}_label")
     field_error("label", scope)
@@ -165,7 +173,7 @@ def edit_device_form(actor: Actor, device: dict[str, Any]) -> bool:
         if device["provisioning_mac"] != "done":
             changes["provisioning_mac"] = st.selectbox(
                 t("provisioning_mac"), ("no", "once"), index=("no", "once").index(device["provisioning_mac"]),
-                format_func=_pm_labels().get, key=f"{key}_pm",
+                format_func=_pm_labels().get, placeholder=t("choose"), key=f"{key}_pm",
             )  # fmt: skip
         field_error("provisioning_mac", scope)
     if "base" in fields:
@@ -173,7 +181,7 @@ def edit_device_form(actor: Actor, device: dict[str, Any]) -> bool:
         ids = list(bases)
         changes["base"] = st.selectbox(
             t("base_station"), ids, index=ids.index(device["base_station"]) if device["base_station"] in ids else 0,
-            format_func=bases.get, key=f"{key}_base",
+            format_func=bases.get, placeholder=t("choose"), key=f"{key}_base",
         )  # fmt: skip
         field_error("base", scope)
     changes["label"] = st.text_input(t("label"), value=device["label"], key=f"{key}_label")

@@ -69,6 +69,7 @@ chosen = st.selectbox(
     t("device"),
     list(candidates),
     format_func={i: device_name(d) for i, d in candidates.items()}.get,
+    placeholder=t("choose"),
     key=DEVICE_KEY,
     on_change=picked,
 )
