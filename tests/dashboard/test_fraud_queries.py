@@ -125,3 +125,69 @@ def test_search_finds_lines_and_devices_the_actor_may_see(engine, world, provide
         assert fraud.search(s, provider, "  ") == {"lines": [], "devices": []}
         assert fraud.lines_by_id(s, world.seed.admin_a, [world.seed.line_b1, world.seed.line_a1])[0]["id"] == (
             world.seed.line_a1)  # fmt: skip
+
+
+def _many(engine, n: int, first: int) -> None:
+    """n lines with one desk phone each, each fetched from two IPs and hit by a SIP failure."""
+    from core.models import Device, Line, Vpbx
+
+    with transaction(engine) as s:
+        v = Vpbx(name=f"bulk{first}", sip_domain=f"bulk{first}.example")
+        s.add(v)
+        s.flush()
+        for i in range(first, first + n):
+            line = Line(vpbx_id=v.id, number=f"+4122{i:07d}", extension=str(1000 + i), sip_username=f"u{i}",
+                        sip_password="x" * 16)  # fmt: skip
+            device = Device(line=line, model_id="yealink-t46u", access_key=f"k{i:047d}", admin_password="1",
+                            user_password="1", label=f"desk {i}")  # fmt: skip
+            s.add_all([line, device])
+            s.flush()
+            for ip in (f"10.0.{i // 250}.{i % 250}", f"10.9.{i // 250}.{i % 250}"):
+                s.add(AccessLog(at=NOW - timedelta(minutes=5), source_ip=ip, path="/k.cfg", status=200,
+                                device_id=device.id))  # fmt: skip
+            s.add(SecurityEvent(at=NOW, kind="sip_auth_failed", source_ip="192.0.2.200", line_id=line.id))
+
+
+def _statements(engine, provider) -> dict[str, int]:
+    """SQL statements per fraud use case, the page's whole read path."""
+    from sqlalchemy import event
+
+    counts: dict[str, int] = {}
+    current = [""]
+
+    def count(*_args) -> None:
+        counts[current[0]] = counts.get(current[0], 0) + 1
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        p = fraud.period(1, NOW)
+        with transaction(engine) as s:
+            for name, run in (
+                ("charts", lambda: [fraud.chart(s, provider, p, k) for k in rollup.KINDS]),
+                ("sources", lambda: fraud.sources(s, provider, p)),
+                ("multi_ip", lambda: fraud.multi_ip_devices(s, provider, p)),
+                ("search", lambda: fraud.search(s, provider, "desk")),
+                ("by_id", lambda: (fraud.lines_by_id(s, provider, list(range(1, 200))),
+                                   fraud.devices_by_id(s, provider, list(range(1, 200))))),  # fmt: skip
+            ):
+                current[0] = name
+                assert run()
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    return counts
+
+
+@pytest.mark.parametrize("rolled_up", [False, True])
+def test_a_fixed_number_of_statements_whatever_the_number_of_lines(engine, world, provider, rolled_up):
+    _many(engine, 10, 0)
+    if rolled_up:
+        rollup.roll_up(engine, now=NOW + timedelta(hours=1))
+    small = _statements(engine, provider)
+    _many(engine, 110, 10)  # 120 lines, 120 devices, 240 sources
+    if rolled_up:
+        rollup.roll_up(engine, now=NOW + timedelta(hours=1))
+    big = _statements(engine, provider)
+    assert big == small == {"charts": 3, "sources": 2, "multi_ip": 1, "search": 2, "by_id": 2}
+    with transaction(engine) as s:  # and the big dataset really was read
+        assert len(fraud.multi_ip_devices(s, provider, fraud.period(1, NOW))) == 100  # SOURCES_SHOWN
+        assert fraud.sources(s, provider, fraud.period(1, NOW))["total"] == 241
