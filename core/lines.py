@@ -123,7 +123,11 @@ def search_lines(session: Session, actor: Actor, text: str, limit: int = 20) -> 
     """
     limit = max(1, min(int(limit), SEARCH_MAX))
     stmt = _lines_with_counts(actor)
-    for word in (text or "").split()[:8]:
+    text = (text or "").strip()
+    digits = re.sub(r"[\s.\-/()]", "", text)
+    # A number typed with spaces ("021 555 01 02") is one word, not five.
+    words = [digits] if re.fullmatch(r"\+?[0-9]+", digits) else text.split()[:8]
+    for word in words:
         stmt = stmt.where(or_(*_word_matches(word)))
     stmt = stmt.order_by(Vpbx.name, Line.number).limit(limit)
     return [line_view(line, count) for line, count in session.execute(stmt)]

@@ -102,3 +102,29 @@ def test_vpbx_validation(engine, provider):
         with pytest.raises(ValidationError) as err, transaction(engine) as s:
             vpbx.add_vpbx(s, provider, name, domain)
         assert err.value.field == field
+
+
+def _numbers(found):
+    return [line["number"] for line in found]
+
+
+def test_search_lines_by_number_extension_name_and_vpbx(engine, provider, seed):
+    with transaction(engine) as s:
+        assert _numbers(lines.search_lines(s, provider, "+41 21 555 01 02")) == ["+41215550102"]
+        assert _numbers(lines.search_lines(s, provider, "021 555 01 02")) == ["+41215550102"]  # national form
+        assert _numbers(lines.search_lines(s, provider, "10")) == ["+41215550101", "+41215550102"]  # extension prefix
+        assert _numbers(lines.search_lines(s, provider, "carol")) == ["+41225550201"]  # name, any case
+        assert _numbers(lines.search_lines(s, provider, "GLOB")) == ["+41225550201"]  # vPBX
+        assert _numbers(lines.search_lines(s, provider, "acme bob")) == ["+41215550102"]  # every word matches
+        assert lines.search_lines(s, provider, "100%") == []  # LIKE wildcards are plain characters
+        assert lines.search_lines(s, provider, "acme", limit=1)[0]["devices"] == 0
+
+
+def test_search_lines_sees_only_what_the_actor_may(engine, seed):
+    with transaction(engine) as s:
+        assert _numbers(lines.search_lines(s, seed.admin_a, "")) == ["+41215550101", "+41215550102"]
+        assert lines.search_lines(s, seed.admin_a, "carol") == []  # globex's line
+        assert _numbers(lines.search_lines(s, seed.user_a1, "")) == ["+41215550101"]
+        assert lines.search_lines(s, seed.user_a1, "bob") == []
+        assert lines.visible_line(s, seed.admin_a, seed.line_b1) is None
+        assert lines.visible_line(s, seed.admin_b, seed.line_b1)["number"] == "+41225550201"
