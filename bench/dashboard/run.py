@@ -1,0 +1,230 @@
+"""The dashboard at provider size in a real browser (issue 10): every page, the line search, switching lines,
+Fraude 24 h / 7 d / 30 d and leaving each page, timed from the click until the page's script has finished.
+
+usage: .venv/bin/python bench/dashboard/run.py [--runs 3] [--only sqlite|postgresql]
+                                               [--sqlite-url URL] [--pg-url URL] [--password PW] [--scale 1.0]
+
+Without a URL, each database is made and seeded here (bench/dashboard/seed.py, about 70 s each): SQLite in a
+temp dir, PostgreSQL by scripts/pg-start.sh on $PGPORT (default 54380), stopped afterwards. A given URL must
+hold seed.py's data with the same --password. Then `streamlit run app.py` on a free port, Debian's chromium
+through Playwright, logged in as bench-provider (sees everything: 2,000 lines, 10,000 devices).
+
+End of a run: the page arms a listener, the click (or Enter) stamps `performance.now()`, and a
+MutationObserver on `stApp`'s `data-test-script-state` (Streamlit's own e2e signal) stamps the first
+running -> notRunning transition after it. One warm-up pass first (module imports, first queries), then
+--runs measured passes; the table shows the median and every value, in seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import httpx  # noqa: E402
+from playwright.sync_api import Page, sync_playwright  # noqa: E402
+
+from bench.dashboard.seed import PROVIDER, seed  # noqa: E402
+from dashboard.i18n import TEXTS  # noqa: E402
+from tests.net import free_port, wait_for  # noqa: E402
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
+EN = TEXTS["en"]
+TIMEOUT_MS = 180_000
+
+# Installed in every document: arm() before an action; the first click/Enter after it starts the clock,
+# the first running -> notRunning transition of stApp's script state after that stops it.
+TIMER_JS = """
+() => {
+  if (window.__bench) return;
+  const app = document.querySelector("[data-testid='stApp']");
+  const b = window.__bench = {armed: false, t0: null, started: false, t1: null};
+  b.arm = () => { b.armed = true; b.t0 = null; b.started = false; b.t1 = null; };
+  const stamp = () => { if (b.armed && b.t0 === null) b.t0 = performance.now(); };
+  document.addEventListener("pointerdown", stamp, true);
+  document.addEventListener("keydown", (e) => { if (e.key === "Enter") stamp(); }, true);
+  new MutationObserver((records) => {
+    const now = performance.now();
+    records.forEach((r, i) => {
+      const next = i + 1 < records.length ? records[i + 1].oldValue : app.getAttribute("data-test-script-state");
+      if (b.t0 === null || b.t1 !== null) return;
+      if (next === "running") b.started = true;
+      if (r.oldValue === "running" && next !== "running" && b.started) b.t1 = now;
+    });
+  }).observe(app, {attributes: true, attributeFilter: ["data-test-script-state"], attributeOldValue: true});
+}
+"""
+
+
+def wait_idle(page: Page) -> None:
+    page.wait_for_selector("[data-testid='stApp'][data-test-connection-state='CONNECTED']", timeout=TIMEOUT_MS)
+    page.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']", timeout=TIMEOUT_MS)
+
+
+def timed(page: Page, action: Callable[[], None]) -> float:
+    """Seconds from the action's click/Enter until the run it started has finished."""
+    page.evaluate(TIMER_JS)
+    page.evaluate("() => window.__bench.arm()")
+    action()
+    page.wait_for_function("() => window.__bench.t1 !== null", timeout=TIMEOUT_MS, polling=20)
+    seconds = page.evaluate("() => (window.__bench.t1 - window.__bench.t0) / 1000")
+    wait_idle(page)
+    if page.get_by_test_id("stException").count():
+        raise RuntimeError(f"the page raised: {page.get_by_test_id('stException').first.inner_text()[:300]}")
+    return float(seconds)
+
+
+def nav(page: Page, title: str) -> Callable[[], None]:
+    return lambda: page.get_by_test_id("stSidebarNav").get_by_text(title, exact=True).click()
+
+
+def one_pass(page: Page) -> dict[str, float]:
+    got: dict[str, float] = {}
+    for key in ("phones", "keys", "status"):
+        got[f"open {EN[key]}"] = timed(page, nav(page, EN[key]))
+        got[f"leave {EN[key]} (-> Overview)"] = timed(page, nav(page, EN["home"]))
+    got[f"open {EN['phones']} again"] = timed(page, nav(page, EN["phones"]))
+    search = page.locator(".st-key-line_pick_q input")
+
+    def type_and_enter() -> None:
+        search.fill("Emma")
+        search.press("Enter")
+
+    got["line search (type, Enter)"] = timed(page, type_and_enter)
+    hits = page.locator("[class*='st-key-line_pick_hit_'] button:not([disabled])")
+    got["switch line (click a result)"] = timed(page, lambda: hits.nth(1).click())
+    got[f"leave {EN['phones']} (-> Overview)"] = timed(page, nav(page, EN["home"]))
+    got[f"open {EN['fraud']} (7 d)"] = timed(page, nav(page, EN["fraud"]))
+    periods = page.locator(".st-key-fraud_days")
+    for days in (1, 30, 7):
+        got[f"{EN['fraud']} {EN[f'period_{days}']}"] = timed(page, lambda d=days: periods.get_by_text(
+            EN[f"period_{d}"], exact=True).click())  # fmt: skip
+    got[f"leave {EN['fraud']} (-> Overview)"] = timed(page, nav(page, EN["home"]))
+    return got
+
+
+@contextmanager
+def dashboard(db_url: str, work: Path) -> Iterator[str]:
+    port = free_port()
+    (work / "home").mkdir(parents=True, exist_ok=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VOIPADMIN_")}
+    env.update(HOME=str(work / "home"), VOIPADMIN_DB_URL=db_url, VOIPADMIN_DATA_DIR=str(work / "data"),
+               VOIPADMIN_PUBLIC_URL="https://prov.example.net:8448", PYTHONPATH=str(ROOT))  # fmt: skip
+    log = open(work / "streamlit.log", "w")  # noqa: SIM115
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(port),
+         "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
+         "--global.developmentMode", "false"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+
+    def healthy() -> bool:
+        if proc.poll() is not None:
+            raise RuntimeError(f"streamlit exited; see {work / 'streamlit.log'}")
+        try:
+            return httpx.get(f"{base}/_stcore/health", timeout=1).text == "ok"
+        except httpx.HTTPError:
+            return False
+
+    try:
+        wait_for(healthy, timeout=120, what="streamlit to listen")
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+def measure(db_url: str, password: str, runs: int, work: Path) -> dict[str, list[float]]:
+    results: dict[str, list[float]] = {}
+    with dashboard(db_url, work) as base, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        context = browser.new_context(locale="en-US", viewport={"width": 1400, "height": 1000})
+        page = context.new_page()
+        page.set_default_timeout(TIMEOUT_MS)
+        page.goto(f"{base}/session/login?lang=en&next=/")
+        page.get_by_label("User name").fill(PROVIDER)
+        page.get_by_label("Password").fill(password)
+        page.get_by_role("button", name="Log in").click()
+        page.get_by_test_id("stSidebarNav").wait_for()
+        wait_idle(page)
+        one_pass(page)  # warm-up, not counted
+        for n in range(runs):
+            for name, seconds in one_pass(page).items():
+                results.setdefault(name, []).append(seconds)
+            print(f"  pass {n + 1}/{runs} done", file=sys.stderr)
+        browser.close()
+    return results
+
+
+@contextmanager
+def postgres(work: Path) -> Iterator[str]:
+    env = dict(os.environ, PGPORT=os.environ.get("PGPORT", "54380"))
+    url = subprocess.run(["bash", "scripts/pg-start.sh", str(work / "pg")], cwd=ROOT, env=env, check=True,
+                         capture_output=True, text=True).stdout.strip()  # fmt: skip
+    try:
+        yield url
+    finally:
+        subprocess.run(["bash", "scripts/pg-stop.sh", str(work / "pg")], cwd=ROOT, env=env, check=False)
+
+
+def table(columns: dict[str, dict[str, list[float]]]) -> str:
+    names = list(next(iter(columns.values())))
+    head = "| action | " + " | ".join(f"{db} median (runs)" for db in columns) + " |"
+    lines = [head, "|---|" + "---|" * len(columns)]
+    for name in names:
+        cells = []
+        for got in columns.values():
+            values = got.get(name, [])
+            cells.append(f"**{statistics.median(values):.2f}** ({' '.join(f'{v:.2f}' for v in values)})"
+                         if values else "—")  # fmt: skip
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--only", choices=("sqlite", "postgresql"))
+    parser.add_argument("--sqlite-url")
+    parser.add_argument("--pg-url")
+    parser.add_argument("--password", default="bench-password-10")
+    parser.add_argument("--scale", type=float, default=1.0, help="for seeding here (1.0 = provider size)")
+    args = parser.parse_args()
+    columns: dict[str, dict[str, list[float]]] = {}
+    with tempfile.TemporaryDirectory(prefix="voipadmin-dash-bench.") as tmp:
+        work = Path(tmp)
+        if args.only != "postgresql":
+            url = args.sqlite_url
+            if url is None:
+                url = f"sqlite:///{work / 'bench.sqlite3'}"
+                print(seed(url, args.scale, args.password)["seconds"], "s to seed SQLite", file=sys.stderr)
+            columns["SQLite"] = measure(url, args.password, args.runs, work / "sqlite")
+        if args.only != "sqlite":
+            if args.pg_url:
+                columns["PostgreSQL"] = measure(args.pg_url, args.password, args.runs, work / "postgresql")
+            else:
+                with postgres(work) as url:
+                    print(seed(url, args.scale, args.password)["seconds"], "s to seed PostgreSQL", file=sys.stderr)
+                    columns["PostgreSQL"] = measure(url, args.password, args.runs, work / "postgresql")
+    print(table(columns))
+
+
+if __name__ == "__main__":
+    main()
