@@ -1,7 +1,9 @@
 """Digest authentication helpers (RFC 2617 as profiled by RFC 3261 §22.4, RFC 8760 algorithms).
 
-Pure functions plus a stateless nonce factory: nonce = hex(timestamp ‖ random ‖ HMAC(secret, both)),
-so any process holding the installation secret can check it, and an old one is answered `stale=true`.
+Pure functions plus a stateless nonce factory: nonce = hex(timestamp ‖ random ‖ HMAC(secret, both ‖ IP)),
+so any process holding the installation secret can check it, an old one is answered `stale=true`, and
+one is good only from the address it was sent to: a failed digest on a good nonce proves the source
+receives our replies (it is not a spoofed address), which is what a ban may rest on.
 """
 
 from __future__ import annotations
@@ -26,18 +28,24 @@ def ha1(algorithm: str, username: str, realm: str, password: str) -> str:
 
 
 class NonceFactory:
-    """Stateless nonces: 4-byte time, 8 random bytes, 12-byte HMAC-SHA256 tag (hex, 48 chars)."""
+    """Stateless nonces: 4-byte time, 8 random bytes, 12-byte HMAC-SHA256 tag over them and the IP the
+    challenge went to (hex, 48 chars)."""
 
     def __init__(self, secret: bytes, ttl: float = NONCE_TTL) -> None:
         self._key = hashlib.sha256(b"sip-nonce:" + secret).digest()
         self.ttl = ttl
 
-    def make(self, now: float) -> str:
+    def make(self, now: float, source_ip: str = "") -> str:
         body = struct.pack(">I", int(now) & 0xFFFFFFFF) + os.urandom(8)
-        return (body + hmac.new(self._key, body, hashlib.sha256).digest()[:12]).hex()
+        return (body + self._tag(body, source_ip)).hex()
 
-    def check(self, nonce: str, now: float) -> str:
-        """ "ok", "stale" (ours but too old) or "invalid" (not made with our secret)."""
+    def _tag(self, body: bytes, source_ip: str) -> bytes:
+        return hmac.new(self._key, body + source_ip.encode(), hashlib.sha256).digest()[:12]
+
+    def check(self, nonce: str, now: float, source_ip: str = "") -> str:
+        """ "ok", "stale" (ours but too old) or "invalid" (not made with our secret, or for another address)."""
+        if len(nonce) != 48:
+            return "invalid"
         try:
             raw = bytes.fromhex(nonce)
         except ValueError:
@@ -45,7 +53,7 @@ class NonceFactory:
         if len(raw) != 24:
             return "invalid"
         body, tag = raw[:12], raw[12:]
-        if not hmac.compare_digest(hmac.new(self._key, body, hashlib.sha256).digest()[:12], tag):
+        if not hmac.compare_digest(self._tag(body, source_ip), tag):
             return "invalid"
         (ts,) = struct.unpack(">I", body[:4])
         age = (int(now) & 0xFFFFFFFF) - ts

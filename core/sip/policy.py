@@ -66,7 +66,8 @@ class _SourceState:
     seen: float
     failures: list[float] = field(default_factory=list)
     users: set[str] = field(default_factory=set)
-    scanner: bool = False
+    scanner: bool = False  # a tell was seen (an event; anyone can forge one from any address)
+    scanner_verified: bool = False  # ... on a failed digest over a nonce issued to this address
     user_scan_reported: bool = False
 
 
@@ -140,14 +141,25 @@ class Policy:
             self.events.append(SecEvent("sip_user_scan", now, ip, port, user_agent=ua, detail="more than 3 usernames"))
 
     def auth_failed(
-        self, ip: str, port: int, username: str, ua: str, line_id: int | None, now: float, detail: str = ""
+        self,
+        ip: str,
+        port: int,
+        username: str,
+        ua: str,
+        line_id: int | None,
+        now: float,
+        detail: str = "",
+        scanner: bool = False,
     ) -> bool:
-        """Record a failed digest; returns True when this failure got the source banned."""
+        """Record a failed digest on a nonce issued to `ip` (the registrar calls this only then, so the
+        source proved it receives our replies); True when this failure got the source banned. The lower
+        scanner threshold applies once such a verified request showed a tell: tells alone prove nothing."""
         self.events.append(SecEvent("sip_auth_failed", now, ip, port, username, ua, line_id, detail))
         st = self._state(ip, now)
+        st.scanner_verified = st.scanner_verified or scanner
         cutoff = now - self.config.fail_window
         st.failures = [t for t in st.failures if t > cutoff] + [now]
-        limit = self.config.scanner_fail_threshold if st.scanner else self.config.fail_threshold
+        limit = self.config.scanner_fail_threshold if st.scanner_verified else self.config.fail_threshold
         if len(st.failures) >= limit:
             self.ban(ip, now, f"{len(st.failures)} failed SIP authentications", port, ua)
             return True

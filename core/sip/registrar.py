@@ -112,30 +112,39 @@ class Registrar:
         params = parse_auth_params(auth) if auth else None
         if params is None or not params.get("response") or not params.get("nonce"):
             self.policy.challenged(source.ip, source.port, user, ua, now)
-            return self._challenge(msg, user, domain, now, tag, via)
-        nonce_state = self.nonces.check(params["nonce"], now)
-        if nonce_state == "invalid":
-            return self._challenge(msg, user, domain, now, tag, via)
+            return self._challenge(msg, user, domain, now, tag, via, source.ip)
+        nonce_state = self.nonces.check(params["nonce"], now, source.ip)
+        if nonce_state == "invalid":  # not ours, or sent to another address: proves nothing, counts for nothing
+            return self._challenge(msg, user, domain, now, tag, via, source.ip)
         algorithm = params.get("algorithm", "MD5").upper()
         ha1 = cred.ha1_for(algorithm, domain) if cred else None
         ok = verify(params, ha1 or _DUMMY_HA1.get(algorithm, _DUMMY_HA1["MD5"]), "REGISTER")
         ok = ok and cred is not None and ha1 is not None and params.get("username") == user
         if not ok:
             banned = self.policy.auth_failed(
-                source.ip, source.port, user[:100], ua, cred.line_id if cred else None, now, "bad digest response"
-            )
+                source.ip, source.port, user[:100], ua, cred.line_id if cred else None, now, "bad digest response",
+                scanner=why is not None,
+            )  # fmt: skip
             return None if banned else make_response(msg, 403, to_tag=tag, via=via)
         if nonce_state == "stale":
-            return self._challenge(msg, user, domain, now, tag, via, stale=True)
+            return self._challenge(msg, user, domain, now, tag, via, source.ip, stale=True)
         if params.get("uri") != msg.uri and log.isEnabledFor(logging.DEBUG):
             log.debug("digest uri %r differs from Request-URI %r (user %s)", params.get("uri"), msg.uri, user)
         assert cred is not None
         return self._update(msg, cred, source, ua, now, tag, via)
 
     def _challenge(
-        self, msg: SipRequest, user: str, domain: str, now: float, tag: str, via: list[str], stale: bool = False
+        self,
+        msg: SipRequest,
+        user: str,
+        domain: str,
+        now: float,
+        tag: str,
+        via: list[str],
+        source_ip: str,
+        stale: bool = False,
     ) -> SipResponse:
-        nonce = self.nonces.make(now)
+        nonce = self.nonces.make(now, source_ip)
         extra = [
             ("WWW-Authenticate", make_challenge(domain, nonce, alg, stale))
             for alg in self.credentials.algorithms_for(user, domain)
@@ -179,15 +188,18 @@ class Registrar:
                 resp.reason = "CSeq Out Of Order"
                 return resp
         live = {c: b for c, b in current.items() if b.expires_at > now}
-        for contact, binding in new.items():  # atomic: checks are done, apply all
+        for contact, binding in new.items():
             if binding is None:
-                if live.pop(contact, None) is not None or contact in current:
-                    self.changes[(aor, contact)] = None
+                live.pop(contact, None)
             else:
                 live[contact] = binding
-                self.changes[(aor, contact)] = binding
         if len(live) > self.config.max_contacts:
-            return make_response(msg, 403, to_tag=tag, via=via)
+            return make_response(msg, 403, to_tag=tag, via=via)  # refused: nothing of it is queued or kept
+        for contact, binding in new.items():  # atomic: every check passed, queue all
+            if binding is not None or contact in current:
+                self.changes[(aor, contact)] = binding
+        if contacts == ["*"]:
+            self.changes[(aor, "*")] = None  # and every row of the AOR in the DB, whatever memory holds
         if live:
             self.bindings[aor] = live
         else:

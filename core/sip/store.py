@@ -113,7 +113,9 @@ def flush(
     if not (changes or events or bans):
         return stats
     with transaction(engine) as s:
-        keys = list(changes)
+        keys = [k for k in changes if k[1] != "*"]
+        for part in _chunks([aor for aor, contact in changes if contact == "*"]):  # `Contact: *`: all of the AOR
+            s.execute(delete(Registration).where(Registration.aor.in_(part)))
         for part in _chunks(keys):
             s.execute(delete(Registration).where(tuple_(Registration.aor, Registration.contact).in_(part)))
         rows = [

@@ -5,20 +5,23 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import resource
 import socket
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
 
 from core.db import transaction
-from core.models import ServiceHeartbeat
+from core.models import Ban, Registration, SecurityEvent, ServiceHeartbeat
 from core.settings import Settings
+from core.sip import store
 from core.sip.ratelog import RateLimitedLog
+from core.sip.registrar import Binding, Source
 from core.sip.service import SipConfig, SipService
-from tests.sip.conftest import DOMAIN, RunningRegistrar, Users, free_port, start_registrar
-from tests.sip.sipclient import UdpPhone, register_request, register_tcp, register_udp
+from tests.sip.conftest import DOMAIN, RunningRegistrar, Users, free_port, start_registrar, wait_for
+from tests.sip.sipclient import UdpPhone, answer, open_fds, register_request, register_tcp, register_udp
 
 pytestmark = [pytest.mark.sip, pytest.mark.db]
 
@@ -125,3 +128,140 @@ def test_rate_limited_log_one_line_per_key_per_window_and_a_global_budget(caplog
         for i in range(1000):  # spoofed sources: one key each, still within the global budget
             rl.warning(f"src{i}", "from %s", i)
         assert len(caplog.records) <= 2 + 5
+
+
+# -- 2. forged datagrams must not ban an office --
+
+
+def _events(engine: Engine, ip: str) -> list[str]:
+    with transaction(engine) as s:
+        return list(s.scalars(select(SecurityEvent.kind).where(SecurityEvent.source_ip == ip)))
+
+
+def _bans(engine: Engine, ip: str) -> list[Ban]:
+    with transaction(engine) as s:
+        return list(s.scalars(select(Ban).where(Ban.source_ip == ip)))
+
+
+def test_forged_registers_from_the_victims_address_with_the_attackers_nonce_do_not_ban_it(
+    registrar: RunningRegistrar, users: Users, engine: Engine
+) -> None:
+    attacker = UdpPhone(registrar.port, "127.0.0.3")
+    victim_forged = UdpPhone(registrar.port, "127.0.0.2", timeout=0.5)  # a datagram with the victim's source
+    try:
+        attacker.send(register_request("1000", attacker.local, ua="friendly-scanner"))
+        challenge = attacker.recv()
+        assert challenge is not None and challenge.status == 401
+        auth = answer(challenge, "1000", "wrong-password")
+        for _ in range(2):
+            victim_forged.send(register_request("1000", victim_forged.local, auth=auth, ua="friendly-scanner"))
+        # The scanner tell is recorded (in the batch a ban would have been written in), nothing more.
+        wait_for(lambda: "sip_scanner" in _events(engine, "127.0.0.2"), 10, "the forged requests' event")
+        assert _bans(engine, "127.0.0.2") == []
+        assert "sip_auth_failed" not in _events(engine, "127.0.0.2")
+        assert register_udp(registrar.port, "1000", "secret1000", bind_ip="127.0.0.2").status == 200
+        # The attacker, on its own address and nonce, is verified: two failures with its tell ban it.
+        for _ in range(2):
+            attacker.send(register_request("1000", attacker.local, auth=auth, ua="friendly-scanner"))
+        wait_for(lambda: _bans(engine, "127.0.0.3"), 10, "the attacker's ban")
+    finally:
+        attacker.close()
+        victim_forged.close()
+
+
+# -- 5. refused registrations are not stored --
+
+
+def _rows(engine: Engine, aor: str) -> int:
+    with transaction(engine) as s:
+        return s.scalar(select(func.count()).select_from(Registration).where(Registration.aor == aor)) or 0
+
+
+def _flushed_after(registrar: RunningRegistrar, engine: Engine, user: str) -> None:
+    """Register `user` and wait for its row: everything sent before it has been written behind."""
+    assert register_udp(registrar.port, user, f"secret{user}").status == 200
+    wait_for(lambda: _rows(engine, f"{user}@{DOMAIN}") >= 1, 10, f"{user}'s binding written behind")
+
+
+def test_registrations_past_the_contact_limit_leave_no_rows_and_star_removes_all(
+    registrar: RunningRegistrar, users: Users, engine: Engine
+) -> None:
+    statuses = [register_udp(registrar.port, "1000", "secret1000").status for _ in range(20)]
+    assert statuses == [200] * 16 + [403] * 4
+    _flushed_after(registrar, engine, "1001")
+    assert _rows(engine, f"1000@{DOMAIN}") == 16
+    assert register_udp(registrar.port, "1000", "secret1000", contact="*", expires=0).status == 200
+    _flushed_after(registrar, engine, "1002")
+    assert _rows(engine, f"1000@{DOMAIN}") == 0
+
+
+def test_star_removes_rows_the_registrar_does_not_hold_and_a_restart_loads_none(engine: Engine, users: Users) -> None:
+    """Rows left behind (by the old bug, a crash between flushes, another process) go with `Contact: *`."""
+    now = 1_800_000_000.0
+    src = Source("127.0.0.1", 5090, "udp", None, "udp:127.0.0.1:5060")
+    phantom = {
+        ("1000@pbx.test", f"sip:1000@127.0.0.1:{p}"): Binding(
+            "1000@pbx.test", f"sip:1000@127.0.0.1:{p}", users.lines["1000"], src, "ua", "c", 1, now + 600, now
+        )
+        for p in range(20)
+    }
+    store.flush(engine, phantom, [], [])
+    assert len(store.load_bindings(engine, now)) == 20
+    store.flush(engine, {("1000@pbx.test", "*"): None}, [], [])
+    assert store.load_bindings(engine, now) == []
+
+
+# -- 3. idle TCP connections --
+
+
+def _closed_by_server(sock: socket.socket) -> bool:
+    try:
+        return sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+    except BlockingIOError:
+        return False  # open, nothing to read
+    except OSError:
+        return True  # reset
+
+
+def test_thousands_of_idle_tcp_connections_hit_the_caps_and_time_out(
+    settings: Settings, env: dict[str, str], users: Users, tmp_path: Path
+) -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = 6000 if hard == resource.RLIM_INFINITY else min(hard, 6000)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, want), hard))
+    nofile, per_source = 1024, 64
+    e = env | {"VOIPADMIN_SIP_TCP_HANDSHAKE_SECONDS": "4", "VOIPADMIN_SIP_TCP_MAX_PER_SOURCE": str(per_source)}
+    socks: dict[str, list[socket.socket]] = {}
+    try:
+        with start_registrar(settings, e, tmp_path, nofile=nofile) as reg:
+            sources = ["127.0.2.1"] * 200 + [f"127.0.3.{i}" for i in range(1, 41) for _ in range(per_source)]
+            failures = 0
+            for ip in sources:  # 2,760 idle connections, many more than the registrar's 1,024 descriptors
+                try:
+                    s = socket.create_connection(("127.0.0.1", reg.port), timeout=2, source_address=(ip, 0))
+                except OSError:
+                    failures += 1
+                    if failures > 20:
+                        break  # the registrar stopped accepting (the unfixed behaviour): check below
+                    continue
+                socks.setdefault(ip, []).append(s)
+            cap = nofile - 128
+
+            def still_open() -> dict[str, int]:
+                return {ip: sum(not _closed_by_server(s) for s in ss) for ip, ss in socks.items()}
+
+            wait_for(lambda: sum(still_open().values()) <= cap, 20, "the global cap to hold")
+            assert still_open()["127.0.2.1"] <= per_source
+            assert open_fds(reg.proc.pid) < nofile
+            # A legitimate phone still registers over TCP (an idle unauthenticated connection makes room).
+            assert register_tcp(reg.port, "1000", "secret1000").status == 200
+            # Idle connections that never sent a message are closed after the handshake timeout.
+            wait_for(lambda: sum(still_open().values()) == 0, 30, "idle connections to be closed")
+            assert register_tcp(reg.port, "1001", "secret1001").status == 200
+            out = reg.output()
+            assert len(out.splitlines()) < 200, out[-3000:]  # refusals logged once per source per window
+            assert "out of system resource" not in out and "Too many open files" not in out
+    finally:
+        for ss in socks.values():
+            for s in ss:
+                s.close()

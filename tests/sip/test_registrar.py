@@ -167,3 +167,47 @@ def test_digest_helpers_round_trip() -> None:
 
     assert verify(params, ha1("MD5", "u", "pbx.test", "p"), "REGISTER")
     assert not verify(params, ha1("MD5", "u", "pbx.test", "q"), "REGISTER")
+
+
+def test_a_nonce_sent_to_another_address_proves_nothing_and_bans_nobody() -> None:
+    """Issue 11 #2 in pure form: the attacker's own nonce, replayed in REGISTERs forged from the victim's
+    address with a scanner User-Agent and a wrong password, counts no failure against the victim."""
+    creds = CredentialTable([Credential.make("1000", "pbx.test", 1, "secret1000")], SECRET)
+    reg = Registrar(creds, NonceFactory(SECRET), Policy(PolicyConfig(rate=0)))
+    attacker = FakeUA(reg, "1000", "pbx.test", "x", ip="198.51.100.7", ua="friendly-scanner")
+    challenge = parse_auth_params(attacker.send(attacker.request(), T0)[0].get("WWW-Authenticate") or "") or {}
+    forged = FakeUA(reg, "1000", "pbx.test", "x", ip="203.0.113.50", ua="friendly-scanner")  # the office NAT
+    auth = authorization(challenge, "1000", "wrong", "REGISTER", "sip:pbx.test", "c")
+    for _ in range(10):
+        (reply,) = forged.send(forged.request(auth=auth), T0)
+        assert reply.status == 401  # a fresh challenge, bound to the victim's address, goes to the victim
+    events, bans = reg.policy.drain()
+    assert bans == [] and "sip_auth_failed" not in [e.kind for e in events]
+    office = FakeUA(reg, "1000", "pbx.test", "secret1000", ip="203.0.113.50")
+    assert office.register(T0 + 1).status == 200
+    # The same wrong password on the attacker's own nonce, from its own address: verified, banned at 2.
+    auth = authorization(challenge, "1000", "wrong", "REGISTER", "sip:pbx.test", "c")
+    assert attacker.send(attacker.request(auth=auth), T0)[0].status == 403
+    assert attacker.send(attacker.request(auth=auth), T0) == []
+    assert [b[0] for b in reg.policy.drain()[1]] == ["198.51.100.7"]
+
+
+def test_a_nonce_is_good_only_from_the_address_it_was_sent_to() -> None:
+    nonces = NonceFactory(SECRET)
+    n = nonces.make(T0, "192.0.2.1")
+    assert nonces.check(n, T0, "192.0.2.1") == "ok"
+    assert nonces.check(n, T0, "192.0.2.2") == "invalid"
+    assert nonces.check(n, T0 + 400, "192.0.2.1") == "stale"
+
+
+def test_registrations_past_the_contact_limit_are_refused_and_not_queued(reg: Registrar) -> None:
+    """Issue 11 #5: 20 REGISTERs -> 16 x 200 and 4 x 403, and only the 16 reach the write-behind."""
+    statuses = [FakeUA(reg, "1000", "pbx.test", "secret1000", port=7000 + i).register(T0).status for i in range(20)]
+    assert statuses == [200] * 16 + [403] * 4
+    changes = reg.drain_changes()
+    assert len(changes) == 16 and all(b is not None for b in changes.values())
+    assert sorted(int(c.rsplit(":", 1)[1][:4]) for _, c in changes) == list(range(7000, 7016))
+    star = FakeUA(reg, "1000", "pbx.test", "secret1000", port=7000).register(T0 + 1, contact="*", expires="0")
+    assert star.status == 200 and reg.bindings == {}
+    changes = reg.drain_changes()
+    assert changes[("1000@pbx.test", "*")] is None and len(changes) == 17  # every contact, and the whole AOR
