@@ -112,7 +112,8 @@ def sources(session: Session, actor: Actor, p: Period, limit: int = SOURCES_SHOW
     """The busiest sources of the period: counts per kind, first/last seen, the lines and devices touched.
 
     {"total": how many sources in all, "rows": [{"source_ip", "download", "probe", "sip_failed", "total",
-    "first", "last", "lines": [{"id", "number"}], "devices": [{"id", "label"}], "more_lines", "more_devices"}]}
+    "first", "last", "lines": [{"id", "number"}], "devices": [{"id", "label", "line_id"}],
+    "more_lines", "more_devices"}]}
     """
     kinds = _visible_kinds(actor, rollup.KINDS)
     u = _rows(session, actor, p, kinds)
@@ -145,7 +146,7 @@ def _touched(session: Session, u: Subquery, rows: list[dict[str, Any]]) -> None:
     """Fill each row's lines and devices (one statement for all rows), at most TOUCHED_SHOWN of each."""
     by_ip = {r["source_ip"]: r for r in rows}
     stmt = (
-        select(u.c.source_ip, Line.id, Line.number, Device.id, Device.model_id, Device.label)
+        select(u.c.source_ip, Line.id, Line.number, Device.id, Device.model_id, Device.label, Device.line_id)
         .select_from(u)
         .outerjoin(Line, Line.id == u.c.line_id)
         .outerjoin(Device, Device.id == u.c.device_id)
@@ -155,7 +156,7 @@ def _touched(session: Session, u: Subquery, rows: list[dict[str, Any]]) -> None:
     )
     catalogue = default_catalogue()
     seen: dict[str, tuple[set[int], set[int]]] = defaultdict(lambda: (set(), set()))
-    for ip, line_id, number, device_id, model_id, label in session.execute(stmt):
+    for ip, line_id, number, device_id, model_id, label, device_line in session.execute(stmt):
         row, (lines_seen, devices_seen) = by_ip[ip], seen[ip]
         if line_id is not None and line_id not in lines_seen:
             lines_seen.add(line_id)
@@ -166,7 +167,7 @@ def _touched(session: Session, u: Subquery, rows: list[dict[str, Any]]) -> None:
             if len(row["devices"]) < TOUCHED_SHOWN:
                 model = catalogue.get(model_id)
                 name = model.label if model else model_id
-                row["devices"].append({"id": device_id, "label": f"{name} {label}".strip()})
+                row["devices"].append({"id": device_id, "label": f"{name} {label}".strip(), "line_id": device_line})
     for ip, (lines_seen, devices_seen) in seen.items():
         by_ip[ip]["more_lines"] = len(lines_seen) - len(by_ip[ip]["lines"])
         by_ip[ip]["more_devices"] = len(devices_seen) - len(by_ip[ip]["devices"])

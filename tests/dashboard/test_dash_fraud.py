@@ -39,6 +39,18 @@ def test_charts_span_the_whole_period_and_the_sources_table_names_lines(app, wor
     assert len(spec(at.get("plotly_chart")[0])["layout"]["xaxis"]["categoryarray"]) == 24
 
 
+def test_picking_a_source_links_the_lines_and_devices_it_touched(app, world, engine):
+    seed_downloads(engine, world.desk_a1)
+    at = app(world.provider_id, "pages/fraud.py")
+    at.session_state["fraud_sources_table"] = {"selection": {"rows": [0], "columns": [], "cells": []}}
+    at.run()
+    assert not at.exception
+    links = {(x.proto.label, x.proto.page, x.proto.query_string) for x in at.get("page_link")}
+    line = f"line={world.seed.line_a1}"
+    assert links == {("+41215550101", "phones", line),
+                     ("Yealink T46U Bureau Alice", "phones", f"{line}&device={world.desk_a1}")}  # fmt: skip
+
+
 def test_new_key_is_confirmed_naming_the_device_then_changes_the_url(app, world, engine):
     with transaction(engine) as s:
         before = s.get(Device, world.desk_a1).access_key
