@@ -48,11 +48,14 @@ def _text(value: str | None, field: str, limit: int) -> str:
     return text
 
 
-def _mac(session: Session, value: str | None, device_id: int | None) -> str | None:
+def _mac(session: Session, value: str | None, vpbx_id: int, device_id: int | None) -> str | None:
+    """The normalised MAC, unique within the vPBX only: a refusal for a MAC another tenant holds
+    would tell any account that it exists there (the bootstrap copes with duplicates, directory.py)."""
     mac = normalize_mac(value)
     if mac is not None:
-        other = session.scalar(select(Device.id).where(Device.mac == mac))
-        if other is not None and other != device_id:
+        same_vpbx = select(Device.id).join(Device.line).where(Line.vpbx_id == vpbx_id)
+        other = session.scalar(same_vpbx.where(Device.mac == mac, Device.id != (device_id or -1)).limit(1))
+        if other is not None:
             raise ValidationError("mac_taken", "mac", mac=mac)
     return mac
 
@@ -120,8 +123,17 @@ def _check_base(
     return base
 
 
+def mac_wanted_elsewhere(session: Session, mac: str, device_id: int | None) -> bool:
+    """Another device (in any vPBX: MACs are unique per vPBX only) still waits for its MAC-named
+    bootstrap: withdrawing the MAC at the redirection service would strand it."""
+    other = select(Device.id).where(Device.mac == mac, Device.provisioning_mac == "once")
+    return session.scalar(other.where(Device.id != (device_id or -1)).limit(1)) is not None
+
+
 def _redirect(session: Session, device: Device, model: DeviceModel, action: str) -> None:
     """Queue a redirection-service change (the outbox worker carries it out)."""
+    if action == "withdraw" and device.mac and mac_wanted_elsewhere(session, device.mac, device.id):
+        return
     if model.redirection and device.mac:
         session.add(RedirectionJob(device_id=device.id, service=model.redirection, mac=device.mac, action=action))
 
@@ -156,7 +168,7 @@ def add_device(
     state = provisioning_mac_state(provisioning_mac)
     if state == "done":
         raise ValidationError("pm_new_state", "provisioning_mac")
-    normalized_mac = _mac(session, mac, None)
+    normalized_mac = _mac(session, mac, line.vpbx_id, None)
     if state == "once" and normalized_mac is None:
         raise ValidationError("pm_needs_mac", "provisioning_mac")
     if state == "once" and not model.has_url:
@@ -215,7 +227,7 @@ def update_device(session: Session, actor: Actor, device_id: int, **changes: Any
     if old_model is not None and model.kind != old_model.kind:
         raise ValidationError("kind_change", "model_id", kind=old_model.kind)
     if "mac" in changes and changes["mac"] is not None:
-        new_mac = _mac(session, changes["mac"], device.id)
+        new_mac = _mac(session, changes["mac"], device.line.vpbx_id, device.id)
         if new_mac != device.mac and device.provisioning_mac == "once":
             _redirect(session, device, model, "withdraw")
         device.mac = new_mac

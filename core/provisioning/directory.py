@@ -8,9 +8,10 @@ next request. Lookups run on a connection this process holds open (no ORM, no po
   Any change drops the whole cache, so the next lookup of each key is a fresh SELECT; a commit
   can never be missed, only cost a revalidation.
 - PostgreSQL has no such counter: one indexed SELECT per request.
-MAC lookups (bootstrap, rare) are always a SELECT. The expensive part (loading the ORM device,
-rendering) is cached by (device, key, config_revision, file name): a config change bumps the
-revision, so a stale file can never be served.
+MAC lookups (bootstrap, rare) are always a SELECT; a MAC is unique per vPBX only, so the lookup
+tells "exactly one device waits for it" from "several" (endpoint.py refuses the latter).
+The expensive part (loading the ORM device, rendering) is cached by (device, key, config_revision,
+file name): a config change bumps the revision, so a stale file can never be served.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Any
 from sqlalchemy import Engine, update
 from sqlalchemy.orm import Session
 
+from core.devices import mac_wanted_elsewhere
 from core.errors import NotFound
 from core.models import Device, RedirectionJob
 from core.provisioning import responses
@@ -81,7 +83,9 @@ class DeviceDirectory:
         self._keys_max = cache_size
         mark = "?" if engine.dialect.paramstyle == "qmark" else "%s"
         self._by_key_sql = f"SELECT {_COLUMNS} FROM device WHERE access_key = {mark}"
-        self._by_mac_sql = f"SELECT {_COLUMNS} FROM device WHERE mac = {mark}"
+        # MACs are unique per vPBX only: at most two rows tell "exactly one" from "several".
+        once = "provisioning_mac = 'once'"
+        self._once_by_mac_sql = f"SELECT {_COLUMNS} FROM device WHERE mac = {mark} AND {once} LIMIT 2"
         self._names = _BoundedCache(cache_size)
         self._files = _BoundedCache(cache_size)
 
@@ -110,20 +114,24 @@ class DeviceDirectory:
             return "wal-index" if self._watch is not None else "data_version"
 
     def _query_locked(self, sql: str, value: str) -> DeviceRow | None:
+        rows = self._query_all_locked(sql, value)
+        return rows[0] if rows else None
+
+    def _query_all_locked(self, sql: str, value: str) -> list[DeviceRow]:
         for attempt in (1, 2):
             try:
                 cur = self._connection().cursor()
                 try:
                     cur.execute(sql, (value,))
-                    row = cur.fetchone()
+                    rows = cur.fetchall()
                 finally:
                     cur.close()
-                return DeviceRow(*row) if row else None
+                return [DeviceRow(*row) for row in rows]
             except Exception:
                 self.close()  # a dropped connection: reconnect once, then let the error out
                 if attempt == 2:
                     raise
-        return None
+        return []
 
     def _revalidate_locked(self) -> None:
         """Drop the key cache if anyone committed since the last request (SQLite only)."""
@@ -163,9 +171,10 @@ class DeviceDirectory:
                     self._keys[key] = row
             return row
 
-    def by_mac(self, mac: str) -> DeviceRow | None:
+    def once_by_mac(self, mac: str) -> list[DeviceRow]:
+        """The devices (at most two) with this MAC waiting for their MAC-named bootstrap."""
         with self._lock:
-            return self._query_locked(self._by_mac_sql, mac)
+            return self._query_all_locked(self._once_by_mac_sql, mac)
 
     def close(self) -> None:
         self._keys.clear()
@@ -228,7 +237,9 @@ class DeviceDirectory:
             )
             if result.rowcount != 1:  # type: ignore[attr-defined]
                 return False
-            if model is not None and model.redirection and row.mac:
+            redirected = model is not None and model.redirection and row.mac
+            # Kept while another vPBX's device with this MAC waits for its bootstrap.
+            if redirected and not mac_wanted_elsewhere(session, row.mac or "", row.id):
                 session.add(RedirectionJob(device_id=row.id, service=model.redirection, mac=row.mac, action="withdraw"))
         log.info("device %s: provisioning MAC once -> done", row.id)
         return True

@@ -10,6 +10,7 @@ guesser could learn from is the same 404 body, or 429 once the source is throttl
 from __future__ import annotations
 
 import logging
+import time
 from datetime import UTC, datetime
 from functools import lru_cache
 
@@ -28,6 +29,7 @@ READ_METHODS = ("GET", "HEAD")
 UPLOAD_METHODS = ("PUT", "POST")  # Polycom logs and overrides: answered, never stored
 MAX_UPLOAD = 1 << 20  # an upload body is read (and dropped) up to this much, then the connection may close
 UPLOAD_CHUNK = 64 * 1024
+AMBIGUOUS_EVENT_INTERVAL = 300.0  # seconds between two "several devices wait for this MAC" events
 
 # Phones send the same User-Agent on every fetch: remember what MAC (if any) each one carries.
 _ua_mac = lru_cache(maxsize=4096)(find_mac)
@@ -38,6 +40,7 @@ class ProvisioningEndpoint:
         self.directory = directory
         self.writer = writer
         self.counter = counter
+        self._ambiguous_seen: dict[str, float] = {}  # MAC -> when its last event was queued
 
     def handle(self, info: RequestInfo) -> Response:
         method = info.method
@@ -95,10 +98,13 @@ class ProvisioningEndpoint:
     def _bootstrap(self, info: RequestInfo, name: str, mac: str) -> Response:
         if info.throttled:  # MACs can be enumerated: no bootstrap for a throttled source
             return self._miss(info, reasons.UNKNOWN_MAC)
-        row = self.directory.by_mac(mac)
+        rows = self.directory.once_by_mac(mac)
         ua_mac = _ua_mac(info.user_agent)
-        if row is None or row.provisioning_mac != "once" or (ua_mac and ua_mac != mac):
-            return self._miss(info, reasons.UNKNOWN_MAC)
+        if len(rows) != 1 or (ua_mac and ua_mac != mac):
+            if len(rows) > 1:
+                self._ambiguous_mac(info, mac)
+            return self._miss(info, reasons.UNKNOWN_MAC)  # several: the same 404 as no device at all
+        row = rows[0]
         info.device_id = row.id
         if info.method in UPLOAD_METHODS:
             return self._upload(info)
@@ -110,6 +116,26 @@ class ProvisioningEndpoint:
             return self._miss(info, reasons.UNKNOWN_FILE)
         info.reason = reasons.BOOTSTRAP
         return responses.make(200, rendered.content, rendered.content_type)
+
+    def _ambiguous_mac(self, info: RequestInfo, mac: str) -> None:
+        """Two vPBXs wait for the same MAC (a typo, or one tenant squatting another's phone): neither
+        gets the bootstrap, and only the provider hears of it (an event naming no line or device,
+        so no tenant's view shows it); once per MAC and interval, not once per retry of the phone."""
+        now = time.monotonic()
+        seen = self._ambiguous_seen
+        if now - seen.get(mac, -AMBIGUOUS_EVENT_INTERVAL) < AMBIGUOUS_EVENT_INTERVAL:
+            return
+        if len(seen) >= 1024:
+            seen.clear()
+        seen[mac] = now
+        log.warning("provisioning: bootstrap for MAC %s refused, several devices wait for it", mac)
+        self.writer.event(
+            at=datetime.now(UTC),
+            kind="mac_ambiguous",
+            source_ip=info.source_ip,
+            user_agent=info.user_agent,
+            detail=f"MAC {mac}: several devices in Provisioning MAC once (in different vPBXs); bootstrap refused",
+        )
 
     @staticmethod
     def _upload(info: RequestInfo) -> Response:
