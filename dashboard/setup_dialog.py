@@ -16,9 +16,10 @@ from core.permissions import Actor
 from core.qr import qr_png
 from dashboard.db import tx
 from dashboard.i18n import lang, t
-from dashboard.widgets import device_name
+from dashboard.widgets import call, device_name, other_errors
 
 FLAG = "setup_device_id"
+NEW_KEY_ASK = "setup_new_key_ask"  # the device whose "Nouveau clé" waits for its confirmation
 
 
 def open_setup(device_id: int) -> None:
@@ -27,11 +28,39 @@ def open_setup(device_id: int) -> None:
 
 def _close() -> None:
     st.session_state.pop(FLAG, None)
+    st.session_state.pop(NEW_KEY_ASK, None)
+
+
+def _new_key(actor: Actor, device: dict[str, Any]) -> None:
+    """ "Nouveau clé" names the device and asks first: the old URL stops answering at once."""
+    if device.get("url") is None:
+        return
+    if st.session_state.get(NEW_KEY_ASK) != device["id"]:
+        if st.button(t("new_key"), icon=":material/key:", key="setup_new_key"):
+            st.session_state[NEW_KEY_ASK] = device["id"]
+            st.rerun(scope="fragment")
+        return
+    with st.container(border=True, key="setup_new_key_confirm"):
+        st.warning(t("new_key_confirm", name=device_name(device)), icon=":material/key:")
+        left, right = st.columns(2)
+        if left.button(t("new_key"), type="primary", key="setup_new_key_yes"):
+            st.session_state.pop(NEW_KEY_ASK, None)
+            if call(devices.new_key, actor, device["id"], scope="setup.") is not None:
+                st.session_state["setup_flash"] = t("new_key_done")
+            st.rerun(scope="fragment")
+        if right.button(t("cancel"), key="setup_new_key_no"):
+            st.session_state.pop(NEW_KEY_ASK, None)
+            st.rerun(scope="fragment")
 
 
 @st.dialog(" ", width="large", on_dismiss=_close)
 def _dialog(actor: Actor, device: dict[str, Any]) -> None:
+    with tx() as s:
+        device = devices.get_device(s, actor, device["id"])  # its URL as it is now (after a new key)
     st.subheader(f"{t('setup')} — {device_name(device)}")
+    if flash := st.session_state.pop("setup_flash", None):
+        st.success(flash)
+    other_errors((), scope="setup.")
     if device.get("url"):
         st.caption(t("url"))
         st.code(device["url"], language=None)  # the code block has a copy button
@@ -46,6 +75,7 @@ def _dialog(actor: Actor, device: dict[str, Any]) -> None:
     if device["provisioning_mac"] != "no":
         st.caption(f"{t('redirection')} · {t('provisioning_mac')}: {t('pm_' + device['provisioning_mac'])}")
         st.dataframe(jobs, hide_index=True) if jobs else st.info(t("redirection_none"))
+    _new_key(actor, device)
     if st.button(t("close"), key="setup_close"):
         _close()
         st.rerun()
