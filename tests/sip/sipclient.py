@@ -119,18 +119,20 @@ class TcpPhone:
         self.sock.close()
 
 
-def register_tcp(server_port: int, user: str, password: str, bind_ip: str = "127.0.0.1") -> SipResponse:
+def register_tcp(
+    server_port: int, user: str, password: str, bind_ip: str = "127.0.0.1", contact: str | None = None
+) -> SipResponse:
     try:
         phone = TcpPhone(server_port, bind_ip)
     except OSError as exc:
         return SipResponse(503, f"TCP connect failed: {exc}", [])
     try:
         call_id = secrets.token_hex(8)
-        first = phone.exchange(register_request(user, phone.local, "TCP", call_id))
+        first = phone.exchange(register_request(user, phone.local, "TCP", call_id, contact=contact))
         if first is None or first.status != 401:
             return first or SipResponse(408, "no answer over TCP", [])
         auth = answer(first, user, password)
-        final = phone.exchange(register_request(user, phone.local, "TCP", call_id, 2, auth))
+        final = phone.exchange(register_request(user, phone.local, "TCP", call_id, 2, auth, contact=contact))
         return final or SipResponse(408, "no answer over TCP", [])
     except OSError as exc:
         return SipResponse(503, f"TCP failed: {exc}", [])
