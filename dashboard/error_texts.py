@@ -266,6 +266,14 @@ def _function(name: str, lang: str) -> str:
     return spec.label_fr if lang == "fr" else spec.label_en
 
 
+def function_hint(name: str, lang: str | None = None) -> str:
+    """What a key function's value is (core.key_functions), in the reader's language."""
+    spec = KEY_FUNCTIONS.get(name)
+    if spec is None:
+        return ""
+    return spec.hint_fr if (lang or current_lang()) == "fr" else spec.hint
+
+
 def _words(params: dict[str, Any], lang: str) -> dict[str, Any]:
     """The identifier parameters named in `lang`; the others (numbers, typed values, model labels) as given."""
     out = dict(params)
@@ -276,8 +284,7 @@ def _words(params: dict[str, Any], lang: str) -> dict[str, Any]:
         elif key == "functions":
             out[key] = ", ".join(_function(f.strip(), lang) for f in str(value).split(","))
         elif key == "hint" and value in KEY_FUNCTIONS:
-            spec = KEY_FUNCTIONS[value]
-            out[key] = spec.hint_fr if lang == "fr" else spec.hint
+            out[key] = function_hint(str(value), lang)
         elif key == "role":
             out[key] = ui.get(f"role_{value}", value)
         elif key == "kind":

@@ -12,6 +12,7 @@ from core.errors import ValidationError
 from core.key_functions import KEY_FUNCTIONS
 from core.permissions import Actor
 from dashboard.db import tx
+from dashboard.error_texts import function_hint, say_error
 from dashboard.i18n import lang, t
 
 VERSION_KEY = "keys_editor_version"  # bumped after a save so the editor restarts from the stored keys
@@ -65,7 +66,7 @@ def _frame(module: dict[str, Any], current: list[dict[str, Any]]) -> pd.DataFram
 
 def key_table(actor: Actor, device_id: int, module: dict[str, Any], current: list[dict[str, Any]]) -> None:
     """The editor; "Enregistrer" saves the whole module or nothing (core.keys.replace_keys)."""
-    hints = ", ".join(f"{function_label(f)}: {KEY_FUNCTIONS[f].hint}" for f in module["functions"])
+    hints = ", ".join(f"{function_label(f)}: {function_hint(f)}" for f in module["functions"])
     edited = st.data_editor(
         _frame(module, current),
         key=editor_key(device_id, module["module"]),
@@ -111,8 +112,8 @@ def _row_message(exc: ValidationError, rows: list[dict[str, Any]]) -> str:
     if field.startswith("keys[") and "]" in field:
         pos = int(field[5 : field.index("]")])
         if 0 <= pos < len(rows):
-            return t("key_error", index=rows[pos]["index"], message=exc.message)
-    return exc.message
+            return t("key_error", index=rows[pos]["index"], message=say_error(exc))
+    return say_error(exc)
 
 
 def layout_picture(module: dict[str, Any], current: list[dict[str, Any]]) -> None:
