@@ -1,14 +1,22 @@
-"""The dashboard in a real browser: login, deep links, adding a device, keys, the setup dialog."""
+"""The dashboard in a real browser: login, deep links, adding a device, keys, the setup dialog, and a
+reboot carried out by the real registrar to a sipp phone (its outcome shown as it happens)."""
 
 from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
 from sqlalchemy import select
 
+from core import heartbeat
 from core.db import make_engine, transaction
-from core.models import Device, FunctionKey
-from tests.browser.conftest import PASSWORD, login, wait_idle
+from core.models import Device, DeviceCommand, FunctionKey, Registration
+from tests.browser.conftest import PASSWORD, ROOT, login, wait_idle
+from tests.net import free_port, wait_for
 
 pytestmark = pytest.mark.browser
 PAGE_PATHS = ["/home", "/phones", "/keys", "/status", "/fraud"]
@@ -63,8 +71,8 @@ def test_add_a_device_from_the_catalogue(page, server):
     model.press_sequentially("D785")  # the list is long and virtualised: filter it
     page.get_by_role("option", name="Snom D785").click()
     wait_idle(page)
-    page.locator(".st-key-add_mac input").fill("00:04:13:00:00:99")
-    page.locator(".st-key-add_label input").fill("Accueil")
+    page.locator(".st-key-add_0_mac input").fill("00:04:13:00:00:99")
+    page.locator(".st-key-add_0_label input").fill("Accueil")
     page.get_by_role("button", name="+ Save").click()
     expect(page.get_by_text("Saved.")).to_be_visible()
     expect(page.get_by_test_id("stExpander").filter(has_text="Snom D785 — Accueil")).to_be_visible()
@@ -112,3 +120,88 @@ def test_setup_dialog_shows_url_and_qr_code(page, server):
     assert qr.evaluate("img => img.naturalWidth") > 100  # a real PNG, decoded by the browser
     dialog.locator(".st-key-setup_close button").click()
     expect(page.get_by_test_id("stDialog")).to_have_count(0)
+
+
+SCENARIOS = ROOT / "tests" / "sip" / "scenarios"
+
+
+def _sipp(scenario: str, csv: Path, port: int, *extra: str) -> list[str]:
+    return ["sipp", "-sf", str(SCENARIOS / scenario), "-inf", str(csv), "-i", "127.0.0.1", "-p", str(port),
+            "-m", "1", "-nostdin", "-timeout_error", *extra]  # fmt: skip
+
+
+def test_reboot_of_a_registered_phone_shows_answered(fresh_server, browser, tmp_path):
+    """Real registrar on the dashboard's database, sipp as Alice's desk phone (registers, then answers the
+    NOTIFY's 401 challenge and the NOTIFY): the page goes from "sent" to "answered (200 OK)"; Bob's
+    unregistered phone gets no button and says why."""
+    srv = fresh_server
+    engine = make_engine(srv.db_url)
+    with transaction(engine) as s:
+        desk = s.get(Device, srv.desk)
+        desk.last_access_ip = "127.0.0.1"  # its config fetch came from the phone's address: the binding is its
+        user, password, domain = desk.line.sip_username, desk.line.sip_password, desk.line.vpbx.sip_domain
+        bob_line = s.get(Device, srv.bob_desk).line_id
+    sip_port, phone_port = free_port(), free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VOIPADMIN_")}
+    env.update(HOME=str(tmp_path), VOIPADMIN_DB_URL=srv.db_url, VOIPADMIN_DATA_DIR=str(tmp_path / "data"),
+               VOIPADMIN_SIP_NOTIFY_TIMEOUT="4")  # fmt: skip
+    log = (tmp_path / "registrar.log").open("wb")
+    registrar = subprocess.Popen([sys.executable, "-m", "core.sip", "--host", "127.0.0.1", "--port", str(sip_port)],
+                                 cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
+    uas = None
+    try:
+
+        def beating() -> bool:
+            with transaction(engine) as s:
+                return registrar.poll() is not None or heartbeat.running(s, "sip")
+
+        wait_for(beating, 30, "registrar heartbeat")
+        assert registrar.poll() is None, (tmp_path / "registrar.log").read_text()
+        creds = tmp_path / "reg.csv"
+        creds.write_text(f"SEQUENTIAL\n{user};[authentication username={user} password={password}];{domain}\n")
+        register = [*_sipp("reg_auth.xml", creds, phone_port, "-timeout", "15s"), f"127.0.0.1:{sip_port}"]
+        reg = subprocess.run(register, cwd=tmp_path, capture_output=True, text=True, timeout=30)
+        assert reg.returncode == 0, reg.stdout[-2000:]
+        phone = tmp_path / "phone.csv"
+        phone.write_text(f"SEQUENTIAL\n{user};{password}\n")
+        uas = subprocess.Popen(_sipp("notify_uas.xml", phone, phone_port, "-timeout", "90s"), cwd=tmp_path,
+                               stdout=(tmp_path / "uas.out").open("w"), stderr=subprocess.STDOUT)  # fmt: skip
+
+        def registered() -> bool:
+            with transaction(engine) as s:
+                return s.scalar(select(Registration.id).where(Registration.line_id == desk.line_id)) is not None
+
+        wait_for(registered, 20, "the registrar's write-behind of the binding")
+        context = browser.new_context(locale="en-US")
+        page = context.new_page()
+        page.set_default_timeout(30_000)
+        login(page, srv, "alice", "/status")
+        reboot = page.locator(f".st-key-reboot_{srv.desk} button")
+        expect(reboot).to_be_visible(timeout=20_000)
+        reboot.click()
+        expect(page.get_by_text("Reboot: the phone answered (200 OK).")).to_be_visible(timeout=30_000)
+        with transaction(engine) as s:
+            cmd = s.scalars(select(DeviceCommand)).one()
+            assert (cmd.device_id, cmd.action, cmd.state) == (srv.desk, "reboot", "ok")
+            assert cmd.result.startswith("200 OK from 127.0.0.1:")
+        assert uas.wait(20) == 0
+        context.close()
+        context = browser.new_context(locale="en-US")
+        page = context.new_page()
+        page.set_default_timeout(30_000)
+        login(page, srv, "support", f"/status?line={bob_line}")
+        expect(page.get_by_text("Bureau Bob")).to_be_visible(timeout=20_000)
+        expect(page.get_by_text("Reboot, Resync not offered: the phone is not registered.")).to_be_visible()
+        expect(page.locator(f".st-key-reboot_{srv.bob_desk}")).to_have_count(0)
+        context.close()
+    finally:
+        for proc in (uas, registrar):
+            if proc is not None and proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+        log.close()
+        engine.dispose()
