@@ -16,7 +16,7 @@ from core.permissions import Actor
 from core.qr import qr_png
 from dashboard.db import tx
 from dashboard.i18n import lang, t
-from dashboard.widgets import call, device_name, other_errors
+from dashboard.widgets import call, device_name, other_errors, redirection_rows
 
 FLAG = "setup_device_id"
 NEW_KEY_ASK = "setup_new_key_ask"  # the device whose "Nouveau clé" waits for its confirmation
@@ -74,7 +74,7 @@ def _dialog(actor: Actor, device: dict[str, Any]) -> None:
         st.image(qr_png(device["url"]), caption=t("qr_caption"), width=240)
     if device["provisioning_mac"] != "no":
         st.caption(f"{t('redirection')} · {t('provisioning_mac')}: {t('pm_' + device['provisioning_mac'])}")
-        st.dataframe(jobs, hide_index=True) if jobs else st.info(t("redirection_none"))
+        st.dataframe(redirection_rows(jobs), hide_index=True) if jobs else st.info(t("redirection_none"))
     _new_key(actor, device)
     if st.button(t("close"), key="setup_close"):
         _close()

@@ -102,6 +102,22 @@ def when(iso: str | None) -> str:
     return datetime.fromisoformat(iso).strftime("%Y-%m-%d %H:%M UTC")
 
 
+def redirection_rows(jobs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Redirection-service requests (core.devices.redirection_state) with headers, actions and states in
+    the reader's language; the service's own answer is shown as it came (an HTTP status, the vendor's words)."""
+    return [
+        {
+            t("redir_service"): job["service"],
+            t("redir_action"): t(f"redir_{job['action']}"),
+            t("redir_state"): t(f"redir_{job['state']}"),
+            t("redir_attempts"): job["attempts"],
+            t("redir_error"): "" if job["state"] == "unconfigured" else job["error"] or "",
+            t("redir_updated"): when(job["updated"]),
+        }
+        for job in jobs
+    ]
+
+
 def call(fn: Any, *args: Any, scope: str = "", **kwargs: Any) -> Any:
     """Run a core use case in its own transaction; on a refusal, remember its code under its field.
 

@@ -93,6 +93,15 @@ WORDS = {
         "label",
         "model",
         "request",
+        "state",
+        "pending",
+        "done",
+        "failed",
+        "error",
+        "attempts",
+        "updated",
+        "register",
+        "withdraw",
     },
     "en": {  # French on an English screen
         "le",
@@ -257,7 +266,9 @@ def _other_language_texts(lang: str) -> set[str]:
 
 
 OTHER_TEXTS = {lang: _other_language_texts(lang) for lang in LANGS}
-PRODUCT = re.compile(r"Provisioning MAC|User-Agent|voipadmin Web phone|Yealink|Snom|Fanvil|Gigaset|Grandstream|Linphone|IP-Phone", re.I)
+PRODUCT = re.compile(
+    r"Provisioning MAC|User-Agent|voipadmin Web phone|Yealink|Snom|Fanvil|Gigaset|Grandstream|Linphone|IP-Phone", re.I
+)
 # Names quoted in the manual steps are the phone's own menus and buttons, in the phone's language:
 # **Settings → Auto Provision**, `code`, « Only Accept Trusted Certificates ».
 QUOTED = re.compile(r"\*\*[^*]+\*\*|`[^`]*`|«[^»]*»")
