@@ -3,7 +3,8 @@ redirection outbox and access-log retention.
 
 This process supervises: the HTTPS endpoint runs as a Granian child (its own worker processes,
 one per core), the SIP service runs here in asyncio. SIGINT/SIGTERM stop everything: Granian's
-workers flush their access logs on the way out, SIP flushes its writes.
+workers flush their access logs on the way out, SIP flushes its writes. Should this process die
+without a word (SIGKILL, OOM killer), the kernel stops the HTTPS server too (core/lifeline.py).
 """
 
 from __future__ import annotations
@@ -85,7 +86,7 @@ def claim_ports(settings: Settings, opts: ServeOptions) -> list[socket.socket]:
                             "Stop it or choose another port; nothing was started")  # fmt: skip
             claim = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             try:
-                claim.bind(f"\0voipadmin-serve-{proto}-{port}")
+                claim.bind(f"\0voipadmin-serve-{proto}-{host}-{port}")
             except OSError:
                 claim.close()
                 raise busy from None

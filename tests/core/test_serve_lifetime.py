@@ -154,3 +154,19 @@ def test_a_port_held_by_another_program_is_named(env, empty_engine):
         code, out = run_to_end(env, serve_cmd(port, "--no-sip"))
     assert code == 2
     assert f"port {port}/tcp (HTTPS) on 127.0.0.1 is already in use" in out
+
+
+def test_two_serves_starting_at_the_same_instant_cannot_both_pass_the_check(settings):
+    """Nothing listens yet (both are still starting): the first one's claim alone refuses the second."""
+    from core.serve import PortBusy, ServeOptions, claim_ports
+
+    opts = ServeOptions(host="127.0.0.1", https_port=free_port(), http_port=None, sip=False)
+    first = claim_ports(settings, opts)
+    try:
+        with pytest.raises(PortBusy, match=f"port {opts.https_port}/tcp"):
+            claim_ports(settings, opts)
+    finally:
+        for claim in first:
+            claim.close()
+    for claim in claim_ports(settings, opts):  # released with the first serve: free again
+        claim.close()
