@@ -35,7 +35,7 @@ def _private_sqlite_file(path: Path) -> None:
 
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
-        path = url.split("///", 1)[-1]
+        path = url.split("///", 1)[1] if "///" in url else ""  # "sqlite://" alone is in memory
         if path and path != ":memory:" and not path.startswith("file:"):
             _private_sqlite_file(Path(path))
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
