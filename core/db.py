@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.settings import PRIVATE_FILE_MODE, Settings, open_private, private_dir
@@ -35,7 +35,7 @@ def _private_sqlite_file(path: Path) -> None:
 
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
-        path = url.split("///", 1)[1] if "///" in url else ""  # "sqlite://" alone is in memory
+        path = make_url(url).database  # None for "sqlite://" (in memory); query options apart
         if path and path != ":memory:" and not path.startswith("file:"):
             _private_sqlite_file(Path(path))
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
