@@ -312,7 +312,10 @@ class FraudRollup(Base):
         UniqueConstraint(
             "grain", "kind", "bucket", "source_ip", "vpbx_id", "line_id", "device_id", name="uq_fraud_rollup_key"
         ),
-        Index("ix_fraud_rollup_source", "grain", "kind", "source_ip"),
+        # One source's rows (its chart series, first/last seen, what it touched).
+        Index("ix_fraud_rollup_source", "grain", "kind", "source_ip", "bucket"),
+        # Covering: rankings and totals over a period read the index alone, never the table.
+        Index("ix_fraud_rollup_cover", "grain", "kind", "bucket", "source_ip", "vpbx_id", "line_id", "device_id", "n"),
     )
 
 

@@ -16,14 +16,13 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import Engine, delete, select
 
 from core.models import AccessLog, FraudRollup
-from core.rollup import DAY, HOUR, bucket_of
+from core.rollup import DAY, HOUR, HOUR_ROWS_DAYS, bucket_of
 from core.settings import Settings
 
 log = logging.getLogger(__name__)
 
 BATCH = 10_000
 INTERVAL = 3600.0  # seconds between passes
-HOUR_ROWS_DAYS = 2
 
 
 def prune_access_log(engine: Engine, days: int, now: datetime | None = None, batch: int = BATCH) -> int:

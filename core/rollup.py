@@ -48,6 +48,8 @@ SOURCES = ("access_log", "security_event")
 BATCH = 50_000  # raw rows per transaction
 SETTLE = 30.0  # seconds: rows younger than this wait for the next pass
 INTERVAL = 15.0  # seconds between passes in serve
+HOUR_ROWS_DAYS = 2  # hour rows serve the 24-hour chart only: older raw rows get day rows alone
+COLUMNS = ("bucket", "kind", "source_ip", "vpbx_id", "line_id", "device_id", "n", "first_at", "last_at")
 
 
 def bucket(dialect: str, grain: str, column: Any) -> ColumnElement[str]:
@@ -103,9 +105,14 @@ def facts(source: str, after: Any, upto: Any = None) -> Select[Any]:
     return stmt.where(SecurityEvent.id <= upto) if upto is not None else stmt
 
 
-def grouped(dialect: str, source: str, grain: str, after: Any, upto: Any = None) -> Select[Any]:
+def grouped(
+    dialect: str, source: str, grain: str, after: Any, upto: Any = None, since: datetime | None = None
+) -> Select[Any]:
     """`facts` counted per bucket and key: the same columns as a `fraud_rollup` row (without id/grain)."""
-    rows = facts(source, after, upto).subquery()
+    stmt = facts(source, after, upto)
+    if since is not None:
+        stmt = stmt.where(_table(source).at >= since)
+    rows = stmt.subquery()
     b = bucket(dialect, grain, rows.c.at).label("bucket")
     keys = (rows.c.kind, rows.c.source_ip, rows.c.vpbx_id, rows.c.line_id, rows.c.device_id)
     return select(
@@ -125,7 +132,7 @@ def _table(source: str) -> Any:
 def _upsert(conn: Connection, grain: str, rows: Select[Any]) -> None:
     dialect = conn.dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    cols = ["bucket", "kind", "source_ip", "vpbx_id", "line_id", "device_id", "n", "first_at", "last_at"]
+    cols = list(COLUMNS)
     source = rows.subquery()
     # `WHERE true`: SQLite needs a WHERE before ON CONFLICT after INSERT ... SELECT (its parsing ambiguity).
     body = select(literal(grain), *(source.c[c] for c in cols)).where(literal(True))
@@ -181,8 +188,9 @@ def roll_up_source(engine: Engine, source: str, batch: int = BATCH, now: datetim
         if moved != 1:  # another pass took these rows: leave them to it
             conn.rollback()
             return 0
-        for grain in (HOUR, DAY):
-            _upsert(conn, grain, grouped(conn.dialect.name, source, grain, after, upto))
+        hours_from = (now or datetime.now(UTC)) - timedelta(days=HOUR_ROWS_DAYS)
+        _upsert(conn, HOUR, grouped(conn.dialect.name, source, HOUR, after, upto, since=hours_from))
+        _upsert(conn, DAY, grouped(conn.dialect.name, source, DAY, after, upto))
     return upto - after
 
 

@@ -41,7 +41,13 @@ def upgrade() -> None:
             'grain', 'kind', 'bucket', 'source_ip', 'vpbx_id', 'line_id', 'device_id', name='uq_fraud_rollup_key'
         ),
     )
-    op.create_index('ix_fraud_rollup_source', 'fraud_rollup', ['grain', 'kind', 'source_ip'], unique=False)
+    op.create_index('ix_fraud_rollup_source', 'fraud_rollup', ['grain', 'kind', 'source_ip', 'bucket'], unique=False)
+    op.create_index(
+        'ix_fraud_rollup_cover',
+        'fraud_rollup',
+        ['grain', 'kind', 'bucket', 'source_ip', 'vpbx_id', 'line_id', 'device_id', 'n'],
+        unique=False,
+    )
     cursor = op.create_table(
         'rollup_cursor',
         sa.Column('source', sa.String(length=32), nullable=False),
@@ -53,5 +59,6 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table('rollup_cursor')
+    op.drop_index('ix_fraud_rollup_cover', table_name='fraud_rollup')
     op.drop_index('ix_fraud_rollup_source', table_name='fraud_rollup')
     op.drop_table('fraud_rollup')
