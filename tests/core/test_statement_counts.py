@@ -131,3 +131,17 @@ def test_a_line_with_its_devices_and_registrations(two_sizes, provider):
     assert count <= SMALL + 2
     count, _ = statements_for(two_sizes, lambda s: registrations.registrations_for_line(s, line_id))
     assert count <= 2
+
+
+def test_a_devices_keys_in_a_few_statements_whatever_their_number(two_sizes, provider):
+    from core import keys
+
+    with transaction(two_sizes) as s:
+        few, many = s.scalars(select(Device.id).where(Device.model_id == "yealink-t46u").order_by(Device.id)).all()[:2]
+    with transaction(two_sizes) as s:
+        keys.set_key(s, provider, few, 1, "line", "1")
+        for index in range(1, 28):
+            keys.set_key(s, provider, many, index, "speed_dial", f"{100 + index}")
+    counts = [statements_for(two_sizes, lambda s, d=d: keys.list_keys(s, provider, d)) for d in (few, many)]
+    assert [len(found) for _, found in counts] == [1, 27]
+    assert counts[0][0] == counts[1][0] <= 3
