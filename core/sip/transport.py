@@ -24,11 +24,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from core.sip.errors import SipParseError
-from core.sip.message import KEEPALIVE, NEED_DATA, SipRequest, SipResponse, StreamParser, parse, serialize
+from core.sip.message import KEEPALIVE, MAX_MESSAGE, NEED_DATA, SipRequest, SipResponse, StreamParser, parse, serialize
 from core.sip.ratelog import RateLimitedLog
 from core.sip.registrar import Source
 
 log = logging.getLogger("core.sip.transport")
+
+MAX_TCP_BACKLOG = 256 * 1024  # bytes of replies a peer has not read: past it, it is not a phone
+MAX_UDP_BACKLOG = 4 * 1024 * 1024  # bytes queued while the socket would block: past it, replies are dropped
 
 RequestHandler = Callable[[SipRequest, Source, float], list[SipResponse]]
 ResponseHandler = Callable[[SipResponse, Source], None]
@@ -127,13 +130,13 @@ class Endpoint:
         if dest.transport == "udp":
             return self.sendto(data, (dest.ip, dest.port))
         conn = self.connections.get(dest.conn_id or -1)
-        if conn is None or conn.transport is None or conn.transport.is_closing():
-            return False
-        conn.transport.write(data)
-        return True
+        return conn is not None and conn.write(data)
 
     def sendto(self, data: bytes, addr: tuple[str, int]) -> bool:
         if not self.udp_open() or not valid_port(addr[1]):
+            return False
+        if self.udp.get_write_buffer_size() > MAX_UDP_BACKLOG:  # type: ignore[union-attr]
+            self.errors.warning("udp-backlog", "SIP/UDP send queue full: reply to %s:%s dropped", *addr)
             return False
         try:
             self.udp.sendto(data, addr)  # type: ignore[union-attr]
@@ -285,16 +288,30 @@ class TcpProtocol(asyncio.Protocol):
         if self.transport is not None:
             self.transport.abort()  # no lingering: the descriptor is what we are short of
 
+    def write(self, data: bytes) -> bool:
+        """Queue bytes for the peer; a peer that stopped reading our replies is disconnected."""
+        if self.transport is None or self.transport.is_closing():
+            return False
+        if self.transport.get_write_buffer_size() > MAX_TCP_BACKLOG:
+            self.endpoint.errors.warning(f"backlog:{self.peer[0]}", "SIP/TCP from %s:%s closed: it does not read "
+                                         "its replies", self.peer[0], self.peer[1])  # fmt: skip
+            self.close()
+            return False
+        self.transport.write(data)
+        return True
+
     def data_received(self, data: bytes) -> None:
         if self.transport is None or self.transport.is_closing():
             return
         try:
-            self.parser.receive_data(data)
-            while True:
-                event = self.parser.next_event()
-                if event is NEED_DATA:
-                    return
-                self._handle(event)
+            # Fed in slices the parser's buffer limit allows: one read may carry many pipelined messages.
+            for at in range(0, len(data), MAX_MESSAGE):
+                self.parser.receive_data(data[at : at + MAX_MESSAGE])
+                while self.transport is not None and not self.transport.is_closing():
+                    event = self.parser.next_event()
+                    if event is NEED_DATA:
+                        break
+                    self._handle(event)
         except SipParseError:
             self.close()  # framing is lost on a stream: drop the connection
         except Exception:
@@ -305,7 +322,7 @@ class TcpProtocol(asyncio.Protocol):
     def _handle(self, event: object) -> None:
         assert self.transport is not None
         if event is KEEPALIVE:
-            self.transport.write(b"\r\n")  # RFC 5626 pong
+            self.write(b"\r\n")  # RFC 5626 pong
             self.endpoint.active(self, False)
             return
         source = Source(self.peer[0], self.peer[1], "tcp", self.conn_id, self.local)
@@ -316,7 +333,7 @@ class TcpProtocol(asyncio.Protocol):
             elif isinstance(event, SipRequest):
                 replies = self.endpoint.on_request(event, source, self.endpoint.clock())
                 for r in replies:
-                    self.transport.write(serialize(r))
+                    self.write(serialize(r))
                 ok = event.method == "REGISTER" and any(r.status == 200 for r in replies)
                 self.endpoint.active(self, ok)
         except Exception:  # this message is dropped; the stream's framing is intact, so carry on

@@ -21,7 +21,7 @@ from core.sip.ratelog import RateLimitedLog
 from core.sip.registrar import Binding, Source
 from core.sip.service import SipConfig, SipService
 from tests.sip.conftest import DOMAIN, RunningRegistrar, Users, free_port, start_registrar, wait_for
-from tests.sip.sipclient import UdpPhone, answer, open_fds, register_request, register_tcp, register_udp
+from tests.sip.sipclient import UdpPhone, answer, open_fds, register_request, register_tcp, register_udp, rss_kib
 
 pytestmark = [pytest.mark.sip, pytest.mark.db]
 
@@ -265,3 +265,45 @@ def test_thousands_of_idle_tcp_connections_hit_the_caps_and_time_out(
         for ss in socks.values():
             for s in ss:
                 s.close()
+
+
+def test_a_tcp_peer_that_does_not_read_its_replies_is_disconnected(
+    settings: Settings, env: dict[str, str], users: Users, tmp_path: Path
+) -> None:
+    """Pipelined requests whose replies are never read must not grow the registrar's memory."""
+    with start_registrar(settings, env | {"VOIPADMIN_SIP_RATE": "0"}, tmp_path) as reg:
+        rss0 = rss_kib(reg.proc.pid)
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.bind(("127.0.0.7", 0))
+        s.settimeout(10)
+        s.connect(("127.0.0.1", reg.port))
+        local = s.getsockname()[:2]
+        one = options(local, f"SIP/2.0/TCP 127.0.0.7:{local[1]};branch=z9hG4bKp")
+        reset = False
+        try:
+            for _ in range(1000):  # 100,000 OPTIONS, about 25 MB of replies nobody reads
+                s.sendall(one * 100)
+        except OSError:
+            reset = True  # the registrar dropped us mid-stream
+
+        s.setblocking(False)
+
+        def drained_to_the_end() -> bool:  # read what was queued before the drop, then see EOF or RST
+            try:
+                while chunk := s.recv(65536):
+                    pass
+                return chunk == b""
+            except BlockingIOError:
+                return False
+            except OSError:
+                return True
+
+        try:
+            if not reset:
+                wait_for(drained_to_the_end, 20, "the registrar to drop the connection")
+        finally:
+            s.close()
+        assert rss_kib(reg.proc.pid) < rss0 + 8_000
+        assert register_tcp(reg.port, "1000", "secret1000").status == 200
+        assert "does not read its replies" in reg.output()
