@@ -19,6 +19,16 @@ from tests.browser.conftest import PASSWORD, ROOT, login, wait_idle
 from tests.net import free_port, wait_for
 
 pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(autouse=True)
+def _patient_expect():
+    """A page's first run on a cold server can take more than expect's 5 s on a loaded CI box."""
+    expect.set_options(timeout=20_000)
+    yield
+    expect.set_options(timeout=5_000)
+
+
 PAGE_PATHS = ["/home", "/phones", "/keys", "/status", "/fraud"]
 PRIVATE = ["Bureau Alice", "805EC0112233", "+41215550101", "Mobile Alice", "000413AABBCC"]
 
@@ -205,3 +215,61 @@ def test_reboot_of_a_registered_phone_shows_answered(fresh_server, browser, tmp_
                     proc.wait()
         log.close()
         engine.dispose()
+
+
+def test_add_with_a_module_then_the_next_add_starts_empty(page, server):
+    """Issue 10: the module was dropped with "Saved.", and the next add failed on the previous MAC."""
+    login(page, server, "alice", "/phones")
+    model = page.locator(".st-key-add_model").get_by_role("combobox")
+    model.click()
+    model.press_sequentially("T46U")
+    page.get_by_role("option", name="Yealink T46U").click()
+    wait_idle(page)
+    page.locator(".st-key-add_0_mac input").fill("80:5e:c0:00:01:01")
+    page.locator(".st-key-add_0_label input").fill("Standard")
+    module = page.locator(".st-key-add_0_exp").get_by_role("combobox")
+    module.click()
+    page.get_by_role("option", name="Yealink EXP43").click()
+    wait_idle(page)
+    count = page.locator(".st-key-add_0_exp_n_yealink-exp43 input")
+    expect(count).to_have_value("1")
+    count.fill("2")
+    count.press("Enter")
+    wait_idle(page)
+    page.get_by_role("button", name="+ Save").click()
+    expect(page.get_by_text("Saved.")).to_be_visible()
+    wait_idle(page)
+    expect(page.locator(".st-key-add_1_mac input")).to_have_value("")  # a fresh form for the next phone
+    expect(page.locator(".st-key-add_1_label input")).to_have_value("")
+    page.locator(".st-key-add_1_mac input").fill("80:5e:c0:00:01:02")
+    page.locator(".st-key-add_1_mac input").press("Tab")
+    wait_idle(page)
+    page.get_by_role("button", name="+ Save").click()
+    expect(page.get_by_text("Saved.")).to_be_visible()
+    wait_idle(page)
+    engine = make_engine(server.db_url)
+    with transaction(engine) as s:
+        first = s.scalar(select(Device).where(Device.mac == "805EC0000101"))
+        second = s.scalar(select(Device).where(Device.mac == "805EC0000102"))
+        assert (first.label, first.expansion_model_id, first.expansion_count) == ("Standard", "yealink-exp43", 2)
+        assert (second.label, second.expansion_model_id) == ("", None)
+    engine.dispose()
+
+
+def test_unsaved_edits_are_shown_and_guarded_on_leaving(page, server):
+    login(page, server, "alice", "/phones")
+    dirty = "() => document.querySelector('[data-voipadmin-dirty=\"1\"]') !== null"
+    assert page.evaluate(dirty) is False  # nothing edited: leaving asks nothing
+    expander = page.get_by_test_id("stExpander").filter(has_text="805EC0112233")
+    expander.locator("summary").click()
+    label = expander.locator(f"[class*='st-key-edit{server.desk}_'][class*='_label'] input")
+    label.fill("Bureau modifié")
+    label.press("Tab")
+    expect(expander.get_by_text("Unsaved changes.")).to_be_visible()
+    wait_idle(page)
+    assert page.evaluate(dirty) is True
+    page.get_by_role("heading", name="Phones").click()  # a user gesture: Chromium prompts only after one
+    with page.expect_event("dialog", timeout=10_000) as prompt:
+        page.close(run_before_unload=True)
+    assert prompt.value.type == "beforeunload"
+    prompt.value.dismiss()
