@@ -506,3 +506,39 @@ def test_manual_steps_of_every_family_speak_one_language(world, engine, provider
             steps = devices.manual_steps(s, provider, device["id"], lang)
             found += [f"{family} ({model_id}): {p}" for p in leaks([steps], lang)]
     assert not found, "\n".join(found)
+
+
+def _chart_texts(at: AppTest) -> list[str]:
+    """Titles, legend and trace names of the plotly charts (their hover and modebar are the browser's)."""
+    texts = []
+    for chart in at.get("plotly_chart"):
+        fig = json.loads(chart.proto.spec)
+        layout = fig.get("layout", {})
+        for part in (layout.get("xaxis", {}), layout.get("yaxis", {}), layout.get("legend", {}), layout):
+            title = part.get("title")
+            texts.append(title.get("text", "") if isinstance(title, dict) else str(title or ""))
+        texts += [str(trace.get("name", "")) for trace in fig.get("data", [])]
+    return [t for t in texts if t.strip()]
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_fraud_page_with_data_speaks_one_language(app, world, engine, lang):
+    from datetime import UTC, datetime, timedelta
+
+    from core.models import AccessLog
+
+    now = datetime.now(UTC)
+    with transaction(engine) as s:
+        s.add_all([AccessLog(at=now - timedelta(minutes=m), source_ip=f"198.51.100.{m}", path="/****.cfg",
+                             status=200, device_id=world.desk_a1) for m in range(1, 14)])  # fmt: skip
+    at = app(world.provider_id, "pages/fraud.py", lang=lang)
+    assert _chart_texts(at), "no chart drawn: the test would check nothing of them"
+    found = problems(at, lang, "fraud with data") + [f"chart: {p}" for p in leaks(_chart_texts(at), lang)]
+    at.session_state["fraud_sources_table"] = {"selection": {"rows": [0], "columns": [], "cells": []}}
+    at.run()
+    found += problems(at, lang, "fraud with a source picked")
+    at.text_input(key="fraud_q").input("Bureau Alice").run()
+    found += problems(at, lang, "fraud search")
+    at.button(key=f"fraud_new_key_device_{world.desk_a1}").click().run()
+    found += problems(at, lang, "fraud new-key confirmation")
+    assert not found, "\n".join(found)
