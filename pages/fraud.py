@@ -3,8 +3,7 @@ the whole period), the sources table, devices seen from several IPs; and the res
 device found by search or among the suspects: new key, new SIP credentials, block or unblock, each
 named and confirmed in a dialog. Widget keys carry the object's id, never a label that can change."""
 
-import pandas as pd
-import plotly.express as px
+import plotly.graph_objects as go
 import streamlit as st
 
 from core import devices, fraud, lines
@@ -43,18 +42,18 @@ def chart(title: str, data: dict, key: str) -> None:
         st.caption(t("no_data"))
         return
     others = t("fraud_others")
-    series = [*data["sources"], *([others] if any(r["source_ip"] is None for r in data["rows"]) else [])]
-    counts = {(r["bucket"], r["source_ip"] or others): r["count"] for r in data["rows"]}
-    x_title = t("hour") if period.grain == "hour" else t("fraud_day")
-    frame = pd.DataFrame(
-        [{x_title: b, t("source_ip"): src, t("count"): counts.get((b, src), 0)} for b in data["buckets"]
-         for src in series]
-    )  # fmt: skip
-    fig = px.bar(frame, x=x_title, y=t("count"), color=t("source_ip"), category_orders={t("source_ip"): series},
-                 color_discrete_map={others: OTHERS_COLOUR})  # fmt: skip
+    counts = {(r["bucket"], r["source_ip"]): r["count"] for r in data["rows"]}
+    fig = go.Figure()
+    series = [*data["sources"], *([None] if any(r["source_ip"] is None for r in data["rows"]) else [])]
+    for source in series:  # one trace per source, zeros included: every bucket is on the axis
+        fig.add_bar(x=data["buckets"], y=[counts.get((b, source), 0) for b in data["buckets"]],
+                    name=source or others, marker_color=None if source else OTHERS_COLOUR)  # fmt: skip
     # A category axis over every bucket: the whole period shows, even with one hour of data.
-    fig.update_xaxes(type="category", categoryorder="array", categoryarray=data["buckets"], nticks=12)
-    fig.update_layout(height=320, margin={"l": 0, "r": 0, "t": 10, "b": 0}, legend_title_text=t("source_ip"))
+    fig.update_xaxes(type="category", categoryorder="array", categoryarray=data["buckets"], nticks=12,
+                     title_text=t("hour") if period.grain == "hour" else t("fraud_day"))  # fmt: skip
+    fig.update_yaxes(title_text=t("count"))
+    fig.update_layout(barmode="stack", height=320, margin={"l": 0, "r": 0, "t": 10, "b": 0},
+                      legend_title_text=t("source_ip"))  # fmt: skip
     st.plotly_chart(fig, key=key)
 
 
@@ -147,52 +146,61 @@ def confirm(pending: dict, name: str) -> None:
 
 st.divider()
 st.subheader(t("actions"))
-other_errors((), scope="fraud.")
-query = st.text_input(t("fraud_search"), key="fraud_q")
-with tx() as s:
-    if query.strip():
-        found = fraud.search(s, actor, query)
-        caption = t("fraud_no_match") if not (found["lines"] or found["devices"]) else ""
-    else:  # the suspects: devices seen from several IPs, lines hit by SIP failures
-        hit = [x["id"] for r in table["rows"] if r[SIP_FAILED] for x in r["lines"]]
-        found = {"lines": fraud.lines_by_id(s, actor, list(dict.fromkeys(hit))[:10]),
-                 "devices": fraud.devices_by_id(s, actor, [r["device_id"] for r in shared[:10]])}  # fmt: skip
-        caption = t("fraud_suspects") if found["lines"] or found["devices"] else ""
-    pending = st.session_state.get(PENDING)
-    target = None
-    if pending:  # the object as it is now, by id: the dialog names what the action will change
-        rows = (fraud.lines_by_id if pending["kind"] == "line" else fraud.devices_by_id)(s, actor, [pending["id"]])
-        target = rows[0] if rows else None
-if caption:
-    st.caption(caption)
 
-line_col, dev_col = st.columns(2)
-with line_col:
-    if found["lines"]:
-        st.markdown(f"**{t('fraud_lines')}**")
-    for line in found["lines"]:
-        with st.container(border=True, key=f"fraud_line_{line['id']}"):
-            blocked = line["pstn_blocked"]
-            st.markdown(line_label(line) + (f" · **{t('blocked')}**" if blocked else ""))
-            a, b = st.columns(2)
-            action = "unblock" if blocked else "block"
-            a.button(t(action), icon=":material/block:", key=f"fraud_{action}_line_{line['id']}",
-                     on_click=ask, args=(action, "line", line["id"]))  # fmt: skip
-            b.button(t("new_sip"), icon=":material/password:", key=f"fraud_new_sip_line_{line['id']}",
-                     on_click=ask, args=("new_sip", "line", line["id"]))  # fmt: skip
-with dev_col:
-    if found["devices"]:
-        st.markdown(f"**{t('devices')}**")
-    for device in found["devices"]:
-        with st.container(border=True, key=f"fraud_device_{device['id']}"):
-            st.markdown(f"{device_name(device)} · {device['line']}")
-            st.button(t("new_key"), icon=":material/key:", key=f"fraud_new_key_device_{device['id']}",
-                      disabled=not device["has_url"], on_click=ask,
-                      args=("new_key", "device", device["id"]))  # fmt: skip
 
-if pending:
-    if target is None:  # gone, or not this account's: nothing to confirm
-        _forget()
-    else:
-        named = line_label(target) if pending["kind"] == "line" else f"{device_name(target)} · {target['line']}"
-        confirm(pending, named)
+@st.fragment
+def responses(suspect_lines: list[int], suspect_devices: list[int]) -> None:
+    """Search, the objects found and their buttons: a fragment, so typing a search reruns only this part."""
+    other_errors((), scope="fraud.")
+    query = st.text_input(t("fraud_search"), key="fraud_q")
+    with tx() as s:
+        if query.strip():
+            found = fraud.search(s, actor, query)
+            caption = t("fraud_no_match") if not (found["lines"] or found["devices"]) else ""
+        else:  # the suspects: devices seen from several IPs, lines hit by SIP failures
+            found = {"lines": fraud.lines_by_id(s, actor, suspect_lines),
+                     "devices": fraud.devices_by_id(s, actor, suspect_devices)}  # fmt: skip
+            caption = t("fraud_suspects") if found["lines"] or found["devices"] else ""
+        pending = st.session_state.get(PENDING)
+        target = None
+        if pending:  # the object as it is now, by id: the dialog names what the action will change
+            read = fraud.lines_by_id if pending["kind"] == "line" else fraud.devices_by_id
+            rows = read(s, actor, [pending["id"]])
+            target = rows[0] if rows else None
+    if caption:
+        st.caption(caption)
+
+    line_col, dev_col = st.columns(2)
+    with line_col:
+        if found["lines"]:
+            st.markdown(f"**{t('fraud_lines')}**")
+        for line in found["lines"]:
+            with st.container(border=True, key=f"fraud_line_{line['id']}"):
+                blocked = line["pstn_blocked"]
+                st.markdown(line_label(line) + (f" · **{t('blocked')}**" if blocked else ""))
+                a, b = st.columns(2)
+                action = "unblock" if blocked else "block"
+                a.button(t(action), icon=":material/block:", key=f"fraud_{action}_line_{line['id']}",
+                         on_click=ask, args=(action, "line", line["id"]))  # fmt: skip
+                b.button(t("new_sip"), icon=":material/password:", key=f"fraud_new_sip_line_{line['id']}",
+                         on_click=ask, args=("new_sip", "line", line["id"]))  # fmt: skip
+    with dev_col:
+        if found["devices"]:
+            st.markdown(f"**{t('devices')}**")
+        for device in found["devices"]:
+            with st.container(border=True, key=f"fraud_device_{device['id']}"):
+                st.markdown(f"{device_name(device)} · {device['line']}")
+                st.button(t("new_key"), icon=":material/key:", key=f"fraud_new_key_device_{device['id']}",
+                          disabled=not device["has_url"], on_click=ask,
+                          args=("new_key", "device", device["id"]))  # fmt: skip
+
+    if pending:
+        if target is None:  # gone, or not this account's: nothing to confirm
+            _forget()
+        else:
+            named = line_label(target) if pending["kind"] == "line" else f"{device_name(target)} · {target['line']}"
+            confirm(pending, named)
+
+
+hit = [x["id"] for r in table["rows"] if r[SIP_FAILED] for x in r["lines"]]
+responses(list(dict.fromkeys(hit))[:10], [r["device_id"] for r in shared[:10]])
