@@ -172,8 +172,20 @@ def build_routes(
         set_language_cookie(response, account_lang, _secure(request))
         return response
 
+    def account_language(account_id: int) -> str | None:
+        with transaction(get_engine()) as s:
+            actor = accounts.actor_by_id(s, account_id)
+            return accounts.language_of(s, actor) if actor is not None else None
+
     async def logout(request: Request) -> Response:
         response = RedirectResponse(LOGIN_PATH, status_code=303)
+        session = web_session.verify(
+            current_settings().secret_key(), request.cookies.get(web_session.COOKIE_NAME), time.time()
+        )
+        if session is not None:  # the login form that follows speaks the account's (last chosen) language
+            account_lang = await anyio.to_thread.run_sync(account_language, session.account_id)
+            if account_lang:
+                set_language_cookie(response, account_lang, _secure(request))
         response.delete_cookie(web_session.COOKIE_NAME, path="/", httponly=True, samesite="strict")
         return response
 

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from core.db import make_engine, transaction
 from core.models import Account
 from tests.browser.conftest import PASSWORD, Server, wait_idle
+from tests.net import wait_for
 
 pytestmark = pytest.mark.browser
 
@@ -33,6 +34,10 @@ def _language(server: Server, username: str) -> str:
     return str(language)
 
 
+def _lang_cookie(page: Page) -> str | None:
+    return next((c["value"] for c in page.context.cookies() if c["name"] == "voipadmin_lang"), None)
+
+
 def _log_in(page: Page, username: str, user_label: str, password_label: str, button: str) -> None:
     page.get_by_label(user_label).fill(username)
     page.get_by_label(password_label).fill(PASSWORD)
@@ -53,6 +58,7 @@ def test_language_survives_reload_logout_and_follows_the_account(french_browser_
     expect(page.get_by_role("heading", name="Overview")).to_be_visible()
     wait_idle(page)
     assert _language(server, "support") == "en"  # kept with the account, not only in this tab
+    wait_for(lambda: _lang_cookie(page) == "en", timeout=10, what="the switch to set the login form's cookie")
 
     page.reload()
     expect(page.get_by_role("heading", name="Overview")).to_be_visible()

@@ -218,3 +218,15 @@ def test_a_language_chosen_on_the_form_is_kept_with_the_account(client, engine):
     assert r.status_code == 303 and r.cookies[LANG_COOKIE] == "en" and _language(engine, "support") == "en"
     assert _login(client, "support", "wrong password", lang="fr", lang_chosen="1").status_code == 401
     assert _language(engine, "support") == "en"  # a wrong password changes nothing
+
+
+def test_logout_leaves_the_login_form_in_the_account_s_language(client, engine):
+    with transaction(engine) as s:
+        accounts.set_language(s, accounts.actor_by_id(s, client.account_id), "en")
+    token = web_session.issue(current_settings().secret_key(), client.account_id, time.time(), 600)
+    r = client.get(LOGOUT_PATH, headers={"cookie": f"{web_session.COOKIE_NAME}={token}; {LANG_COOKIE}=fr"})
+    assert r.status_code == 303 and r.cookies[LANG_COOKIE] == "en"
+    assert any(h.startswith(f'{web_session.COOKIE_NAME}=""') for h in r.headers.get_list("set-cookie"))
+    assert "User name" in client.get(LOGIN_PATH, headers={"cookie": f"{LANG_COOKIE}=en"}).text
+    forged = client.get(LOGOUT_PATH, headers={"cookie": f"{web_session.COOKIE_NAME}={token[:-3]}xyz"})
+    assert LANG_COOKIE not in forged.cookies  # an unsigned cookie tells nothing about any account
