@@ -312,10 +312,11 @@ class FraudRollup(Base):
         UniqueConstraint(
             "grain", "kind", "bucket", "source_ip", "vpbx_id", "line_id", "device_id", name="uq_fraud_rollup_key"
         ),
-        # One source's rows (its chart series, first/last seen, what it touched).
-        Index("ix_fraud_rollup_source", "grain", "kind", "source_ip", "bucket"),
-        # Covering: rankings and totals over a period read the index alone, never the table.
+        # Covering indexes: a period's rankings and totals read an index alone, in the order they group by
+        # (per source: ranking, top series, what a source touched; per bucket: totals; per device: multi-IP).
+        Index("ix_fraud_rollup_source", "grain", "kind", "source_ip", "bucket", "vpbx_id", "line_id", "device_id", "n"),
         Index("ix_fraud_rollup_cover", "grain", "kind", "bucket", "source_ip", "vpbx_id", "line_id", "device_id", "n"),
+        Index("ix_fraud_rollup_device", "grain", "kind", "device_id", "source_ip", "bucket", "vpbx_id", "line_id"),
     )
 
 

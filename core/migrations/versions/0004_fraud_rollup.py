@@ -41,7 +41,18 @@ def upgrade() -> None:
             'grain', 'kind', 'bucket', 'source_ip', 'vpbx_id', 'line_id', 'device_id', name='uq_fraud_rollup_key'
         ),
     )
-    op.create_index('ix_fraud_rollup_source', 'fraud_rollup', ['grain', 'kind', 'source_ip', 'bucket'], unique=False)
+    op.create_index(
+        'ix_fraud_rollup_source',
+        'fraud_rollup',
+        ['grain', 'kind', 'source_ip', 'bucket', 'vpbx_id', 'line_id', 'device_id', 'n'],
+        unique=False,
+    )
+    op.create_index(
+        'ix_fraud_rollup_device',
+        'fraud_rollup',
+        ['grain', 'kind', 'device_id', 'source_ip', 'bucket', 'vpbx_id', 'line_id'],
+        unique=False,
+    )
     op.create_index(
         'ix_fraud_rollup_cover',
         'fraud_rollup',
@@ -59,6 +70,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table('rollup_cursor')
+    op.drop_index('ix_fraud_rollup_device', table_name='fraud_rollup')
     op.drop_index('ix_fraud_rollup_cover', table_name='fraud_rollup')
     op.drop_index('ix_fraud_rollup_source', table_name='fraud_rollup')
     op.drop_table('fraud_rollup')
