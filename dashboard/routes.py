@@ -14,6 +14,7 @@ import html
 import time
 from collections.abc import Callable
 from functools import lru_cache
+from urllib.parse import quote
 
 import anyio
 import anyio.to_thread
@@ -107,7 +108,8 @@ def login_page(
         chosen='<input type="hidden" name="lang_chosen" value="1">' if chosen else "",
         language=html.escape(tr["language"]),
         # The other language's name is written in that language (and marked so), as language pickers do.
-        switch=f'<a href="{LOGIN_PATH}?lang={other}&amp;next={html.escape(next_path)}" hreflang="{other}" '
+        switch=f'<a href="{LOGIN_PATH}?lang={other}&amp;next={html.escape(quote(next_path, safe="/"))}" '
+        f'hreflang="{other}" '
         f'lang="{other}">{html.escape(TEXTS[other]["language_name"])}</a>',
     )
     all_headers = {"Cache-Control": "no-store", "X-Frame-Options": "DENY", **(headers or {})}

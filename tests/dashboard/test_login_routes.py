@@ -200,6 +200,8 @@ def test_the_form_s_language_switch_sets_the_cookie(client):
     assert r.cookies[LANG_COOKIE] == "en" and "User name" in r.text
     assert 'href="/session/login?lang=fr&amp;next=/keys"' in r.text
     assert 'name="lang_chosen"' in r.text
+    deep = client.get(LOGIN_PATH, params={"lang": "en", "next": "/keys?device=1&line=2"}).text
+    assert 'next=/keys%3Fdevice%3D1%26line%3D2"' in deep  # the switch keeps the whole deep link
     assert LANG_COOKIE not in client.get(LOGIN_PATH).cookies  # only a choice sets it
 
 
