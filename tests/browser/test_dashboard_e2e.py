@@ -273,3 +273,28 @@ def test_unsaved_edits_are_shown_and_guarded_on_leaving(page, server):
         page.close(run_before_unload=True)
     assert prompt.value.type == "beforeunload"
     prompt.value.dismiss()
+
+
+def test_a_label_typed_on_a_key_without_type_is_refused_and_kept(page, server):
+    """Issue 10: the label was dropped silently on save. Key 3 of the desk phone has no type."""
+    login(page, server, "alice", f"/keys?device={server.desk}")
+    grid = page.get_by_test_id("stDataFrame").first
+    expect(grid).to_be_visible()
+    grid.click(position={"x": 20, "y": 35 * 3 + 17})  # row 3, "Key" column
+    for _ in range(3):
+        page.keyboard.press("ArrowRight")  # to the "Label" column
+    page.keyboard.press("Enter")
+    editor = page.locator("textarea.gdg-input")
+    expect(editor).to_be_visible()
+    editor.fill("Accueil")
+    editor.press("Enter")
+    expect(page.get_by_text("Keys changed, not saved yet: 1")).to_be_visible()
+    wait_idle(page)
+    page.locator(f".st-key-save_keys_{server.desk}_0 button").click()
+    expect(page.get_by_text("Key 3: choose a key type, or clear its value and label")).to_be_visible()
+    expect(page.get_by_text("Keys changed, not saved yet: 1")).to_be_visible()  # the edit is still there
+    engine = make_engine(server.db_url)
+    with transaction(engine) as s:
+        stored = s.scalars(select(FunctionKey.index).where(FunctionKey.device_id == server.desk)).all()
+        assert 3 not in stored  # nothing half-saved
+    engine.dispose()
