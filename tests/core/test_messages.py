@@ -85,3 +85,16 @@ def test_templates_are_well_formed():
         for code, text in table.items():
             list(string.Formatter().parse(text))  # raises on a stray brace
             assert text.strip() == text and text, code
+
+
+def test_password_refusals_never_carry_what_was_typed():
+    """Refusal parameters are shown to the caller and logged: a typed password must not be one of them."""
+    from core.credentials import device_password, sip_password
+
+    for call, typed in ((lambda v: device_password(v, "admin_password"), "12ab"), (sip_password, "short pw"),
+                        (sip_password, "x" * 11 + " <&>")):  # fmt: skip
+        with pytest.raises(ValidationError) as err:
+            call(typed)
+        assert typed not in str(err.value.params) and typed not in err.value.message
+        for lang in ("fr", "en"):
+            assert typed not in error_texts.say(err.value.code, err.value.params, lang)
