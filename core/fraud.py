@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from core import rollup
 from core.catalogue import default_catalogue
-from core.models import Device, FraudRollup, Line, Vpbx
+from core.models import Device, FraudRollup, Line, RollupCursor, Vpbx
 from core.permissions import Actor, scope_lines
 from core.rollup import DAY, DOWNLOAD, HOUR, PROBE, SIP_FAILED
 
@@ -93,9 +93,20 @@ def _rows(
     parts = [part(r, select().select_from(FraudRollup.__table__).where(r.grain == p.grain))]
     for source in rollup.SOURCES:
         if set(kinds) & ({SIP_FAILED} if source == "security_event" else {DOWNLOAD, PROBE}):
-            tail = rollup.grouped(dialect, source, p.grain, rollup.cursor_value(source)).subquery()
+            after = rollup.cursor_value(source)
+            tail = rollup.grouped(dialect, source, p.grain, after, floor=_floor(session, source)).subquery()
             parts.append(part(tail.c, select().select_from(tail)))
     return union_all(*parts).subquery("period_rows")
+
+
+def _floor(session: Session, source: str) -> int:
+    """The source's cursor as read once per session (one statement): a lower bound for the tail's plan."""
+    floors = session.info.get("fraud_floors")
+    if floors is None:
+        floors = session.info["fraud_floors"] = dict(
+            session.execute(select(RollupCursor.source, RollupCursor.last_id)).tuples().all()
+        )
+    return int(floors.get(source, 0))
 
 
 def chart(session: Session, actor: Actor, p: Period, kind: str) -> dict[str, Any]:
