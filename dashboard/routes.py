@@ -34,6 +34,7 @@ LOGOUT_PATH = "/session/logout"
 LANG_COOKIE = "voipadmin_lang"  # the language of the login form; not a secret, readable by the page
 LANG_COOKIE_TTL = 365 * 86400
 HASH_THREADS = 2  # argon2 runs at most this many at once (each takes ~64 MiB and a core for ~50 ms)
+MAX_WAITING = 32  # logins queued for a hashing thread; past that, "busy" at once (a flood from many sources)
 
 _PAGE = """<!doctype html>
 <html lang="{lang}"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
@@ -125,9 +126,11 @@ def build_routes(
     ttl: int = web_session.DEFAULT_TTL,
     throttle: LoginThrottle | None = None,
     clock: Callable[[], float] = time.monotonic,
+    max_waiting: int = MAX_WAITING,
 ) -> list[Route]:
     throttle = throttle or LoginThrottle(limits_from_env())
     limiter = anyio.CapacityLimiter(HASH_THREADS)  # bounded: a flood queues here, not on the CPU
+    in_flight = [0]  # logins hashing or queued for it; counted on the loop, so a burst cannot overshoot
 
     def check_password(username: str, password: str, chosen_lang: str | None) -> tuple[int, int, str] | None:
         """In a worker thread: (account id, session epoch, language) if the password is right."""
@@ -163,7 +166,14 @@ def build_routes(
                               headers={"Retry-After": str(wait)})  # fmt: skip
         found = None
         if username and password:
-            found = await anyio.to_thread.run_sync(check_password, username, password, chosen, limiter=limiter)
+            if in_flight[0] >= HASH_THREADS + max_waiting:
+                return login_page(lang, next_path, error="login_busy", status=503, chosen=bool(chosen),
+                                  headers={"Retry-After": "5"})  # fmt: skip
+            in_flight[0] += 1
+            try:
+                found = await anyio.to_thread.run_sync(check_password, username, password, chosen, limiter=limiter)
+            finally:
+                in_flight[0] -= 1
         if found is None:
             return login_page(lang, next_path, error="login_failed", status=401, chosen=bool(chosen))
         throttle.succeeded(source, username)

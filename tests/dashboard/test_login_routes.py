@@ -232,3 +232,21 @@ def test_logout_leaves_the_login_form_in_the_account_s_language(client, engine):
     assert "User name" in client.get(LOGIN_PATH, headers={"cookie": f"{LANG_COOKIE}=en"}).text
     forged = client.get(LOGOUT_PATH, headers={"cookie": f"{web_session.COOKIE_NAME}={token[:-3]}xyz"})
     assert LANG_COOKIE not in forged.cookies  # an unsigned cookie tells nothing about any account
+
+
+def test_past_a_full_hashing_queue_logins_are_answered_busy_at_once(engine, provider, monkeypatch, db_url):
+    """A flood from more sources than the throttle holds back: 2 hash, 1 waits, the rest hear "busy"."""
+    monkeypatch.setenv("VOIPADMIN_DB_URL", db_url)
+    current_settings.cache_clear()
+    throttle = LoginThrottle(Limits(per_account=100, per_source=100, window=60))
+    app = Starlette(routes=build_routes(lambda: engine, throttle=throttle, max_waiting=1))
+
+    async def flood() -> list[httpx.Response]:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="https://testserver") as c:
+            forms = [{"username": f"guess{i}", "password": "wrong password", "lang": "en"} for i in range(8)]
+            return await asyncio.gather(*(c.post(LOGIN_PATH, data=form) for form in forms))
+
+    answers = asyncio.run(flood())
+    assert sorted(r.status_code for r in answers) == [401] * 3 + [503] * 5
+    busy = next(r for r in answers if r.status_code == 503)
+    assert "Too many logins under way." in busy.text and busy.headers["retry-after"] == "5"
