@@ -26,7 +26,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -35,6 +35,7 @@ if str(ROOT) not in sys.path:
 
 import httpx  # noqa: E402
 from playwright.sync_api import Page, sync_playwright  # noqa: E402
+from playwright.sync_api import TimeoutError as PlaywrightTimeout  # noqa: E402
 
 from bench.dashboard.seed import PROVIDER, seed  # noqa: E402
 from dashboard.i18n import TEXTS  # noqa: E402
@@ -53,14 +54,15 @@ TIMER_JS = """
   if (window.__bench) return;
   const app = document.querySelector("[data-testid='stApp']");
   const b = window.__bench = {started: false, t1: null};
-  b.arm = () => { b.started = false; b.t1 = null; };
+  // Armed while a run is going (leaving a page mid-run), that run's end must not count: only notRunning does.
+  b.arm = () => { b.started = app.getAttribute("data-test-script-state") === "running"; b.t1 = null; };
   new MutationObserver((records) => {
     const now = Date.now();
     records.forEach((r, i) => {
       const next = i + 1 < records.length ? records[i + 1].oldValue : app.getAttribute("data-test-script-state");
       if (b.t1 !== null) return;
       if (next === "running") b.started = true;
-      if (r.oldValue === "running" && next !== "running" && b.started) b.t1 = now;
+      if (next === "notRunning" && b.started) b.t1 = now;
     });
   }).observe(app, {attributes: true, attributeFilter: ["data-test-script-state"], attributeOldValue: true});
 }
@@ -72,28 +74,39 @@ def wait_idle(page: Page) -> None:
     page.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']", timeout=TIMEOUT_MS)
 
 
-def timed(page: Page, action: Callable[[], None]) -> float:
-    """Seconds from the action's click/Enter until the run it started has finished."""
+SERVER: dict[str, int] = {}  # the Streamlit process's pid, for its CPU time
+
+
+def server_cpu() -> float:
+    """CPU seconds the Streamlit process used so far (user + system): the server's own cost of an action,
+    which other work on a shared machine does not inflate the way it stretches wall-clock time."""
+    fields = Path(f"/proc/{SERVER['pid']}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def timed(page: Page, action: Callable[[], None]) -> tuple[float, float]:
+    """(seconds from the action's click/Enter until the run it started has finished, server CPU seconds)."""
     page.evaluate(TIMER_JS)
     page.evaluate("() => window.__bench.arm()")
     # The clock starts before Playwright's click, not in the page's click handler: a page whose main thread
     # is busy (big charts going away) would otherwise hide the wait from the count.
-    t0 = time.time()
+    cpu0, t0 = server_cpu(), time.time()
     action()
     page.wait_for_function("() => window.__bench.t1 !== null", timeout=TIMEOUT_MS, polling=20)
     seconds = page.evaluate("() => window.__bench.t1") / 1000 - t0
+    cpu = server_cpu() - cpu0
     wait_idle(page)
     if page.get_by_test_id("stException").count():
         raise RuntimeError(f"the page raised: {page.get_by_test_id('stException').first.inner_text()[:300]}")
-    return float(seconds)
+    return float(seconds), cpu
 
 
 def nav(page: Page, title: str) -> Callable[[], None]:
     return lambda: page.get_by_test_id("stSidebarNav").get_by_text(title, exact=True).click()
 
 
-def one_pass(page: Page) -> dict[str, float]:
-    got: dict[str, float] = {}
+def one_pass(page: Page) -> dict[str, tuple[float, float]]:
+    got: dict[str, tuple[float, float]] = {}
     for key in ("phones", "keys", "status"):
         got[f"open {EN[key]}"] = timed(page, nav(page, EN[key]))
         got[f"leave {EN[key]} (-> Overview)"] = timed(page, nav(page, EN["home"]))
@@ -114,6 +127,13 @@ def one_pass(page: Page) -> dict[str, float]:
         got[f"{EN['fraud']} {EN[f'period_{days}']}"] = timed(page, lambda d=days: periods.get_by_text(
             EN[f"period_{d}"], exact=True).click())  # fmt: skip
     got[f"leave {EN['fraud']} (-> Overview)"] = timed(page, nav(page, EN["home"]))
+    # Leaving while the page's script still runs: Streamlit stops a run only at its next st.* call.
+    timed(page, nav(page, EN["fraud"]))
+    periods.get_by_text(EN["period_30"], exact=True).click()
+    # Its run shows as running within a few seconds; if it is already over, this is a plain leave.
+    with suppress(PlaywrightTimeout):
+        page.wait_for_selector("[data-testid='stApp'][data-test-script-state='running']", timeout=5_000)
+    got[f"leave {EN['fraud']} during its 30 d run"] = timed(page, nav(page, EN["home"]))
     return got
 
 
@@ -132,6 +152,7 @@ def dashboard(db_url: str, work: Path) -> Iterator[str]:
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
+    SERVER["pid"] = proc.pid
 
     def healthy() -> bool:
         if proc.poll() is not None:
@@ -153,8 +174,8 @@ def dashboard(db_url: str, work: Path) -> Iterator[str]:
         log.close()
 
 
-def measure(db_url: str, password: str, runs: int, work: Path) -> dict[str, list[float]]:
-    results: dict[str, list[float]] = {}
+def measure(db_url: str, password: str, runs: int, work: Path) -> dict[str, list[tuple[float, float]]]:
+    results: dict[str, list[tuple[float, float]]] = {}
     with dashboard(db_url, work) as base, sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
         context = browser.new_context(locale="en-US", viewport={"width": 1400, "height": 1000})
@@ -186,16 +207,18 @@ def postgres(work: Path) -> Iterator[str]:
         subprocess.run(["bash", "scripts/pg-stop.sh", str(work / "pg")], cwd=ROOT, env=env, check=False)
 
 
-def table(columns: dict[str, dict[str, list[float]]]) -> str:
+def table(columns: dict[str, dict[str, list[tuple[float, float]]]]) -> str:
+    """Per database: the median wall time (every run's), and the median server CPU of the action."""
     names = list(next(iter(columns.values())))
-    head = "| action | " + " | ".join(f"{db} median (runs)" for db in columns) + " |"
-    lines = [head, "|---|" + "---|" * len(columns)]
+    head = "| action | " + " | ".join(f"{db}: s, median (runs) | {db}: server CPU s" for db in columns) + " |"
+    lines = [head, "|---|" + "---|---|" * len(columns)]
     for name in names:
         cells = []
         for got in columns.values():
-            values = got.get(name, [])
-            cells.append(f"**{statistics.median(values):.2f}** ({' '.join(f'{v:.2f}' for v in values)})"
-                         if values else "—")  # fmt: skip
+            runs = got.get(name, [])
+            walls, cpus = [w for w, _ in runs], [c for _, c in runs]
+            cells.append(f"**{statistics.median(walls):.2f}** ({' '.join(f'{v:.2f}' for v in walls)}) | "
+                         f"{statistics.median(cpus):.2f}" if runs else "— | —")  # fmt: skip
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -209,7 +232,7 @@ def main() -> None:
     parser.add_argument("--password", default="bench-password-10")
     parser.add_argument("--scale", type=float, default=1.0, help="for seeding here (1.0 = provider size)")
     args = parser.parse_args()
-    columns: dict[str, dict[str, list[float]]] = {}
+    columns: dict[str, dict[str, list[tuple[float, float]]]] = {}
     with tempfile.TemporaryDirectory(prefix="voipadmin-dash-bench.") as tmp:
         work = Path(tmp)
         if args.only != "postgresql":
