@@ -7,7 +7,9 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from core import devices, fraud, lines
+from core.permissions import Actor
 from core.rollup import DOWNLOAD, PROBE, SIP_FAILED
+from core.settings import current_settings
 from dashboard.db import tx
 from dashboard.guard import require_login
 from dashboard.i18n import t
@@ -17,6 +19,7 @@ actor = require_login("provider", "vpbx_admin")  # first statement of every page
 PENDING = "fraud_pending"  # {"action", "kind": "line"|"device", "id"}: the action waiting for confirmation
 OTHERS_COLOUR = "#b0b0b0"
 PHONES = "pages/phones.py"  # the Téléphones page opens `?line=` / `?device=`
+REPORT_SECONDS = 30  # charts may lag this much; the responses below always read the objects afresh
 
 st.title(t("fraud"))
 if flash := st.session_state.pop("flash", None):
@@ -25,14 +28,21 @@ periods = {d: t(f"period_{d}") for d in fraud.PERIODS}
 days = st.segmented_control(t("period"), list(periods), default=7, format_func=periods.get, key="fraud_days") or 7
 period = fraud.period(days)
 
-with tx() as s:
-    fraud.catch_up(s, actor)  # bounded: what serve has not rolled up yet
-with tx() as s:
-    charts = {kind: fraud.chart(s, actor, period, kind) for kind in (DOWNLOAD, SIP_FAILED)}
-    if actor.is_provider:
-        charts[PROBE] = fraud.chart(s, actor, period, PROBE)
-    table = fraud.sources(s, actor, period)
-    shared = fraud.multi_ip_devices(s, actor, period)
+
+@st.cache_data(ttl=REPORT_SECONDS, max_entries=64, show_spinner=False)
+def report(db_url: str, who: Actor, p: fraud.Period) -> dict:
+    """The period's charts and tables for this account (keyed by database, account and period's buckets):
+    switching periods back and forth, or coming back to the page, costs nothing for REPORT_SECONDS."""
+    with tx() as s:
+        fraud.catch_up(s, who)  # bounded: what serve has not rolled up yet
+    with tx() as s:
+        kinds = (DOWNLOAD, SIP_FAILED, PROBE) if who.is_provider else (DOWNLOAD, SIP_FAILED)
+        return {"charts": {kind: fraud.chart(s, who, p, kind) for kind in kinds},
+                "table": fraud.sources(s, who, p), "shared": fraud.multi_ip_devices(s, who, p)}  # fmt: skip
+
+
+data = report(current_settings().db_url, actor, period)
+charts, table, shared = data["charts"], data["table"], data["shared"]
 
 
 def chart(title: str, data: dict, key: str) -> None:
