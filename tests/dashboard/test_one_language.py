@@ -542,3 +542,25 @@ def test_fraud_page_with_data_speaks_one_language(app, world, engine, lang):
     at.button(key=f"fraud_new_key_device_{world.desk_a1}").click().run()
     found += problems(at, lang, "fraud new-key confirmation")
     assert not found, "\n".join(found)
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_status_page_with_a_registered_phone_and_a_reboot_speaks_one_language(app, world, engine, lang):
+    from datetime import UTC, datetime, timedelta
+
+    from core import heartbeat
+    from core.models import Registration
+
+    heartbeat.beat(engine, "sip")
+    with transaction(engine) as s:
+        s.add(Registration(aor="101@acme.voip.example", contact="<sip:101@192.0.2.10:5062>", line_id=world.seed.line_a1,
+                           device_id=world.desk_a1, source_ip="192.0.2.10", source_port=5062, transport="udp",
+                           user_agent="Yealink SIP-T46U 108.86.0.20 80:5e:c0:11:22:33", call_id="c1", cseq=1,
+                           expires_at=datetime.now(UTC) + timedelta(minutes=10)))  # fmt: skip
+    at = app(world.alice_id, "pages/status.py", lang=lang)
+    found = problems(at, lang, "status, registered")
+    reboot = [b for b in at.button if (b.key or "") == f"reboot_{world.desk_a1}"]
+    assert reboot, "no reboot offered: the test would not see a command's outcome"
+    reboot[0].click().run()
+    found += problems(at, lang, "status, reboot sent")
+    assert not found, "\n".join(found)
