@@ -298,3 +298,38 @@ def test_a_label_typed_on_a_key_without_type_is_refused_and_kept(page, server):
         stored = s.scalars(select(FunctionKey.index).where(FunctionKey.device_id == server.desk)).all()
         assert 3 not in stored  # nothing half-saved
     engine.dispose()
+
+
+def test_switching_device_with_unsaved_keys_asks_first(page, server):
+    from core import devices
+    from core.permissions import system_actor
+
+    engine = make_engine(server.db_url)
+    with transaction(engine) as s:
+        line = s.get(Device, server.desk).line_id
+        other = devices.add_device(s, system_actor("pytest"), line, "snom-d785", label="Accueil 2")["id"]
+    engine.dispose()
+    login(page, server, "alice", f"/keys?device={server.desk}")
+    grid = page.get_by_test_id("stDataFrame").first
+    expect(grid).to_be_visible()
+    grid.click(position={"x": 20, "y": 35 + 17})  # row 1, "Key" column
+    for _ in range(3):
+        page.keyboard.press("ArrowRight")
+    page.keyboard.press("Enter")
+    editor = page.locator("textarea.gdg-input")
+    editor.fill("Pas encore")
+    editor.press("Enter")
+    expect(page.get_by_text("Keys changed, not saved yet: 1")).to_be_visible()
+    wait_idle(page)
+    picker = page.locator(".st-key-keys_device").get_by_role("combobox")
+    picker.click()
+    page.get_by_role("option", name="Snom D785 — Accueil 2").click()
+    confirm = page.locator(".st-key-keys_switch_confirm")
+    expect(confirm).to_contain_text("1 key(s) changed, not saved. Discard them?")
+    expect(picker).to_have_value("Yealink T46U — Bureau Alice")  # still on the edited phone
+    expect(page.get_by_text("Keys changed, not saved yet: 1")).to_be_visible()  # and its edit is kept
+    confirm.locator(".st-key-keys_discard button").click()
+    expect(picker).to_have_value("Snom D785 — Accueil 2")
+    expect(page.locator(".st-key-keys_switch_confirm")).to_have_count(0)
+    wait_idle(page)
+    assert f"device={other}" in page.url.split("?", 1)[1].split("&")  # the URL follows the picker
