@@ -13,6 +13,7 @@ from dashboard.db import tx
 from dashboard.guard import FRAME_KEY, login_prompt
 from dashboard.i18n import LANG_KEY, LANGUAGES, TEXTS, lang, t
 from dashboard.routes import LANG_COOKIE, LANG_COOKIE_TTL
+from dashboard.widgets import hide_english_chrome
 
 PAGES_DIR = "pages"
 FRAUD_ROLES = ("provider", "vpbx_admin")
@@ -101,6 +102,7 @@ def _sidebar(actor: Actor) -> None:
 
 def run() -> None:
     st.set_page_config(page_title="AdminCenter", page_icon=":material/call:", layout="wide")
+    hide_english_chrome()
     actor = current_actor()
     _start_language(actor)
     if actor is None:

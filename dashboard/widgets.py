@@ -102,6 +102,16 @@ def when(iso: str | None) -> str:
     return datetime.fromisoformat(iso).strftime("%Y-%m-%d %H:%M UTC")
 
 
+# Streamlit's frontend writes "Press Enter to apply" under a text input being typed in, in English whatever
+# the page's language, and offers no option to translate it: hidden (Enter still applies the value).
+ENGLISH_CHROME_CSS = "<style>[data-testid='InputInstructions'] { display: none !important; }</style>"
+
+
+def hide_english_chrome() -> None:
+    """Called once per run by the frame, before any page draws."""
+    st.html(ENGLISH_CHROME_CSS)
+
+
 def redirection_rows(jobs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Redirection-service requests (core.devices.redirection_state) with headers, actions and states in
     the reader's language; the service's own answer is shown as it came (an HTTP status, the vendor's words)."""
