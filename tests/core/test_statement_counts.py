@@ -50,9 +50,9 @@ def populate(engine: Engine, name: str, n_lines: int) -> None:
         s.execute(insert(Line), rows)
         line_ids = s.scalars(select(Line.id).where(Line.vpbx_id == v.id).order_by(Line.id)).all()
         for line_id in line_ids:
-            desk = Device(line_id=line_id, model_id="yealink-t46u", access_key=f"{name}{line_id:040d}",
+            desk = Device(line_id=line_id, model_id="yealink-t46u", access_key=f"{name}-d-{line_id}",
                           admin_password="1", user_password="1")  # fmt: skip
-            base = Device(line_id=line_id, model_id="yealink-w70b", access_key=f"{name}b{line_id:039d}",
+            base = Device(line_id=line_id, model_id="yealink-w70b", access_key=f"{name}-b-{line_id}",
                           admin_password="1", user_password="1")  # fmt: skip
             s.add_all([desk, base])
             s.flush()
