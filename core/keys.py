@@ -105,11 +105,21 @@ def key_layout(session: Session, actor: Actor, device_id: int) -> dict[str, Any]
     return {"device": device.id, "modules": modules}
 
 
+def _untyped(row: dict[str, Any]) -> bool:
+    """A value or label but no type: saving it as an empty key would drop what was typed."""
+    return not (row.get("type") or "").strip() and bool(row.get("value") or row.get("label"))
+
+
+def untyped_rows(rows: list[dict[str, Any]]) -> list[int]:
+    """The key numbers `replace_keys` would refuse for want of a type (the grid names them all at once)."""
+    return [int(r["index"]) for r in rows if _untyped(r)]
+
+
 def replace_keys(session: Session, actor: Actor, device_id: int, module: int,
                  rows: list[dict[str, Any]]) -> list[dict[str, Any]]:  # fmt: skip
     """Save a whole module's keys from an edited table: all rows valid, or nothing changes.
 
-    Rows with an empty type are empty keys. A bad row raises ValidationError with a field like
+    Rows with an empty type and no value or label are empty keys. A bad row raises ValidationError with a field like
     "keys[3].value" (3 = the row's position in `rows`).
     """
     device = find_device(session, actor, device_id)
@@ -117,6 +127,8 @@ def replace_keys(session: Session, actor: Actor, device_id: int, module: int,
     wanted: dict[int, tuple[str, str, str]] = {}
     for pos, row in enumerate(rows):
         prefix = f"keys[{pos}]."
+        if _untyped(row):
+            raise ValidationError("key_needs_type", f"{prefix}type", index=row.get("index"))
         function = (row.get("type") or "").strip()
         if not function:
             continue

@@ -94,6 +94,7 @@ MESSAGES: dict[str, str] = {
     "key_not_set": "key {index} on module {module} is not set",
     "key_index_invalid": "must be a key number",
     "key_twice": "key {index} appears twice",
+    "key_needs_type": "key {index} has a value or label but no type",
     # device commands
     "command_unsupported": "{model} cannot be told to {action} remotely",
     "command_not_found": "no such command",

@@ -45,11 +45,6 @@ def discard() -> None:
     st.session_state[VERSION_KEY] = st.session_state.get(VERSION_KEY, 0) + 1
 
 
-def untyped_rows(rows: list[dict[str, Any]]) -> list[int]:
-    """Keys with a value or label but no type: core would store them as empty keys, dropping what was typed."""
-    return [r["index"] for r in rows if not r["type"] and (r["value"] or r["label"])]
-
-
 def _frame(module: dict[str, Any], current: list[dict[str, Any]]) -> pd.DataFrame:
     by_index = {k["index"]: k for k in current if k["module"] == module["module"]}
     rows = [
@@ -91,7 +86,7 @@ def key_table(actor: Actor, device_id: int, module: dict[str, Any], current: lis
             {"index": int(r["index"]), "type": r["type"] or "", "value": r["value"] or "", "label": r["label"] or ""}
             for r in edited.to_dict("records")
         ]
-        if untyped := untyped_rows(rows):  # refuse, naming each key; the edits stay in the grid
+        if untyped := keys.untyped_rows(rows):  # refuse, naming each key; the edits stay in the grid
             for index in untyped:
                 st.error(t("key_error", index=index, message=t("key_needs_type")), icon=":material/error:")
             return

@@ -79,3 +79,19 @@ def test_keys_of_another_line_are_not_reachable(engine, seed, phone):
                 call(s, seed.admin_b, phone)
         with pytest.raises(NotFound):
             keys.set_key(s, seed.admin_b, phone, 1, "blf", "101")
+
+
+def test_a_label_typed_on_a_key_without_a_type_is_refused_not_dropped(engine, provider, phone):
+    with transaction(engine) as s:
+        keys.set_key(s, provider, phone, 3, "blf", "101")
+    rows = [
+        {"index": 1, "type": "line", "value": "", "label": "L1"},
+        {"index": 5, "type": "", "value": "", "label": "Bob"},
+        {"index": 7, "type": None, "value": "102", "label": ""},
+    ]
+    assert keys.untyped_rows(rows) == [5, 7]
+    with pytest.raises(ValidationError) as err, transaction(engine) as s:
+        keys.replace_keys(s, provider, phone, 0, rows)
+    assert (err.value.code, err.value.field, err.value.params) == ("key_needs_type", "keys[1].type", {"index": 5})
+    with transaction(engine) as s:  # nothing written
+        assert [k["index"] for k in keys.list_keys(s, provider, phone)] == [3]
