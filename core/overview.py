@@ -11,8 +11,7 @@ The four conditions, each defined once here and used by both the counts and the 
   fetched, so this is derived: `updated_at` moves with every change to the device or its line's account
   (config_revision bumps go through the ORM) and the access-log writer keeps it on a fetch, so
   updated_at > last_access_at means "the phone has not fetched its changed file yet". No column and no
-  work on the endpoint's hot path. (Known gap: DeviceDirectory.mark_done's once -> done UPDATE moves
-  updated_at too, so such a device counts as pending until its next fetch.)
+  work on the endpoint's hot path (DeviceDirectory.mark_done's once -> done keeps updated_at too).
 """
 
 from __future__ import annotations

@@ -53,7 +53,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "not_registered_count": "Non enregistrés",
         "alerts": "Alertes (24 h)",
         "pending": "Modifications en attente",
-        "overview_help": "Alertes : événements de sécurité des dernières 24 h sur l'appareil ou son poste. En attente : appareil modifié depuis son dernier téléchargement de configuration.",
+        "overview_help": (
+            "Alertes : événements de sécurité des dernières 24 h sur l'appareil ou son poste. "
+            "En attente : appareil modifié depuis son dernier téléchargement de configuration."
+        ),
         "overview_list": "{what} — {vpbx} : {total} appareil(s)",
         "overview_list_cut": "Les {count} premiers sont affichés.",
         "overview_back": "Retour à l'aperçu",
@@ -258,7 +261,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "not_registered_count": "Not registered",
         "alerts": "Alerts (24 h)",
         "pending": "Pending changes",
-        "overview_help": "Alerts: security events of the last 24 h on the device or its extension. Pending: device changed since it last downloaded its configuration.",
+        "overview_help": (
+            "Alerts: security events of the last 24 h on the device or its extension. "
+            "Pending: device changed since it last downloaded its configuration."
+        ),
         "overview_list": "{what} — {vpbx}: {total} device(s)",
         "overview_list_cut": "The first {count} are shown.",
         "overview_back": "Back to the overview",

@@ -233,7 +233,8 @@ class DeviceDirectory:
             result = session.execute(
                 update(Device)
                 .where(Device.id == row.id, Device.provisioning_mac == "once")
-                .values(provisioning_mac="done")
+                # updated_at kept: this is the fetch itself, not a change the phone still has to fetch
+                .values(provisioning_mac="done", updated_at=Device.updated_at)
             )
             if result.rowcount != 1:  # type: ignore[attr-defined]
                 return False
