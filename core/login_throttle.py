@@ -24,7 +24,7 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from core.settings import SettingsError
+from core.settings import whole_number
 
 MAX_PER_ACCOUNT = 10  # attempts on one account name per window, from anywhere
 MAX_PER_SOURCE = 30  # attempts from one address per window (an office NAT holds several users)
@@ -41,26 +41,13 @@ class Limits:
     max_entries: int = MAX_ENTRIES
 
 
-def _env_int(env: Mapping[str, str], name: str, default: int, high: int) -> int:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise SettingsError(f"{name} must be a whole number, got {raw!r}") from None
-    if not 1 <= value <= high:
-        raise SettingsError(f"{name} must be 1-{high}, got {value}")
-    return value
-
-
 def limits_from_env(env: Mapping[str, str] | None = None) -> Limits:
     """The one place the thresholds' environment overrides are read."""
     env = os.environ if env is None else env
     return Limits(
-        per_account=_env_int(env, "VOIPADMIN_LOGIN_MAX_PER_ACCOUNT", MAX_PER_ACCOUNT, 1_000_000),
-        per_source=_env_int(env, "VOIPADMIN_LOGIN_MAX_PER_SOURCE", MAX_PER_SOURCE, 1_000_000),
-        window=_env_int(env, "VOIPADMIN_LOGIN_WINDOW_SECONDS", WINDOW_SECONDS, 86_400),
+        per_account=whole_number(env, "VOIPADMIN_LOGIN_MAX_PER_ACCOUNT", MAX_PER_ACCOUNT, 1, 1_000_000, "attempts"),
+        per_source=whole_number(env, "VOIPADMIN_LOGIN_MAX_PER_SOURCE", MAX_PER_SOURCE, 1, 1_000_000, "attempts"),
+        window=whole_number(env, "VOIPADMIN_LOGIN_WINDOW_SECONDS", WINDOW_SECONDS, 1, 86_400, "seconds"),
     )
 
 

@@ -9,6 +9,7 @@ import os
 import secrets
 import stat
 import zoneinfo
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
@@ -75,7 +76,7 @@ class SettingsError(ValueError):
     """A setting has a value the product cannot use; the message names the variable."""
 
 
-def _whole(env: dict[str, str], name: str, default: int, low: int, high: int, meaning: str) -> int:
+def whole_number(env: Mapping[str, str], name: str, default: int, low: int, high: int, meaning: str) -> int:
     """A whole number in [low, high] from the environment; the error names the variable and the range."""
     raw = env.get(name)
     if raw is None or raw == "":
@@ -90,11 +91,11 @@ def _whole(env: dict[str, str], name: str, default: int, low: int, high: int, me
 
 
 def _int(env: dict[str, str], name: str, default: int) -> int:
-    return _whole(env, name, default, 1, 65535, "a port number")
+    return whole_number(env, name, default, 1, 65535, "a port number")
 
 
 def _days(env: dict[str, str], name: str, default: int) -> int:
-    return _whole(env, name, default, 0, 36500, "a number of days, 0 to keep for ever")
+    return whole_number(env, name, default, 0, 36500, "a number of days, 0 to keep for ever")
 
 
 @dataclass(frozen=True)
