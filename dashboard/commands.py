@@ -9,6 +9,7 @@ registered / no answer / error.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import streamlit as st
@@ -19,6 +20,8 @@ from core.permissions import Actor
 from dashboard.db import tx
 from dashboard.i18n import t
 from dashboard.widgets import call, other_errors
+
+SIP_STATUS = re.compile(r"[1-6]\d\d \S")  # "486 Busy Here": a status line, the protocol's own words
 
 POLL_SECONDS = 1.0
 REQUESTS_KEY = "device_commands"  # device id -> id of the last command this session asked for it
@@ -39,6 +42,8 @@ def outcome_text(view: dict[str, Any]) -> str:
     """What the person is told for a command row (its `outcome`, from core.device_commands.OUTCOMES)."""
     result = view.get("result") or ""
     status = result.split(" from ", 1)[0]  # "200 OK from 192.0.2.10:5062" -> "200 OK"
+    if not SIP_STATUS.match(status):  # the registrar's own English words (closed connection, expired...)
+        status = t("cmd_no_sip_answer")
     return t(f"cmd_{view['outcome']}", action=t(view["action"]), result=status)
 
 
