@@ -103,6 +103,14 @@ def fresh_server(tmp_path: Path) -> Iterator[Server]:
     stop_server(proc)
 
 
+@pytest.fixture(autouse=True)
+def _patient_expect() -> Iterator[None]:
+    """A page's first run imports its modules: on a loaded 2-core CI box that outlasts expect's 5 s default."""
+    expect.set_options(timeout=30_000)
+    yield
+    expect.set_options(timeout=5_000)
+
+
 @pytest.fixture(scope="module")  # stopped before later modules: its loop would block asyncio tests
 def browser() -> Iterator[Browser]:
     with sync_playwright() as p:

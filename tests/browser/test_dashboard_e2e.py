@@ -21,14 +21,6 @@ from tests.net import free_port, wait_for
 pytestmark = pytest.mark.browser
 
 
-@pytest.fixture(autouse=True)
-def _patient_expect():
-    """A page's first run on a cold server can take more than expect's 5 s on a loaded CI box."""
-    expect.set_options(timeout=20_000)
-    yield
-    expect.set_options(timeout=5_000)
-
-
 PAGE_PATHS = ["/home", "/phones", "/keys", "/status", "/fraud"]
 PRIVATE = ["Bureau Alice", "805EC0112233", "+41215550101", "Mobile Alice", "000413AABBCC"]
 

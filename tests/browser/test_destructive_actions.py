@@ -14,14 +14,6 @@ from tests.browser.conftest import Server, login, wait_idle
 pytestmark = pytest.mark.browser
 
 
-@pytest.fixture(autouse=True)
-def _patient_expect():
-    """A page's first run on a cold server can take more than expect's 5 s on a loaded CI box."""
-    expect.set_options(timeout=20_000)
-    yield
-    expect.set_options(timeout=5_000)
-
-
 Devices = dict[int, tuple[str | None, str, list[tuple[int, int, str, str, str]]]]
 
 

@@ -12,8 +12,6 @@ from core.models import Line
 from tests.browser.conftest import login, wait_idle
 
 pytestmark = pytest.mark.browser
-# A page's first run imports its modules: on a loaded 2-core machine that outlasts expect's 5 s default.
-expect.set_options(timeout=30_000)
 
 
 def line_id(server, number: str) -> int:
