@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,7 +55,8 @@ def _seed(db_url: str) -> dict[str, int]:
     return {"desk": desk["id"], "soft": soft["id"], "bob_desk": bob["id"]}
 
 
-def start_server(tmp: Path) -> tuple[subprocess.Popen[str], Server]:
+def start_server(tmp: Path, extra_env: dict[str, str] | None = None) -> tuple[subprocess.Popen[str], Server]:
+    """`streamlit run app.py` on a free port over a freshly seeded database; `extra_env` adds settings."""
     db_url = f"sqlite:///{tmp / 'dash.sqlite3'}"
     ids = _seed(db_url)
     port = free_port()
@@ -62,6 +64,7 @@ def start_server(tmp: Path) -> tuple[subprocess.Popen[str], Server]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("VOIPADMIN_")}
     env.update(HOME=str(tmp / "home"), VOIPADMIN_DB_URL=db_url, VOIPADMIN_DATA_DIR=str(tmp / "data"),
                VOIPADMIN_PUBLIC_URL="https://prov.example.net:8448")  # fmt: skip
+    env.update(extra_env or {})
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(port),
          "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
@@ -74,6 +77,8 @@ def start_server(tmp: Path) -> tuple[subprocess.Popen[str], Server]:
             break
     else:
         raise RuntimeError("streamlit exited before listening")
+    # Keep reading what it prints, so a chatty server never blocks on a full pipe.
+    threading.Thread(target=proc.stdout.read, daemon=True).start()
     base = f"http://127.0.0.1:{port}"
     assert httpx.get(f"{base}/_stcore/health", timeout=30).text == "ok"
     return proc, Server(base, db_url, **ids)

@@ -7,26 +7,17 @@ Latency is compared as a ratio (during the flood / before it), never as an absol
 
 from __future__ import annotations
 
-import os
 import statistics
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 
-from core import accounts
-from core.db import make_engine, transaction
-from core.models import Base
-from core.permissions import system_actor
-from tests.net import free_port, wait_for
+from tests.browser.conftest import PASSWORD, start_server, stop_server
+from tests.net import wait_for
 
-ROOT = Path(__file__).resolve().parents[2]
-PASSWORD = "correct horse battery"
 PER_ACCOUNT = 5
 WINDOW = 8  # seconds: short enough to wait out in the test, long enough to outlast its wrong guesses
 FLOODERS = 8  # the parallel guessers
@@ -35,48 +26,16 @@ MAX_SLOWDOWN = 10  # health latency during the flood / before it (argon2 on the 
 
 @pytest.fixture(scope="module")
 def dashboard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    tmp = tmp_path_factory.mktemp("flood")
-    db_url = f"sqlite:///{tmp / 'dash.sqlite3'}"
-    engine = make_engine(db_url)
-    Base.metadata.create_all(engine)
-    with transaction(engine) as s:
-        accounts.add_account(s, system_actor("pytest"), "support", "provider", password=PASSWORD)
-    engine.dispose()
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("VOIPADMIN_")}
-    env.update(
-        HOME=str(tmp),
-        VOIPADMIN_DB_URL=db_url,
-        VOIPADMIN_DATA_DIR=str(tmp / "data"),
-        VOIPADMIN_LOGIN_MAX_PER_ACCOUNT=str(PER_ACCOUNT),
-        VOIPADMIN_LOGIN_WINDOW_SECONDS=str(WINDOW),
-        VOIPADMIN_LOGIN_MAX_PER_SOURCE="1000000",
-    )  # the flood comes from one address: count names here
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
-         "--global.developmentMode", "false"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-
-    def listening() -> bool:
-        assert proc.poll() is None, "streamlit exited"
-        try:
-            return httpx.get(f"{base}/_stcore/health", timeout=5).text == "ok"
-        except httpx.TransportError:
-            return False
-
+    limits = {
+        "VOIPADMIN_LOGIN_MAX_PER_ACCOUNT": str(PER_ACCOUNT),
+        "VOIPADMIN_LOGIN_WINDOW_SECONDS": str(WINDOW),
+        "VOIPADMIN_LOGIN_MAX_PER_SOURCE": "1000000",  # the flood comes from one address: count names here
+    }
+    proc, server = start_server(tmp_path_factory.mktemp("flood"), limits)
     try:
-        wait_for(listening, timeout=60, what="the dashboard to listen")
-        yield base
+        yield server.url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_server(proc)
 
 
 def _health_latencies(client: httpx.Client, count: int) -> list[float]:
