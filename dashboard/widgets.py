@@ -42,8 +42,10 @@ def _pick(line_id: int, key: str) -> None:
     st.session_state[f"{key}_q"] = ""  # the search is done: the next one starts empty
 
 
-def choose_line(actor: Actor, key: str = "line_pick") -> dict[str, Any] | None:
+def choose_line(actor: Actor, key: str = "line_pick", hold: str = "") -> dict[str, Any] | None:
     """The line to work on: `?line=<id>` (ignored if not visible), else the one chosen last, else the first.
+
+    `hold`: why the line may not change now (e.g. unsaved key edits); the results are shown but disabled.
 
     A search box (number, extension, name, vPBX) lists at most SEARCH_LIMIT matching lines as buttons,
     each keyed by its line id, so a click picks the line it shows; no list of every line is ever loaded.
@@ -68,7 +70,10 @@ def choose_line(actor: Actor, key: str = "line_pick") -> dict[str, Any] | None:
     if query.strip():
         for hit in hits[:SEARCH_LIMIT]:
             st.button(line_label(hit), key=f"{key}_hit_{hit['id']}", type="tertiary", icon=":material/call:",
-                      on_click=_pick, args=(hit["id"], key), disabled=hit["id"] == current["id"])  # fmt: skip
+                      on_click=_pick, args=(hit["id"], key),
+                      disabled=bool(hold) or hit["id"] == current["id"])  # fmt: skip
+        if hold and hits:
+            st.caption(hold)
         if not hits:
             st.caption(t("line_search_none", text=query.strip()))
         elif len(hits) > SEARCH_LIMIT:

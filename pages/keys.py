@@ -1,7 +1,8 @@
 """Touches: a device's programmable keys, one tab per expansion module, with a picture of the layout.
 
 Unsaved edits are never lost silently: switching to another device while the grid holds edits asks
-first (the picker stays on the device until the edits are discarded), and closing or reloading the
+first (the picker stays on the device until the edits are discarded), the line search offers no other
+line until they are saved or discarded, and closing or reloading the
 tab asks through the browser (dashboard.unsaved). All module tabs stay drawn, so switching tab keeps
 every tab's edits.
 """
@@ -53,7 +54,8 @@ def keep_editing() -> None:
 from_url = device_from_url(actor)
 if from_url is not None:
     st.query_params["line"] = str(from_url["line_id"])  # the line picker opens on the device's line
-line = choose_line(actor)
+held = unsaved(st.session_state[SHOWN_KEY]) if SHOWN_KEY in st.session_state else 0
+line = choose_line(actor, hold=t("keys_line_held", count=held) if held else "")  # edits stay with their line
 if line is None:
     st.stop()
 with tx() as s:

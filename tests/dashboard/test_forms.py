@@ -161,3 +161,20 @@ def test_switching_device_with_unsaved_keys_asks_first(app, world, engine, shown
     assert at.selectbox(key="keys_device").value == other
     assert "Keys of Snom D785 — Second" in shown(at) and not at.warning
     assert (0, 3) not in key_rows(engine, world.desk_a1)  # the discarded edit was never saved
+
+
+def test_switching_line_with_unsaved_keys_is_held_until_they_are_saved_or_discarded(app, world, engine):
+    at = app(world.admin_a_id, "pages/keys.py", device=str(world.desk_a1), line=str(world.seed.line_a1))
+    editor = f"keys_{world.desk_a1}_0_0"
+    at.session_state[editor] = {"edited_rows": {2: {"type": "speed_dial", "value": "*97"}},
+                                "added_rows": [], "deleted_rows": []}  # fmt: skip
+    at.run()
+    at.text_input(key="line_pick_q").input("+41").run()
+    hits = [b for b in at.button if (b.key or "").startswith("line_pick_hit_")]
+    assert len(hits) >= 2 and all(b.disabled for b in hits)  # no other line while the edits wait
+    assert any("Save or discard the 1 changed key(s)" in c.value for c in at.caption)
+    assert at.session_state[editor]["edited_rows"] == {2: {"type": "speed_dial", "value": "*97"}}
+    at.session_state[editor] = {"edited_rows": {}, "added_rows": [], "deleted_rows": []}  # discarded
+    at.run()
+    hits = {b.key: b for b in at.button if (b.key or "").startswith("line_pick_hit_")}
+    assert not hits[f"line_pick_hit_{world.seed.line_a2}"].disabled
