@@ -50,7 +50,7 @@ def upgrade() -> None:
     op.create_index(
         'ix_fraud_rollup_device',
         'fraud_rollup',
-        ['grain', 'kind', 'device_id', 'source_ip', 'bucket', 'vpbx_id', 'line_id'],
+        ['grain', 'kind', 'device_id', 'source_ip', 'bucket', 'vpbx_id', 'line_id', 'n'],
         unique=False,
     )
     op.create_index(
