@@ -64,7 +64,8 @@ def chart(title: str, data: dict, key: str) -> None:
     fig.update_yaxes(title_text=t("count"))
     fig.update_layout(barmode="stack", height=320, margin={"l": 0, "r": 0, "t": 10, "b": 0},
                       legend_title_text=t("source_ip"))  # fmt: skip
-    st.plotly_chart(fig, key=key)
+    # No mode bar: its tooltips (Zoom, Pan, Download plot as png...) are Plotly's English whatever the language.
+    st.plotly_chart(fig, key=key, config={"displayModeBar": False})
 
 
 left, right = st.columns(2)

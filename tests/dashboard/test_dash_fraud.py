@@ -32,6 +32,7 @@ def test_charts_span_the_whole_period_and_the_sources_table_names_lines(app, wor
     fig = spec(charts[0])
     assert {trace["name"] for trace in fig["data"]} == {"198.51.100.1", "203.0.113.9"}  # no "others": none
     assert len(fig["layout"]["xaxis"]["categoryarray"]) == 7  # 7 days on the axis with two minutes of data
+    assert '"displayModeBar": false' in charts[0].proto.config  # Plotly's English tooltips stay off screen
     sources = at.dataframe[0].value.to_string()
     assert "198.51.100.1" in sources and "+41215550101" in sources and "Bureau Alice" in sources
     assert "Bureau Alice" in at.dataframe[1].value.to_string()  # fetched from two IPs
