@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import Engine, delete, select
 
 from core.models import AccessLog, FraudRollup
+from core.periodic import every
 from core.rollup import DAY, HOUR, HOUR_ROWS_DAYS, bucket_of
 from core.settings import Settings
 
@@ -58,16 +59,11 @@ def prune_rollup(engine: Engine, days: int, now: datetime | None = None) -> int:
 
 async def run_retention(settings: Settings, engine: Engine, stop: asyncio.Event, interval: float = INTERVAL) -> None:
     """Prune now, then every `interval` seconds until `stop` is set (started by the serve process)."""
-    while True:
-        try:
-            removed = await asyncio.to_thread(prune_access_log, engine, settings.access_log_days)
-            if removed:
-                log.info("access log: %d rows older than %d days deleted", removed, settings.access_log_days)
-            await asyncio.to_thread(prune_rollup, engine, settings.access_log_days)
-        except Exception:  # keep the loop alive: the next pass tries again
-            log.exception("access-log retention pass failed")
-        try:
-            await asyncio.wait_for(stop.wait(), timeout=interval)
-            return
-        except TimeoutError:
-            pass
+
+    def one_pass() -> None:
+        removed = prune_access_log(engine, settings.access_log_days)
+        if removed:
+            log.info("access log: %d rows older than %d days deleted", removed, settings.access_log_days)
+        prune_rollup(engine, settings.access_log_days)
+
+    await every(interval, stop, one_pass, log, "access-log retention")

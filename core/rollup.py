@@ -36,6 +36,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from core.models import AccessLog, Device, FraudRollup, Line, RollupCursor, SecurityEvent
+from core.periodic import every
 from core.provisioning import reasons
 
 log = logging.getLogger(__name__)
@@ -231,15 +232,10 @@ def catch_up(engine: Engine, budget: int = BATCH) -> bool:
 
 async def run_rollup(engine: Engine, stop: asyncio.Event, interval: float = INTERVAL) -> None:
     """Roll up now, then every `interval` seconds until `stop` is set (started by the serve process)."""
-    while True:
-        try:
-            # A full budget means more is waiting (first start, or after downtime): go on at once.
-            while await asyncio.to_thread(roll_up, engine, BATCH) >= BATCH and not stop.is_set():
-                pass
-        except Exception:  # keep the loop alive: the next pass tries again
-            log.exception("fraud rollup pass failed")
-        try:
-            await asyncio.wait_for(stop.wait(), timeout=interval)
-            return
-        except TimeoutError:
+
+    def one_pass() -> None:
+        # A full budget means more is waiting (first start, or after downtime): go on at once.
+        while roll_up(engine, BATCH) >= BATCH and not stop.is_set():
             pass
+
+    await every(interval, stop, one_pass, log, "fraud rollup")
