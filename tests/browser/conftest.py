@@ -19,7 +19,7 @@ from core import accounts, devices, keys, lines, vpbx
 from core.db import make_engine, transaction
 from core.models import Base
 from core.permissions import system_actor
-from tests.net import free_port
+from tests.net import free_port, stop_process
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
@@ -85,12 +85,7 @@ def start_server(tmp: Path, extra_env: dict[str, str] | None = None) -> tuple[su
 
 
 def stop_server(proc: subprocess.Popen[str]) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+    stop_process(proc, grace=20)
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ from core import heartbeat
 from core.db import make_engine, transaction
 from core.models import Device, DeviceCommand, FunctionKey, Registration
 from tests.browser.conftest import PASSWORD, ROOT, login, wait_idle
-from tests.net import free_port, wait_for
+from tests.net import free_port, stop_process, wait_for
 
 pytestmark = pytest.mark.browser
 
@@ -198,13 +198,7 @@ def test_reboot_of_a_registered_phone_shows_answered(fresh_server, browser, tmp_
         context.close()
     finally:
         for proc in (uas, registrar):
-            if proc is not None and proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(10)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+            stop_process(proc)
         log.close()
         engine.dispose()
 

@@ -18,7 +18,7 @@ from sqlalchemy import Engine, select
 from core.db import make_engine, transaction
 from core.models import Device, Line, ServiceHeartbeat, Vpbx
 from core.settings import Settings
-from tests.net import free_port, wait_for
+from tests.net import free_port, stop_process, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 DOMAIN = "pbx.test"
@@ -114,12 +114,7 @@ def start_registrar(
         assert proc.poll() is None, log.read_text()
         yield RunningRegistrar(port, proc, log)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)
         hb_engine.dispose()
 
 
