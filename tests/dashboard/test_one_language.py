@@ -154,7 +154,7 @@ WORDS = {
 # Strings of the element protos that are not text for people: ids, icons, formats, scripts, URLs.
 NOT_TEXT = {"id", "form_id", "icon", "type", "format", "tag", "autocomplete", "default", "value", "code_text",
             "url", "page_script_hash", "columns", "arrow_data", "data", "language", "width", "height", "key",
-            "fragment_id", "src", "spec", "theme", "selection_mode", "query_string", "page"}  # fmt: skip
+            "fragment_id", "src", "spec", "theme", "selection_mode", "query_string", "page", "config"}  # fmt: skip
 HTML_OR_CODE = ("Html", "Code", "Json", "PlotlyChart", "Image", "Imgs")
 
 
