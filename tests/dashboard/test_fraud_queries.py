@@ -167,8 +167,13 @@ def _statements(engine, provider) -> dict[str, int]:
                 ("sources", lambda: fraud.sources(s, provider, p)),
                 ("multi_ip", lambda: fraud.multi_ip_devices(s, provider, p)),
                 ("search", lambda: fraud.search(s, provider, "desk")),
-                ("by_id", lambda: (fraud.lines_by_id(s, provider, list(range(1, 200))),
-                                   fraud.devices_by_id(s, provider, list(range(1, 200))))),  # fmt: skip
+                (
+                    "by_id",
+                    lambda: (
+                        fraud.lines_by_id(s, provider, list(range(1, 200))),
+                        fraud.devices_by_id(s, provider, list(range(1, 200))),
+                    ),
+                ),  # fmt: skip
             ):
                 current[0] = name
                 assert run()

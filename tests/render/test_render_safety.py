@@ -18,7 +18,7 @@ FORMAT_MODELS = ["yealink-t46u", "yealink-w70b", "snom-d785", "snom-m700", "poly
                  "grandstream-gxp2170", "grandstream-ht802", "gigaset-n870", "cisco-spa504g", "cisco-ata191",
                  "fanvil-x6u", "linphone-ipphone"]  # fmt: skip
 # Short enough for every column it is stored in (key labels: 64, with a "M3-" prefix and an index).
-HOSTILE = 'E\r\naccount.1.password = x\n<injected/>&"\'%NULL%\x00\x1b;f=s</x>'
+HOSTILE = "E\r\naccount.1.password = x\n<injected/>&\"'%NULL%\x00\x1b;f=s</x>"
 
 
 @pytest.mark.parametrize("model_id", FORMAT_MODELS)
