@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import Engine, delete, select
 
 from core.models import AccessLog, FraudRollup
-from core.periodic import every
+from core.processes.periodic import every
 from core.rollup import DAY, HOUR, HOUR_ROWS_DAYS, bucket_of
 from core.settings import Settings
 

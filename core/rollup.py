@@ -36,7 +36,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from core.models import AccessLog, Device, FraudRollup, Line, RollupCursor, SecurityEvent
-from core.periodic import every
+from core.processes.periodic import every
 from core.provisioning import reasons
 
 log = logging.getLogger(__name__)

@@ -10,8 +10,8 @@ from sqlalchemy.orm import Session
 
 from core.catalogue import default_catalogue
 from core.models import Device, FunctionKey, Line, Vpbx
+from core.render.urls import device_url
 from core.settings import current_settings
-from core.urls import device_url
 
 
 def vpbx_view(v: Vpbx) -> dict[str, Any]:

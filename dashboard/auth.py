@@ -12,10 +12,10 @@ import time
 
 import streamlit as st
 
-from core import web_session
 from core.accounts import actor_by_id
 from core.permissions import Actor
 from core.settings import current_settings
+from dashboard import web_session
 from dashboard.db import tx
 from dashboard.routes import LOGIN_PATH, LOGOUT_PATH
 

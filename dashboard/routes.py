@@ -23,10 +23,11 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from core import accounts, web_session
+from core import accounts
 from core.db import make_engine, transaction
 from core.login_throttle import LoginThrottle, limits_from_env
 from core.settings import current_settings
+from dashboard import web_session
 from dashboard.i18n import LANGUAGES, TEXTS
 
 LOGIN_PATH = "/session/login"

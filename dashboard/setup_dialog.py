@@ -13,9 +13,9 @@ import streamlit as st
 
 from core import devices
 from core.permissions import Actor
-from core.qr import qr_png
 from dashboard.db import tx
 from dashboard.i18n import lang, t
+from dashboard.qr import qr_png
 from dashboard.widgets import call, device_name, other_errors, redirection_rows
 
 FLAG = "setup_device_id"

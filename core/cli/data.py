@@ -21,8 +21,8 @@ def _run(ctx: Context, fn: Any, *args: Any, **kwargs: Any) -> Any:
 
 
 def cmd_init(ctx: Context, args: argparse.Namespace) -> None:
-    from core.demo import add_demo
     from core.migrate import upgrade
+    from core.processes.demo import add_demo
 
     upgrade(ctx.engine)
     result: dict[str, Any] = {"database": _safe_url(ctx.settings.db_url), "demo": None}

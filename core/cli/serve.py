@@ -9,7 +9,7 @@ from core.cli import Commands, Context
 
 
 def _serve(ctx: Context, args: argparse.Namespace) -> int:
-    from core.serve import ServeOptions, serve
+    from core.processes.serve import ServeOptions, serve
 
     settings = ctx.settings
     changes: dict[str, object] = {}

@@ -9,7 +9,7 @@ from core.cli import Commands, Context
 
 def cmd_up(ctx: Context, args: argparse.Namespace) -> int:
     from core.cli.data import cmd_init
-    from core.launcher import run
+    from core.processes.launcher import run
 
     cmd_init(ctx, argparse.Namespace(demo=args.demo))
     serve_args = args.serve_args[1:] if args.serve_args[:1] == ["--"] else args.serve_args

@@ -20,7 +20,7 @@ from granian.constants import HTTPModes, Interfaces, SSLProtocols
 from granian.server import Server as Granian
 
 from core.db import engine_from_settings
-from core.lifeline import die_with_parent
+from core.processes.lifeline import die_with_parent
 from core.provisioning.app import Limits, ProvisioningApp, build_app
 from core.settings import Settings
 

@@ -158,7 +158,7 @@ def test_a_port_held_by_another_program_is_named(env, empty_engine):
 
 def test_two_serves_starting_at_the_same_instant_cannot_both_pass_the_check(settings):
     """Nothing listens yet (both are still starting): the first one's claim alone refuses the second."""
-    from core.serve import PortBusy, ServeOptions, claim_ports
+    from core.processes.serve import PortBusy, ServeOptions, claim_ports
 
     opts = ServeOptions(host="127.0.0.1", https_port=free_port(), http_port=None, sip=False)
     first = claim_ports(settings, opts)

@@ -11,11 +11,12 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
-from core import accounts, web_session
+from core import accounts
 from core.db import transaction
 from core.login_throttle import Limits, LoginThrottle
 from core.models import Account
 from core.settings import current_settings
+from dashboard import web_session
 from dashboard.routes import LANG_COOKIE, LOGIN_PATH, LOGOUT_PATH, accept_language, build_routes, safe_next
 
 PASSWORD = "correct horse battery"

@@ -1,4 +1,4 @@
-"""core.qr: the PNG really carries the QR matrix of the text."""
+"""dashboard.qr: the PNG really carries the QR matrix of the text."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import qrcode
 from PIL import Image
 from qrcode.constants import ERROR_CORRECT_M
 
-from core.qr import qr_png
+from dashboard.qr import qr_png
 
 
 def test_png_modules_match_the_qr_matrix_of_the_url():

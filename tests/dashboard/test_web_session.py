@@ -1,10 +1,10 @@
-"""core.web_session: the signed login cookie, without Streamlit."""
+"""dashboard.web_session: the signed login cookie, without Streamlit."""
 
 from __future__ import annotations
 
 import pytest
 
-from core import web_session
+from dashboard import web_session
 
 SECRET = b"k" * 32
 NOW = 1_800_000_000

@@ -12,8 +12,8 @@ from core.catalogue import Catalogue, default_catalogue
 from core.errors import NotFound
 from core.models import Device
 from core.render import RenderedFile
+from core.render.urls import device_url
 from core.settings import Settings
-from core.urls import device_url
 
 
 class FakeRenderer:

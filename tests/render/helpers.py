@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from core.render_families import FAMILIES
+from core.render.families import FAMILIES
 
 # Yealink's documented way to give several web users a password repeats this one key.
 MULTI_VALUED_KV = {"static.security.user_password"}

@@ -7,7 +7,7 @@ import pytest
 from core.catalogue import DeviceModel, default_catalogue
 from core.errors import NotFound
 from core.render import Renderer
-from core.render_families import FAMILIES
+from core.render.families import FAMILIES
 from tests.render.conftest import KEY, SIP_PASSWORD, DeviceFactory
 from tests.render.helpers import assert_well_formed, kv_pairs
 
@@ -20,7 +20,7 @@ def _hosts(module: DeviceModel) -> list[DeviceModel]:
 
 @pytest.mark.parametrize("model", CATALOGUE.models(), ids=lambda m: m.id)
 def test_model_renders(model: DeviceModel, make_device: DeviceFactory, renderer: Renderer) -> None:
-    assert model.family in FAMILIES, "every catalogue family needs a FamilySpec in core/render_families.py"
+    assert model.family in FAMILIES, "every catalogue family needs a FamilySpec in core/render/families.py"
     if model.kind == "expansion_module":
         hosts = _hosts(model)
         assert hosts, f"{model.id} fits no phone"

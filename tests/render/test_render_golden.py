@@ -11,7 +11,7 @@ import pytest
 
 from core.catalogue import default_catalogue
 from core.render import Renderer
-from core.render_families import FAMILIES
+from core.render.families import FAMILIES
 from tests.render.conftest import GOLDEN_DIR, DeviceFactory
 
 GOLDEN_MODELS = ["yealink-t46u", "yealink-w70b", "snom-d785", "snom-m700", "poly-vvx450", "grandstream-grp2614",

@@ -7,7 +7,7 @@ import pytest
 from core.catalogue import DeviceModel, default_catalogue
 from core.errors import ValidationError
 from core.render import Renderer
-from core.urls import device_url
+from core.render.urls import device_url
 from tests.render.conftest import ADMIN_PASSWORD, SIP_PASSWORD, DeviceFactory
 
 FR_WORDS = ("Configuration manuelle", "Appareil", "Mot de passe")

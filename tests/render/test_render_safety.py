@@ -8,7 +8,7 @@ import pytest
 
 from core.catalogue import default_catalogue
 from core.render import Renderer
-from core.render_families import FAMILIES
+from core.render.families import FAMILIES
 from tests.conftest import PG_URL
 from tests.render.conftest import ADMIN_PASSWORD, SIP_PASSWORD, USER_PASSWORD, DeviceFactory
 from tests.render.helpers import assert_well_formed, kv_pairs, structure

@@ -36,10 +36,10 @@ from markupsafe import Markup
 from core.catalogue import Catalogue, DeviceModel, default_catalogue
 from core.errors import NotFound, ValidationError
 from core.models import Device
-from core.render_context import Derived, build_context, derived_values, one_line, time_context
-from core.render_families import FAMILIES, FamilySpec, FileSpec
+from core.render.context import Derived, build_context, derived_values, one_line, time_context
+from core.render.families import FAMILIES, FamilySpec, FileSpec
+from core.render.urls import device_base_url, device_url
 from core.settings import ROOT, Settings
-from core.urls import device_base_url, device_url
 
 TEMPLATE_DIR = ROOT / "vendor_templates"
 LANGUAGES = ("fr", "en")

@@ -4,7 +4,7 @@ redirection outbox and access-log retention.
 This process supervises: the HTTPS endpoint runs as a Granian child (its own worker processes,
 one per core), the SIP service runs here in asyncio. SIGINT/SIGTERM stop everything: Granian's
 workers flush their access logs on the way out, SIP flushes its writes. Should this process die
-without a word (SIGKILL, OOM killer), the kernel stops the HTTPS server too (core/lifeline.py).
+without a word (SIGKILL, OOM killer), the kernel stops the HTTPS server too (core/processes/lifeline.py).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from core.rollup import run_rollup
 from core.settings import Settings, tighten_private_files
 from core.tls import ensure_certificate, fingerprint
 
-log = logging.getLogger("core.serve")
+log = logging.getLogger("core.processes.serve")
 
 
 @dataclass(frozen=True)
@@ -115,7 +115,7 @@ async def _start_endpoint(
     if workers:
         args += ["--workers", str(workers)]
     # A new session: a terminal's Ctrl-C reaches only us, and we stop the child in order. Not in our
-    # process group, so a kill of the group misses it: it watches us instead (core/lifeline.py).
+    # process group, so a kill of the group misses it: it watches us instead (core/processes/lifeline.py).
     return await asyncio.create_subprocess_exec(*args, env=env, start_new_session=True)
 
 

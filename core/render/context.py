@@ -17,8 +17,8 @@ from urllib.parse import urlsplit
 
 from core.catalogue import Catalogue, DeviceModel
 from core.models import Device, Line
+from core.render.urls import device_base_url, device_url
 from core.settings import Settings
-from core.urls import device_base_url, device_url
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
 

@@ -2,7 +2,7 @@
 
 They share nothing but the database. Signals are forwarded; when one child stops, the other is
 stopped too, so a supervisor (systemd, a container runtime) sees the whole product go down; when
-`up` itself dies, even by SIGKILL, both get SIGTERM from the kernel (core/lifeline.py).
+`up` itself dies, even by SIGKILL, both get SIGTERM from the kernel (core/processes/lifeline.py).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import sys
 import time
 from collections.abc import Sequence
 
-from core.lifeline import preexec_die_with
+from core.processes.lifeline import preexec_die_with
 from core.settings import ROOT, Settings
 
 

@@ -1,0 +1,1 @@
+"""The processes: `serve` (HTTPS + SIP + background passes), `up` (launcher), their lifeline and loops, demo data."""
