@@ -35,12 +35,14 @@ def pages_for(actor: Actor) -> dict[str, list[st.Page]]:
             st.Page(f"{PAGES_DIR}/phones.py", title=t("phones"), icon=":material/phone:", url_path="phones"),
             st.Page(f"{PAGES_DIR}/keys.py", title=t("keys"), icon=":material/dialpad:", url_path="keys"),
             st.Page(f"{PAGES_DIR}/status.py", title=t("status"), icon=":material/monitor_heart:", url_path="status"),
+            st.Page(f"{PAGES_DIR}/device.py", title=t("device"), icon=":material/smartphone:", url_path="device"),
         ]
     }
     if actor.role in FRAUD_ROLES:
         nav[t("section_security")] = [
             st.Page(f"{PAGES_DIR}/fraud.py", title=t("fraud"), icon=":material/policy:", url_path="fraud")
         ]
+    nav[t("section_help")] = [st.Page(f"{PAGES_DIR}/help.py", title=t("help"), icon=":material/help:", url_path="help")]
     nav[t("section_account")] = [st.Page(_logout, title=t("logout"), icon=":material/logout:", url_path="logout")]
     return nav
 

@@ -33,7 +33,15 @@ from dashboard import error_texts
 from dashboard.i18n import TEXTS
 
 LANGS = ("fr", "en")
-PAGES = ("pages/home.py", "pages/phones.py", "pages/keys.py", "pages/status.py", "pages/fraud.py")
+PAGES = (
+    "pages/home.py",
+    "pages/phones.py",
+    "pages/keys.py",
+    "pages/status.py",
+    "pages/device.py",
+    "pages/help.py",
+    "pages/fraud.py",
+)
 ROLES = ("provider_id", "admin_a_id", "alice_id")
 
 # Words that give the other language away (whole words, case-insensitive).
