@@ -35,9 +35,9 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, OperationalError
 
+from core import event_kinds as reasons
 from core.models import AccessLog, Device, FraudRollup, Line, RollupCursor, SecurityEvent
 from core.processes.periodic import every
-from core.provisioning import reasons
 
 log = logging.getLogger(__name__)
 

@@ -23,7 +23,8 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from core.provisioning import reasons, responses
+from core import event_kinds as reasons
+from core.provisioning import responses
 from core.provisioning.access_log import record
 from core.provisioning.bans import BanList
 from core.provisioning.directory import DeviceDirectory

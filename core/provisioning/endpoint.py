@@ -14,8 +14,9 @@ import time
 from datetime import UTC, datetime
 from functools import lru_cache
 
+from core import event_kinds as reasons
 from core.credentials import find_mac
-from core.provisioning import reasons, responses
+from core.provisioning import responses
 from core.provisioning.directory import DeviceDirectory, DeviceRow
 from core.provisioning.log_writer import LogWriter
 from core.provisioning.paths import parse_path
