@@ -20,7 +20,7 @@ from core.errors import VoipAdminError
 from core.settings import Settings, SettingsError
 
 # Modules that register commands, in help order.
-COMMAND_MODULES = ("core.cli.data", "core.cli.config", "core.cli.serve", "core.cli.sip", "core.cli.up")
+COMMAND_MODULES = ("core.cli.data", "core.cli.config", "core.cli.diagnose", "core.cli.serve", "core.cli.sip", "core.cli.up")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -125,13 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--as", dest="as_account", metavar="ACCOUNT", help="act as this dashboard account")
     commands = Commands(parser)
     for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name == name:
-                continue  # an area not built yet
-            raise
-        module.register(commands)
+        importlib.import_module(name).register(commands)
     return parser
 
 
