@@ -20,7 +20,14 @@ from core.errors import VoipAdminError
 from core.settings import Settings, SettingsError
 
 # Modules that register commands, in help order.
-COMMAND_MODULES = ("core.cli.data", "core.cli.config", "core.cli.diagnose", "core.cli.serve", "core.cli.sip", "core.cli.up")
+COMMAND_MODULES = (
+    "core.cli.data",
+    "core.cli.config",
+    "core.cli.diagnose",
+    "core.cli.serve",
+    "core.cli.sip",
+    "core.cli.up",
+)
 
 
 class _Parser(argparse.ArgumentParser):
