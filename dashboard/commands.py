@@ -38,6 +38,11 @@ def _requests() -> dict[int, int]:
     return st.session_state.setdefault(REQUESTS_KEY, {})
 
 
+def remember_request(device_id: int, command_id: int) -> None:
+    """The command whose outcome `command_outcome` shows for this device (État and Appareil share it)."""
+    _requests()[device_id] = command_id
+
+
 def outcome_text(view: dict[str, Any]) -> str:
     """What the person is told for a command row (its `outcome`, from core.device_commands.OUTCOMES)."""
     result = view.get("result") or ""
@@ -103,6 +108,6 @@ def command_buttons(actor: Actor, device: dict[str, Any], registered: bool, up: 
             if col.button(t(action), key=f"{action}_{device['id']}"):
                 view = call(device_commands.request_command, actor, device["id"], action, scope=scope)
                 if view is not None:
-                    _requests()[device["id"]] = view["id"]
+                    remember_request(device["id"], view["id"])
     other_errors((), scope)
     command_outcome(actor, device["id"])

@@ -222,6 +222,23 @@ TEXTS: dict[str, dict[str, str]] = {
         "fraud_unblock_done": "{name} : appels vers le réseau public débloqués.",
         "fraud_new_sip_done": "{name} : nouveau mot de passe SIP, les appareils le recevront à leur prochaine lecture.",
         "fraud_new_key_done": "{name} : nouvelle clé, l'ancienne URL ne répond plus.",
+        "dv_parameters": "Paramètres",
+        "dv_do_reboot": "Redémarrage …",
+        "dv_do_resync": "Resync",
+        "dv_do_new_key": "Nouveau clé …",
+        "dv_do_status": "État …",
+        "dv_do_setup": "Configuration manuelle …",
+        "dv_do_new_credentials": "Nouveaux identifiants SIP …",
+        "dv_do_unblock": "Débloquer le poste …",
+        "dv_do_fix_mac": "Corriger la MAC dans Téléphones",
+        "dv_do_attach_base": "Choisir la station de base dans Téléphones",
+        "dv_reboot_confirm": "Redémarrer {name} ? Un appel en cours sur ce téléphone sera coupé.",
+        "dv_new_credentials_confirm": (
+            "Nouveau mot de passe SIP pour le poste {line} ? Tous ses appareils le reçoivent à leur prochaine "
+            "lecture de configuration ; d'ici là, ils ne s'enregistrent plus."
+        ),
+        "dv_unblock_confirm": "Débloquer les appels vers le réseau public pour le poste {line} ?",
+        "dv_ask_admin": "Seul l'administrateur du vPBX ou le support peut le faire : adressez-vous à eux.",
     },
     "en": {
         "language_name": "English",
@@ -435,6 +452,23 @@ TEXTS: dict[str, dict[str, str]] = {
         "fraud_unblock_done": "{name}: calls to the public network unblocked.",
         "fraud_new_sip_done": "{name}: new SIP password, devices get it at their next fetch.",
         "fraud_new_key_done": "{name}: new key, the old URL no longer answers.",
+        "dv_parameters": "Parameters",
+        "dv_do_reboot": "Reboot …",
+        "dv_do_resync": "Resync",
+        "dv_do_new_key": "New key …",
+        "dv_do_status": "Status …",
+        "dv_do_setup": "Manual setup …",
+        "dv_do_new_credentials": "New SIP credentials …",
+        "dv_do_unblock": "Unblock the extension …",
+        "dv_do_fix_mac": "Correct the MAC in Phones",
+        "dv_do_attach_base": "Choose the base station in Phones",
+        "dv_reboot_confirm": "Reboot {name}? A call in progress on this phone is cut.",
+        "dv_new_credentials_confirm": (
+            "New SIP password for extension {line}? All its devices get it at their next configuration fetch; "
+            "until then they no longer register."
+        ),
+        "dv_unblock_confirm": "Unblock calls to the public network for extension {line}?",
+        "dv_ask_admin": "Only the vPBX administrator or support can do this: ask them.",
     },
 }
 

@@ -1,0 +1,195 @@
+"""Appareil: one device understood and fixed on one screen (issue 12).
+
+The page (pages/device.py) draws, for the device named by `?device=` or picked on a line:
+its parameters (never a secret), the manual's buttons, and the reboot/resync outcome
+(dashboard.commands). Only one device's facts are loaded: its line's devices for the picker,
+its line's bindings for "registered", nothing provider-wide.
+
+Destructive buttons (Redémarrage, Nouveau clé, new SIP credentials, unblock) name their object and
+ask first: the request waits in session_state (ASK_KEY) until the person confirms or cancels.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import streamlit as st
+
+from core import device_commands, devices, lines
+from core.device_commands import registered_devices
+from core.permissions import Actor
+from dashboard.commands import command_outcome, registrar_up, remember_request, why_not_offered
+from dashboard.db import tx
+from dashboard.i18n import lang, t
+from dashboard.setup_dialog import open_setup, show_if_open
+from dashboard.widgets import call, choose_line, device_from_url, device_name, line_label, other_errors, when
+
+PICK_KEY = "device_view_pick"  # the device select (ids)
+SHOWN_KEY = "device_view_shown"  # the device drawn last
+ASK_KEY = "device_view_ask"  # (device id, action) waiting for its confirmation
+FLASH_KEY = "device_view_flash"
+SCOPE = "device."  # field errors of this view's calls
+
+# What each action asks before it runs (i18n key, formatted with the object's name).
+CONFIRM = {
+    "reboot": "dv_reboot_confirm",
+    "new_key": "new_key_confirm",
+    "new_credentials": "dv_new_credentials_confirm",
+    "unblock": "dv_unblock_confirm",
+}
+
+
+def pick_device(actor: Actor) -> dict[str, Any] | None:
+    """The device named by the URL (a link from Téléphones), else one picked on a line, like Touches does."""
+    from_url = device_from_url(actor)
+    arrived = from_url is not None and from_url["id"] != st.session_state.get(SHOWN_KEY)
+    if arrived:
+        assert from_url is not None
+        st.query_params["line"] = str(from_url["line_id"])  # the line picker opens on the device's line
+        st.session_state[PICK_KEY] = from_url["id"]
+    line = choose_line(actor, key="device_line")
+    if line is None:
+        return None
+    with tx() as s:
+        candidates = {d["id"]: d for d in devices.list_devices(s, actor, line["id"])}
+    if not candidates:
+        st.info(t("no_devices"))
+        return None
+    if st.session_state.get(PICK_KEY) not in candidates:
+        st.session_state.pop(PICK_KEY, None)  # another line's device: start from this line's first
+    chosen = st.selectbox(
+        t("device"),
+        list(candidates),
+        format_func={i: device_name(d) for i, d in candidates.items()}.get,
+        placeholder=t("choose"),
+        key=PICK_KEY,
+    )
+    st.session_state[SHOWN_KEY] = chosen
+    st.query_params["device"] = str(chosen)
+    return candidates[chosen]
+
+
+def is_registered(actor: Actor, device: dict[str, Any]) -> bool:
+    with tx() as s:
+        detail = lines.get_line(s, actor, device["line_id"])
+    return device["id"] in registered_devices(detail["registrations"], [d["id"] for d in detail["devices"]])
+
+
+def parameters(device: dict[str, Any], line: dict[str, Any], registered: bool) -> None:
+    """Model, MAC, label, line, Provisioning MAC, last access, registration: no URL, key or password."""
+    access = device["last_access"] or {}
+    seen = [when(access.get("at")), access.get("ip"), access.get("user_agent")]
+    rows = [
+        (t("model"), device["model_label"]),
+        (t("mac"), device["mac"] or "—"),
+        (t("label"), device["label"] or "—"),
+        (t("line"), line_label(line)),
+        (t("provisioning_mac"), t(f"pm_{device['provisioning_mac']}")),
+        (t("last_access"), " · ".join(str(p) for p in seen if p)),
+        (t("registration"), t("registered") if registered else t("not_registered")),
+    ]
+    st.subheader(t("dv_parameters"))
+    colon = " :" if lang() == "fr" else ":"  # French typography: a space before a colon
+    st.markdown("\n".join(f"- **{name}**{colon} {value}" for name, value in rows))
+
+
+# -- actions ------------------------------------------------------------------------------------------
+
+
+def _ask(device_id: int, action: str) -> None:
+    st.session_state[ASK_KEY] = (device_id, action)
+
+
+def _asked(device_id: int) -> str | None:
+    ask = st.session_state.get(ASK_KEY)
+    return ask[1] if ask and ask[0] == device_id else None
+
+
+def _flash(text: str) -> None:
+    st.session_state[FLASH_KEY] = text
+
+
+def run_action(actor: Actor, device: dict[str, Any], action: str) -> None:
+    """Carry out a confirmed (or harmless) action through core, as the acting account."""
+    st.session_state.pop(ASK_KEY, None)
+    if action in device_commands.ACTIONS:
+        view = call(device_commands.request_command, actor, device["id"], action, scope=SCOPE)
+        if view is not None:
+            remember_request(device["id"], view["id"])
+    elif action == "new_key":
+        if call(devices.new_key, actor, device["id"], scope=SCOPE) is not None:
+            _flash(t("new_key_done"))
+    elif action == "new_credentials":
+        if call(lines.new_sip_credentials, actor, device["line_id"], scope=SCOPE) is not None:
+            _flash(t("new_sip_done"))
+    elif action == "unblock":
+        if call(lines.set_blocked, actor, device["line_id"], False, scope=SCOPE) is not None:
+            _flash(t("unblock_done"))
+    elif action == "setup":
+        open_setup(device["id"])
+    st.rerun()
+
+
+def action_button(actor: Actor, device: dict[str, Any], action: str, key: str, label: str | None = None,
+                  primary: bool = False) -> None:  # fmt: skip
+    """One button; a destructive action asks first (CONFIRM), the others run at once."""
+    label = label or t(f"dv_do_{action}")
+    if st.button(label, key=key, type="primary" if primary else "secondary"):
+        if action in CONFIRM:
+            _ask(device["id"], action)
+            st.rerun()
+        run_action(actor, device, action)
+
+
+def confirmation(actor: Actor, device: dict[str, Any]) -> None:
+    """The question of the action waiting for its confirmation, naming what it changes."""
+    action = _asked(device["id"])
+    if action is None:
+        return
+    with st.container(border=True, key="device_view_confirm"):
+        st.warning(t(CONFIRM[action], name=device_name(device), line=device["line"]))
+        left, right = st.columns(2)
+        if left.button(t(f"dv_do_{action}"), type="primary", key="dv_confirm_yes"):
+            run_action(actor, device, action)
+        if right.button(t("cancel"), key="dv_confirm_no"):
+            st.session_state.pop(ASK_KEY, None)
+            st.rerun()
+
+
+def manual_buttons(actor: Actor, device: dict[str, Any], registered: bool) -> None:
+    """[Redémarrage ...] [Resync] [Nouveau clé ...] [État ...] [Configuration manuelle ...]."""
+    options = device_commands.command_options(device["model"], registered, registrar_up())
+    cols = st.columns(5)
+    for col, action in zip(cols[:2], device_commands.ACTIONS, strict=True):
+        with col:
+            if options[action] is None:
+                action_button(actor, device, action, key=f"dv_{action}")
+    with cols[2]:
+        if device.get("url") is not None:
+            action_button(actor, device, "new_key", key="dv_new_key")
+    cols[3].page_link("pages/status.py", label=t("dv_do_status"), query_params={"line": str(device["line_id"])})
+    with cols[4]:
+        action_button(actor, device, "setup", key="dv_setup")
+    for reason in why_not_offered(options):
+        st.caption(reason)
+    confirmation(actor, device)
+    other_errors((), SCOPE)
+    command_outcome(actor, device["id"])
+
+
+def device_page(actor: Actor) -> None:
+    """The whole view (pages/device.py)."""
+    device = pick_device(actor)
+    if device is None:
+        return
+    if flash := st.session_state.pop(FLASH_KEY, None):
+        st.success(flash)
+    with tx() as s:
+        device = devices.get_device(s, actor, device["id"])  # as it is now (after a new key, say)
+        line = lines.visible_line(s, actor, device["line_id"])
+    assert line is not None  # the device is visible, so is its line
+    registered = is_registered(actor, device)
+    st.header(device_name(device))
+    manual_buttons(actor, device, registered)
+    parameters(device, line, registered)
+    show_if_open(actor, [device])
