@@ -7,7 +7,8 @@ the catalogue. A broken entry is reported with its id (or position) and field.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+import string
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -20,6 +21,12 @@ from core.redirection import SERVICES as REDIRECTION_SERVICES
 from core.settings import ROOT
 
 DEFAULT_PATH = ROOT / "data" / "catalogue.yaml"
+TEMPLATE_DIR = ROOT / "vendor_templates"
+SYNTAXES = ("xml", "kv")  # xml: rendered with autoescape; kv: key=value lines, values through the `kv` filter
+MAC_FIELDS = ("mac", "MAC")  # the device's MAC, lower / upper case
+BUILTIN_FIELDS = (*MAC_FIELDS, "model")  # model: the model name in lower case, first word
+XML = "application/xml; charset=utf-8"
+TEXT = "text/plain; charset=utf-8"
 KINDS = ("desk_phone", "expansion_module", "dect_base", "dect_handset", "ata", "softphone", "webphone")
 KINDS_WITH_URL = ("desk_phone", "dect_base", "ata", "softphone")
 DIGESTS = ("MD5", "SHA-256")
@@ -83,10 +90,41 @@ class DeviceModel:
 
 
 @dataclass(frozen=True)
+class FileSpec:
+    """One file a firmware asks for: its name pattern and the template (in vendor_templates/<family>/)."""
+
+    pattern: str
+    template: str
+
+    @property
+    def needs_mac(self) -> bool:
+        return bool(set(placeholders(self.pattern)) & set(MAC_FIELDS))
+
+
+@dataclass(frozen=True)
 class Family:
+    """A firmware family: the files its phones ask for, in the order they ask, and their syntax.
+
+    A file pattern names `{mac}`, `{MAC}`, `{model}` or a catalogue `params` key (with an optional
+    format spec, e.g. `{common_id:0>12}`). Patterns naming the MAC apply once it is known; the first
+    file that applies is the device's main file, also served at /<key>.cfg. `bootstrap` files answer
+    MAC-named requests while Provisioning MAC is `once`.
+    """
+
     id: str
     label: str
     params: Mapping[str, Any] = field(default_factory=dict)
+    syntax: str = "xml"
+    files: tuple[FileSpec, ...] = ()
+    bootstrap: tuple[FileSpec, ...] = ()
+
+    @property
+    def xml(self) -> bool:
+        return self.syntax == "xml"
+
+    @property
+    def content_type(self) -> str:
+        return XML if self.xml else TEXT
 
 
 class Catalogue:
@@ -232,26 +270,117 @@ def _cross_check(models: list[DeviceModel]) -> None:
                 raise _fail(f"model '{m.id}'", "compatible_bases", f"{base!r} is not a DECT base")
 
 
-def parse_catalogue(data: Any) -> Catalogue:
+def placeholders(pattern: str) -> list[str]:
+    """The field names a file-name pattern uses (raises ValueError for a malformed pattern)."""
+    return [fld for _, fld, _, _ in string.Formatter().parse(pattern) if fld is not None]
+
+
+_FAMILY_FIELDS = {"label", "params", "syntax", "files", "bootstrap"}
+_LANGUAGES = ("fr", "en")  # manual steps exist in each
+
+
+def _template_exists(dirs: Sequence[Path], rel: str) -> bool:
+    return any((Path(d) / rel).is_file() for d in dirs)
+
+
+def _file_specs(raw: dict[str, Any], where: str, fld: str, dirs: Sequence[Path], fid: str) -> tuple[FileSpec, ...]:
+    value = raw.get(fld, [])
+    if not isinstance(value, list):
+        raise _fail(where, fld, f"must be a list of {{name, template}} entries, got {value!r}")
+    specs: list[FileSpec] = []
+    for i, entry in enumerate(value, start=1):
+        at = f"{fld}[{i}]"
+        if not isinstance(entry, dict) or set(entry) != {"name", "template"}:
+            raise _fail(where, at, f"must be a mapping with exactly 'name' and 'template', got {entry!r}")
+        name, template = entry["name"], entry["template"]
+        if not isinstance(name, str) or not name or "/" in name or "\\" in name:
+            raise _fail(where, at, f"name must be a file name without '/', got {name!r}")
+        try:
+            used = placeholders(name)
+        except ValueError as exc:
+            raise _fail(where, at, f"name {name!r} is not a valid pattern: {exc}") from None
+        for placeholder in used:
+            if not placeholder.isidentifier():
+                raise _fail(where, at, f"placeholder {{{placeholder}}} must be a plain name")
+        if not isinstance(template, str) or not template or template.startswith("/") or ".." in template:
+            raise _fail(where, at, f"template must be a path inside vendor_templates/{fid}/, got {template!r}")
+        if not _template_exists(dirs, f"{fid}/{template}"):
+            raise _fail(where, at, f"template {fid}/{template} does not exist")
+        if any(s.pattern == name for s in specs):
+            raise _fail(where, at, f"name {name!r} is listed twice")
+        specs.append(FileSpec(name, template))
+    return tuple(specs)
+
+
+def _family(fid: Any, raw: Any, dirs: Sequence[Path]) -> Family:
+    where = f"family '{fid}'"
+    if not isinstance(fid, str) or not _ID_RE.match(fid):
+        raise _fail(where, "id", "must be lowercase letters, digits, . _ - (2-64 chars)")
+    if not isinstance(raw, dict) or not isinstance(raw.get("label"), str) or not raw["label"].strip():
+        raise _fail(where, "label", "is required")
+    unknown = set(raw) - _FAMILY_FIELDS
+    if unknown:
+        raise _fail(where, sorted(unknown)[0], "is not a family field")
+    syntax = raw.get("syntax")
+    if syntax not in SYNTAXES:
+        raise _fail(where, "syntax", f"must be one of {', '.join(SYNTAXES)}, got {syntax!r}")
+    params = raw.get("params", {}) or {}
+    if not isinstance(params, dict):
+        raise _fail(where, "params", "must be a mapping")
+    files = _file_specs(raw, where, "files", dirs, fid)
+    if files and all(f.needs_mac for f in files):
+        raise _fail(where, "files", "needs one name without {mac}/{MAC}: a device whose MAC is unknown has a main file")
+    bootstrap = _file_specs(raw, where, "bootstrap", dirs, fid)
+    if bootstrap and not files:
+        raise _fail(where, "bootstrap", "a bootstrap points at the main file: the family must list files")
+    for lang in _LANGUAGES:
+        if not _template_exists(dirs, f"{fid}/manual.{lang}.md.j2"):
+            raise _fail(where, "manual", f"template {fid}/manual.{lang}.md.j2 (the manual steps) does not exist")
+    return Family(id=fid, label=raw["label"], params=params, syntax=syntax, files=files, bootstrap=bootstrap)
+
+
+def _check_family_use(families: dict[str, Family], models: list[DeviceModel]) -> None:
+    """Every placeholder resolves for every model with files of its own; such a model's family has files."""
+    for m in models:
+        fam = families[m.family]
+        if not m.has_url:  # expansion modules and handsets are configured through their phone/base
+            continue
+        known = {*BUILTIN_FIELDS, *fam.params, *m.params}
+        for fld, specs in (("files", fam.files), ("bootstrap", fam.bootstrap)):
+            for spec in specs:
+                missing = [p for p in placeholders(spec.pattern) if p not in known]
+                if missing:
+                    raise _fail(
+                        f"family '{fam.id}'",
+                        fld,
+                        f"{spec.pattern!r} uses {{{missing[0]}}}, which model '{m.id}' does not define in its params"
+                        f" (known: {', '.join(sorted(known))})",
+                    )
+        if not fam.files:
+            raise _fail(f"model '{m.id}'", "family", f"a {m.kind} needs files, family '{fam.id}' lists none")
+
+
+def parse_catalogue(data: Any, template_dirs: Sequence[Path] = (TEMPLATE_DIR,)) -> Catalogue:
+    """`template_dirs`: where the families' templates are looked up (first match wins, as in the renderer)."""
     if not isinstance(data, dict) or not isinstance(data.get("models"), list):
         raise CatalogueError("catalogue: the file must be a mapping with 'families' and a 'models' list")
-    families: dict[str, Family] = {}
-    for fid, raw in (data.get("families") or {}).items():
-        if not isinstance(raw, dict) or not isinstance(raw.get("label"), str):
-            raise _fail(f"family '{fid}'", "label", "is required")
-        families[fid] = Family(id=fid, label=raw["label"], params=raw.get("params", {}) or {})
+    raw_families = data.get("families") or {}
+    if not isinstance(raw_families, dict):
+        raise CatalogueError("catalogue: 'families' must be a mapping of family id to its entry")
+    families = {fid: _family(fid, raw, template_dirs) for fid, raw in raw_families.items()}
     models = [_model(raw, i + 1, families) for i, raw in enumerate(data["models"])]
     _cross_check(models)
+    _check_family_use(families, models)
     return Catalogue(families, models)
 
 
-def load_catalogue(path: Path | str | None = None) -> Catalogue:
+def load_catalogue(path: Path | str | None = None, template_dirs: Sequence[Path] = (TEMPLATE_DIR,)) -> Catalogue:
     p = Path(path) if path else DEFAULT_PATH
     try:
         data = yaml.safe_load(p.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         raise CatalogueError(f"catalogue: {p.name} is not valid YAML: {exc}") from None
-    return parse_catalogue(data)
+    return parse_catalogue(data, template_dirs)
 
 
 @lru_cache(maxsize=1)

@@ -13,19 +13,19 @@ INTERFACE (stable; the provisioning endpoint, CLI and dashboard call only this):
     renderer.manual_steps(device, lang) -> str        # Markdown, fr/en, with the device's own URL filled in
 
 `device` is an ORM Device with `line`, `line.vpbx`, `keys` and (bases) `handsets` loadable.
-Rendering is pure (device + line + settings in, bytes out) and cached by config revision.
+Rendering is pure (device + line + settings in, bytes out) and not cached here: the provisioning
+endpoint caches rendered files by (device, key, config revision) in core/provisioning/directory.py,
+the one render cache; CLI and dashboard render on demand.
 
 Names are matched without regard to case (firmwares differ on MAC case); the canonical name is
 the one `file_names` lists. Web phones and DECT handsets have no file: `file_names` is empty and
-`render` raises NotFound. Templates live in vendor_templates/<family>/ (docs/TEMPLATES.md); a
-directory `templates/` in the data dir, when present, overrides any of them by the same path.
+`render` raises NotFound. Which files a family asks for, their syntax and templates are catalogue data
+(data/catalogue.yaml `families:`, docs/CATALOGUE.md). Templates live in vendor_templates/<family>/
+(docs/TEMPLATES.md); a directory `templates/` in the data dir, when present, overrides any of them by the same path.
 """
 
 from __future__ import annotations
 
-import hashlib
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,17 +33,14 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
-from core.catalogue import Catalogue, DeviceModel, default_catalogue
+from core.catalogue import TEMPLATE_DIR, Catalogue, DeviceModel, Family, FileSpec, default_catalogue
 from core.errors import NotFound, ValidationError
 from core.models import Device
 from core.render.context import Derived, build_context, derived_values, one_line, time_context
-from core.render.families import FAMILIES, FamilySpec, FileSpec
 from core.render.urls import device_base_url, device_url
-from core.settings import ROOT, Settings
+from core.settings import Settings
 
-TEMPLATE_DIR = ROOT / "vendor_templates"
 LANGUAGES = ("fr", "en")
-_CACHE_SIZE = 512
 
 
 @dataclass(frozen=True)
@@ -102,8 +99,6 @@ class Renderer:
         loader = jinja2.ChoiceLoader(loaders)
         self._xml_env = _env(loader, xml=True)
         self._text_env = _env(loader, xml=False)
-        self._cache: OrderedDict[tuple[Any, ...], RenderedFile] = OrderedDict()
-        self._lock = threading.Lock()
 
     # --- the interface ------------------------------------------------------------------------
 
@@ -123,22 +118,8 @@ class Renderer:
             raise NotFound("no_such_file", "file", model=model.label, name=name)
         file_name, spec = match
         ctx = build_context(self.settings, self.catalogue, device, model, file_name)
-        # The revision names the version; the digest of the inputs makes a stale entry impossible
-        # even if some change forgot to bump the revision. Only the digest is kept, never a secret.
-        digest = hashlib.sha256(repr(ctx).encode()).hexdigest()
-        key = (device.id, device.config_revision, file_name, digest)
-        with self._lock:
-            cached = self._cache.get(key)
-            if cached is not None:
-                self._cache.move_to_end(key)
-                return cached
         text = self._template(family, spec).render(**self._variables(model, ctx))
-        rendered = RenderedFile(file_name, text.encode("utf-8"), family.content_type)
-        with self._lock:
-            self._cache[key] = rendered
-            while len(self._cache) > _CACHE_SIZE:
-                self._cache.popitem(last=False)
-        return rendered
+        return RenderedFile(file_name, text.encode("utf-8"), family.content_type)
 
     def bootstrap(self, device: Device, requested_name: str) -> RenderedFile | None:
         model, family = self._lookup(device)
@@ -185,11 +166,11 @@ class Renderer:
 
     # --- helpers ------------------------------------------------------------------------------
 
-    def _lookup(self, device: Device) -> tuple[DeviceModel, FamilySpec]:
+    def _lookup(self, device: Device) -> tuple[DeviceModel, Family]:
         model = self.catalogue.get(device.model_id)
         if model is None:
             raise NotFound("model_unknown", "model", model=device.model_id)
-        family = FAMILIES.get(model.family)
+        family = self.catalogue.families.get(model.family)
         if family is None:
             raise NotFound("family_unknown", "family", family=model.family)
         return model, family
@@ -215,7 +196,7 @@ class Renderer:
                 out.append((name, spec))
         return out
 
-    def _template(self, family: FamilySpec, spec: FileSpec) -> jinja2.Template:
+    def _template(self, family: Family, spec: FileSpec) -> jinja2.Template:
         env = self._xml_env if family.xml else self._text_env
         return env.get_template(f"{family.id}/{spec.template}")
 
