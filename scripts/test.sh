@@ -17,6 +17,9 @@ export PATH="$PWD/.venv/bin:$PATH"
 
 echo "== ruff"
 ruff check . || exit 1
+ruff format --check . || exit 1
+echo "== mypy"
+mypy core || exit 1
 
 pgdir=$(mktemp -d /tmp/voipadmin-pg.XXXXXX)
 trap 'bash scripts/pg-stop.sh "$pgdir" 2>/dev/null; rm -rf "$pgdir"' EXIT
