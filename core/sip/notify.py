@@ -14,7 +14,7 @@ from core.sip.digest import authorization, parse_auth_params
 from core.sip.message import SipRequest, SipResponse, serialize
 from core.sip.registrar import Binding
 
-T1 = 0.5  # RFC 3261 timer T1; UDP retransmits at T1, 2T1, 4T1... capped at T2
+T1 = 0.5  # RFC 3261 timer T1; UDP retransmits after T1, 2T1, 4T1... (timer E), each gap capped at T2
 T2 = 4.0
 
 
@@ -78,10 +78,12 @@ class NotifyTransaction:
         return self._wire
 
     def on_response(self, resp: SipResponse, now: float) -> bytes | None:
-        if self.outcome is not None or resp.cseq[0] != self._cseq:
+        if self.outcome is not None or resp.cseq != (self._cseq, "NOTIFY"):
             return None  # late or for an earlier attempt
         if resp.status < 200:
-            self._next = self._deadline  # provisional: stop retransmitting, keep waiting
+            # Provisional (RFC 3261 §17.1.2.2, "Proceeding"): the phone has it, but a UDP request is still
+            # sent again, every T2 from the next firing of the timer, until a final answer or the deadline.
+            self._interval = T2
             return None
         peer = f"{self.binding.source.ip}:{self.binding.source.port}/{self.binding.source.transport}"
         if resp.status in (401, 407) and self._auth_header is None:
@@ -111,6 +113,6 @@ class NotifyTransaction:
             return None
         if self.udp and now >= self._next:
             self._interval = min(self._interval * 2, T2)
-            self._next = now + self._interval
+            self._next = now + self._interval  # from when it fired: a late tick delays, never bunches, copies
             return self._wire
         return None
