@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, contains_eager
 
-from core import audit, key_history
+from core import audit
 from core.catalogue import DeviceModel, default_catalogue
 from core.credentials import device_password, new_access_key, normalize_mac, provisioning_mac_state
 from core.errors import NotFound, ValidationError
@@ -313,7 +313,6 @@ def new_key(session: Session, actor: Actor, device_id: int) -> dict[str, Any]:
     device = find_device(session, actor, device_id)
     if device.access_key is None:
         raise ValidationError("no_url", "device")
-    key_history.retire(session, device, device.access_key)
     device.access_key = new_access_key()
     device.config_revision += 1
     audit.record(session, actor, "device.new_key", "device", device.id)

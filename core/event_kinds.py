@@ -14,10 +14,9 @@ KEY_MAC_MISMATCH = "key_mac_mismatch"
 METHOD = "method"
 MALFORMED = "malformed"
 UNKNOWN_KEY = "unknown_key"
-RETIRED_KEY = "retired_key"  # an unknown key that a "Nouveau clé" retired (set behind, by the log writer)
 UNKNOWN_MAC = "unknown_mac"
 THROTTLED = "throttled"
 BANNED = "banned"
 
 # What counts as probing on the fraud page.
-PROBES = (UNKNOWN_KEY, RETIRED_KEY, UNKNOWN_MAC, MALFORMED, METHOD, THROTTLED, BANNED)
+PROBES = (UNKNOWN_KEY, UNKNOWN_MAC, MALFORMED, METHOD, THROTTLED, BANNED)

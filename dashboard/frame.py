@@ -42,7 +42,6 @@ def pages_for(actor: Actor) -> dict[str, list[st.Page]]:
         nav[t("section_security")] = [
             st.Page(f"{PAGES_DIR}/fraud.py", title=t("fraud"), icon=":material/policy:", url_path="fraud")
         ]
-    nav[t("section_help")] = [st.Page(f"{PAGES_DIR}/help.py", title=t("help"), icon=":material/help:", url_path="help")]
     nav[t("section_account")] = [st.Page(_logout, title=t("logout"), icon=":material/logout:", url_path="logout")]
     return nav
 

@@ -23,7 +23,6 @@ from core.settings import Settings, SettingsError
 COMMAND_MODULES = (
     "core.cli.data",
     "core.cli.config",
-    "core.cli.diagnose",
     "core.cli.serve",
     "core.cli.sip",
     "core.cli.up",

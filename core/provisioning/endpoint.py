@@ -56,7 +56,6 @@ class ProvisioningEndpoint:
 
         row = self.directory.by_key(target.key or "")
         if row is None:
-            info.unknown_key = target.key or ""
             return self._miss(info, reasons.UNKNOWN_KEY)
         info.device_id = row.id
         if row.mac:

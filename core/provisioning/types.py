@@ -39,7 +39,6 @@ class RequestInfo:
     throttled: bool = False  # set by the dispatcher before the endpoint runs
     body: BinaryIO | None = None  # WSGI's wsgi.input: read (and dropped) only for an accepted upload
     scheme: str = "https"  # "http" on the plain-HTTP port (old phones): recorded with every row
-    unknown_key: str = ""  # the key of an unknown-key miss, never stored: the log writer matches it to a retired key
 
     @property
     def head(self) -> bool:

@@ -39,7 +39,6 @@ PAGES = (
     "pages/keys.py",
     "pages/status.py",
     "pages/device.py",
-    "pages/help.py",
     "pages/fraud.py",
 )
 ROLES = ("provider_id", "admin_a_id", "alice_id")
