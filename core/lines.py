@@ -12,6 +12,7 @@ from core import audit, credentials
 from core.errors import ValidationError
 from core.models import Device, Line, Vpbx
 from core.permissions import Actor, require_line, require_role, require_vpbx, scope_lines
+from core.registrations import registrations_for_line
 from core.views import device_views, line_view
 from core.vpbx import find_vpbx
 
@@ -151,16 +152,8 @@ def get_line(session: Session, actor: Actor, line_ref: int | str) -> dict[str, A
     line = find_line(session, actor, line_ref)
     view = line_view(line)
     view["devices"] = device_views(session, line.devices)
-    view["registrations"] = _registrations(session, line.id)
+    view["registrations"] = registrations_for_line(session, line.id)
     return view
-
-
-def _registrations(session: Session, line_id: int) -> list[dict[str, Any]]:
-    try:
-        from core.registrations import registrations_for_line
-    except ImportError:  # the registrar module is optional until it ships
-        return []
-    return registrations_for_line(session, line_id)
 
 
 def line_credentials(session: Session, actor: Actor, line_ref: int | str) -> dict[str, Any]:

@@ -26,6 +26,7 @@ from core.redirection.worker import run_redirection_worker
 from core.retention import run_retention
 from core.rollup import run_rollup
 from core.settings import Settings, tighten_private_files
+from core.sip.service import run_sip
 from core.tls import ensure_certificate, fingerprint
 
 log = logging.getLogger("core.processes.serve")
@@ -119,15 +120,6 @@ async def _start_endpoint(
     return await asyncio.create_subprocess_exec(*args, env=env, start_new_session=True)
 
 
-async def _sip(settings: Settings, engine: Engine, stop: asyncio.Event, port: int | None) -> None:
-    try:
-        from core.sip.service import run_sip
-    except ImportError as exc:
-        log.warning("SIP registrar not available (%s); serving provisioning only", exc)
-        return
-    await run_sip(settings, engine, stop, port=port)
-
-
 async def _run(settings: Settings, engine: Engine, opts: ServeOptions, cert: Path, key: Path) -> int:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -140,7 +132,7 @@ async def _run(settings: Settings, engine: Engine, opts: ServeOptions, cert: Pat
         children.append(await _start_endpoint(env, opts.host, opts.http_port, None, opts.workers))
     tasks = [asyncio.create_task(c.wait()) for c in children]
     if opts.sip:
-        tasks.append(asyncio.create_task(_sip(settings, engine, stop, opts.sip_port)))
+        tasks.append(asyncio.create_task(run_sip(settings, engine, stop, port=opts.sip_port)))
     tasks.append(asyncio.create_task(run_redirection_worker(settings, engine, stop)))
     tasks.append(asyncio.create_task(run_retention(settings, engine, stop)))
     tasks.append(asyncio.create_task(run_rollup(engine, stop)))  # the fraud page's rollup (core/rollup.py)
