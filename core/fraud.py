@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Subquery, case, func, or_, select, union_all
 from sqlalchemy.orm import Session
@@ -157,7 +157,7 @@ def sources(session: Session, actor: Actor, p: Period, limit: int = SOURCES_SHOW
     )
     rows: list[dict[str, Any]] = []
     how_many = 0
-    for ip, download, probe, sip_failed, n, count in session.execute(stmt):
+    for ip, download, probe, sip_failed, n, count in cast(Any, session.execute(stmt)):  # *per_kind: variadic row
         how_many = count
         rows.append({
             "source_ip": ip, DOWNLOAD: int(download), PROBE: int(probe), SIP_FAILED: int(sip_failed),

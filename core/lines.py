@@ -92,7 +92,7 @@ def add_line(
     return {"line": line_view(line), "sip_password": password if generated else None}
 
 
-def _lines_with_counts(actor: Actor) -> Select[tuple[Line, int]]:
+def _lines_with_counts(actor: Actor) -> Select[Line, int]:
     """Visible lines with their vPBX (joined) and device count (correlated): one statement for any number."""
     devices = select(func.count(Device.id)).where(Device.line_id == Line.id).correlate(Line).scalar_subquery()
     stmt = select(Line, devices).join(Line.vpbx).options(contains_eager(Line.vpbx))

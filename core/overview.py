@@ -65,7 +65,7 @@ def vpbx_overview(session: Session, actor: Actor, now: datetime | None = None) -
         .group_by(Vpbx.id, Vpbx.name)
         .order_by(Vpbx.name),
     )
-    rows = {
+    rows: dict[int, dict[str, Any]] = {
         vpbx_id: {"vpbx_id": vpbx_id, "vpbx": name, "lines": n, "devices": 0, "not_registered": 0}
         | dict.fromkeys(conditions, 0)
         for vpbx_id, name, n in session.execute(line_counts)

@@ -6,6 +6,7 @@ An `Actor` is the acting account (or the operating-system user for the CLI, as p
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TypeVarTuple
 
 from sqlalchemy import Select
 
@@ -13,6 +14,8 @@ from core.errors import NotFound, PermissionDenied
 from core.models import Device, Line
 
 ROLES = ("provider", "vpbx_admin", "user")
+
+Ts = TypeVarTuple("Ts")  # a scoped query keeps its row type
 
 
 @dataclass(frozen=True)
@@ -66,7 +69,7 @@ def require_role(actor: Actor, *roles: str, doing: str = "do this") -> None:
         raise PermissionDenied("role_forbidden", role=actor.role, doing=doing)
 
 
-def scope_lines(actor: Actor, stmt: Select) -> Select:  # type: ignore[type-arg]
+def scope_lines(actor: Actor, stmt: Select[*Ts]) -> Select[*Ts]:
     """Restrict a query over Line to what the actor may see."""
     if actor.role == "provider":
         return stmt

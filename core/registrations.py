@@ -74,13 +74,13 @@ def registered_device_ids(session: Session, actor: Actor, vpbx_id: int | None = 
     )
     if vpbx_id is not None:
         bindings = bindings.where(Line.vpbx_id == vpbx_id)
-    by_line: dict[int, list[tuple[str, str]]] = {}
+    by_line: dict[int | None, list[tuple[str, str]]] = {}  # joined to Line: never None in fact
     for line_id, user_agent, source_ip in session.execute(bindings):
         by_line.setdefault(line_id, []).append((user_agent, source_ip))
     if not by_line:
         return set()
     live_lines = select(Registration.line_id).where(Registration.expires_at > now)
-    devices: dict[int, list[tuple[int, str | None, str | None]]] = {}
+    devices: dict[int | None, list[tuple[int, str | None, str | None]]] = {}
     query = scope_lines(
         actor,
         select(Device.line_id, Device.id, Device.mac, Device.last_access_ip)
@@ -89,12 +89,12 @@ def registered_device_ids(session: Session, actor: Actor, vpbx_id: int | None = 
     ).order_by(Device.id)
     if vpbx_id is not None:
         query = query.where(Line.vpbx_id == vpbx_id)
-    for line_id, dev_id, mac, ip in session.execute(query):
-        devices.setdefault(line_id, []).append((dev_id, mac, ip))
+    for dev_line_id, dev_id, mac, ip in session.execute(query):
+        devices.setdefault(dev_line_id, []).append((dev_id, mac, ip))
     found = set()
     for line_id, seen in by_line.items():
         for user_agent, source_ip in seen:
-            dev_id = match_device(user_agent, source_ip, devices.get(line_id, []))
-            if dev_id is not None:
-                found.add(dev_id)
+            matched = match_device(user_agent, source_ip, devices.get(line_id, []))
+            if matched is not None:
+                found.add(matched)
     return found

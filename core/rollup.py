@@ -32,6 +32,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy import insert as sa_insert
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, OperationalError
 
@@ -67,7 +68,7 @@ def bucket_of(grain: str, at: datetime) -> str:
     return at.astimezone(UTC).strftime("%Y-%m-%d %H:00" if grain == HOUR else "%Y-%m-%d")
 
 
-def facts(source: str, after: Any, upto: Any = None) -> Select[Any]:
+def facts(source: str, after: Any, upto: Any = None) -> Select[*tuple[Any, ...]]:
     """The source's fraud-relevant rows with id in (after, upto]: at, id, kind, source IP, vPBX, line, device.
 
     Downloads are successful fetches by a known device (attributed to its line's vPBX); probes are
@@ -114,7 +115,7 @@ def grouped(
     upto: Any = None,
     since: datetime | None = None,
     floor: int | None = None,
-) -> Select[Any]:
+) -> Select[*tuple[Any, ...]]:
     """`facts` counted per bucket and key: the same columns as a `fraud_rollup` row (without id/grain).
 
     `floor`, a cursor value read earlier (cursors only grow), adds a literal lower bound beside a
@@ -141,7 +142,7 @@ def _table(source: str) -> Any:
     return AccessLog if source == "access_log" else SecurityEvent
 
 
-def _upsert(conn: Connection, grain: str, rows: Select[Any]) -> None:
+def _upsert(conn: Connection, grain: str, rows: Select[*tuple[Any, ...]]) -> None:
     dialect = conn.dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     cols = list(COLUMNS)
@@ -170,7 +171,7 @@ def _ensure_cursor(engine: Engine, source: str) -> int:
         return current
     try:
         with engine.begin() as conn:
-            conn.execute(RollupCursor.__table__.insert().values(source=source, last_id=0))
+            conn.execute(sa_insert(RollupCursor).values(source=source, last_id=0))
     except IntegrityError:  # another pass created it first
         pass
     return 0

@@ -80,7 +80,7 @@ def device_views(session: Session, devices: Sequence[Device]) -> list[dict[str, 
     """
     catalogue = default_catalogue()
     bases = [d.id for d in devices if (m := catalogue.get(d.model_id)) is None or m.kind == "dect_base"]
-    handsets: dict[int, list[int]] = {base_id: [] for base_id in bases}
+    handsets: dict[int | None, list[int]] = {base_id: [] for base_id in bases}  # keys: the IN list's ids
     for start in range(0, len(bases), IN_CHUNK):
         chunk = bases[start : start + IN_CHUNK]
         query = select(Device.base_station_id, Device.id).where(Device.base_station_id.in_(chunk)).order_by(Device.id)

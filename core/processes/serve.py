@@ -17,6 +17,7 @@ import socket
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Engine
 
@@ -59,7 +60,7 @@ class PortBusy(RuntimeError):
     """A port serve needs is taken: the message names it; nothing was started."""
 
 
-def _listeners(settings: Settings, opts: ServeOptions) -> list[tuple[str, int, int, str]]:
+def _listeners(settings: Settings, opts: ServeOptions) -> list[tuple[str, int, socket.SocketKind, str]]:
     """(host, port, socket type, what) for every socket this serve will listen on."""
     wanted = [(opts.host, opts.https_port, socket.SOCK_STREAM, "HTTPS")]
     if opts.http_port:
@@ -130,7 +131,7 @@ async def _run(settings: Settings, engine: Engine, opts: ServeOptions, cert: Pat
     if opts.http_port:
         log.warning("plain HTTP enabled on port %d (old phones): configurations travel unencrypted", opts.http_port)
         children.append(await _start_endpoint(env, opts.host, opts.http_port, None, opts.workers))
-    tasks = [asyncio.create_task(c.wait()) for c in children]
+    tasks: list[asyncio.Task[Any]] = [asyncio.create_task(c.wait()) for c in children]
     if opts.sip:
         tasks.append(asyncio.create_task(run_sip(settings, engine, stop, port=opts.sip_port)))
     tasks.append(asyncio.create_task(run_redirection_worker(settings, engine, stop)))

@@ -96,6 +96,7 @@ class DeviceDirectory:
         if self._raw is None:
             proxy = self.engine.raw_connection()
             raw = proxy.dbapi_connection  # read before detach(), which unhooks the fairy from it
+            assert raw is not None  # a fresh checkout from the pool always has one
             proxy.detach()  # ours for the process lifetime; never handed back to the pool in autocommit
             if self.engine.dialect.name == "postgresql":
                 raw.autocommit = True  # no transaction left open between requests
@@ -238,9 +239,13 @@ class DeviceDirectory:
             )
             if result.rowcount != 1:  # type: ignore[attr-defined]
                 return False
-            redirected = model is not None and model.redirection and row.mac
             # Kept while another vPBX's device with this MAC waits for its bootstrap.
-            if redirected and not mac_wanted_elsewhere(session, row.mac or "", row.id):
+            if (
+                model is not None
+                and model.redirection
+                and row.mac
+                and not mac_wanted_elsewhere(session, row.mac or "", row.id)
+            ):
                 session.add(RedirectionJob(device_id=row.id, service=model.redirection, mac=row.mac, action="withdraw"))
         log.info("device %s: provisioning MAC once -> done", row.id)
         return True

@@ -14,9 +14,9 @@ import time
 from collections import deque
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Connection, Engine, bindparam, insert, update
+from sqlalchemy import Connection, Engine, Table, bindparam, insert, update
 from sqlalchemy.exc import DisconnectionError, OperationalError
 
 from core.models import AccessLog, Device, SecurityEvent
@@ -97,10 +97,10 @@ class LogWriter:
         self.written = 0
         self.dropped = 0
         self._mark = "?" if engine.dialect.paramstyle == "qmark" else "%s"
-        self._table = AccessLog.__table__
+        self._table = cast(Table, AccessLog.__table__)  # a declarative class's table is a Table
         self._insert_sql: dict[tuple[int, int], str] = {}  # (columns, rows per statement) -> SQL
         # The column type's own conversion (UTCDateTime on this dialect), so rows match ORM-written ones.
-        at_type = self._table.c.at.type.dialect_impl(engine.dialect)  # type: ignore[attr-defined]
+        at_type = self._table.c.at.type.dialect_impl(engine.dialect)
         self._bind_at = _bind_at_for(at_type.bind_processor(engine.dialect))
 
     def start(self) -> None:

@@ -15,9 +15,11 @@ import multiprocessing
 import os
 from multiprocessing.util import Finalize
 from pathlib import Path
+from typing import Any
 
 from granian.constants import HTTPModes, Interfaces, SSLProtocols
 from granian.server import Server as Granian
+from granian.server.common import AbstractServer  # Granian's Server is a runtime alias: no type
 
 from core.db import engine_from_settings
 from core.processes.lifeline import die_with_parent
@@ -65,7 +67,7 @@ def default_threads() -> int:
     return int(os.environ.get(THREADS_ENV) or 2)
 
 
-def make_server(host: str, port: int, cert: Path | None, key: Path | None, workers: int) -> Granian:
+def make_server(host: str, port: int, cert: Path | None, key: Path | None, workers: int) -> AbstractServer[Any]:
     """HTTPS when cert and key are given (TLS 1.2 minimum), else plain HTTP."""
     tls = {}
     if cert is not None and key is not None:

@@ -152,6 +152,7 @@ class Renderer:
         else:
             name = f"{model.family}/manual.{lang}.md.j2"
         base = device.base_station
+        base_model = self.catalogue.get(base.model_id) if base else None
         derived = self._bootstrap_derived(device, "") if device.access_key else None
         return self._text_env.get_template(name).render(
             model=model,
@@ -160,7 +161,7 @@ class Renderer:
             base_url=device_base_url(self.settings, device),
             server_path=f"{derived.host_port}/{derived.key_path}" if derived else None,
             has_mac=device.mac is not None,
-            base_label=(self.catalogue.get(base.model_id).label if base and base.model_id in self.catalogue else None),
+            base_label=base_model.label if base_model else None,
             base_url_of_base=device_url(self.settings, base) if base else None,
         )
 

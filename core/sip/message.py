@@ -73,9 +73,9 @@ class SipMessage:
 
     def __eq__(self, other: object) -> bool:
         return type(other) is type(self) and (self.start_line(), self.headers, self.body) == (
-            other.start_line(),  # type: ignore[attr-defined]
-            other.headers,  # type: ignore[attr-defined]
-            other.body,  # type: ignore[attr-defined]
+            other.start_line(),
+            other.headers,
+            other.body,
         )
 
     __hash__ = None  # type: ignore[assignment]  # mutable: equal by value, not hashable

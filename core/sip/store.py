@@ -9,8 +9,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any, cast
 
-from sqlalchemy import Engine, delete, insert, or_, select, tuple_, update
+from sqlalchemy import CursorResult, Engine, delete, insert, or_, select, tuple_, update
 
 from core.catalogue import Catalogue, default_catalogue
 from core.db import transaction
@@ -90,7 +91,7 @@ def load_bindings(engine: Engine, now: float) -> list[Binding]:
         ]
 
 
-def _chunks(items: list, size: int = CHUNK) -> Iterable[list]:  # type: ignore[type-arg]
+def _chunks(items: list[Any], size: int = CHUNK) -> Iterable[list[Any]]:
     for i in range(0, len(items), size):
         yield items[i : i + size]
 
@@ -160,7 +161,8 @@ def flush(
 
 def purge_expired(engine: Engine, now: float) -> int:
     with transaction(engine) as s:
-        return s.execute(delete(Registration).where(Registration.expires_at <= dt(now))).rowcount or 0
+        result = cast("CursorResult[Any]", s.execute(delete(Registration).where(Registration.expires_at <= dt(now))))
+        return result.rowcount or 0
 
 
 # -- device commands (requests from the dashboard/CLI travel through the DB) --
@@ -197,7 +199,11 @@ def claim_commands(engine: Engine, now: float, max_age: float) -> list[PendingCo
                 .where(Device.line_id == dev.line_id)
                 .order_by(Device.id)
             ).all()
-            out.append(PendingCommand(c.id, dev.id, c.action, dev.line_id, dev.model_id, tuple(map(tuple, devs))))
+            out.append(
+                PendingCommand(
+                    c.id, dev.id, c.action, dev.line_id, dev.model_id, tuple((i, mac, ip) for i, mac, ip in devs)
+                )
+            )
     return out
 
 
