@@ -226,10 +226,12 @@ def update_device(session: Session, actor: Actor, device_id: int, **changes: Any
     old_model = default_catalogue().get(device.model_id)
     if old_model is not None and model.kind != old_model.kind:
         raise ValidationError("kind_change", "model_id", kind=old_model.kind)
+    mac_moved = False
     if "mac" in changes and changes["mac"] is not None:
         new_mac = _mac(session, changes["mac"], device.line.vpbx_id, device.id)
         if new_mac != device.mac and device.provisioning_mac == "once":
-            _redirect(session, device, model, "withdraw")
+            _redirect(session, device, model, "withdraw")  # before the new MAC's register
+            mac_moved = True
         device.mac = new_mac
     for fld in ("admin_password", "user_password"):
         if changes.get(fld) is not None:
@@ -244,6 +246,8 @@ def update_device(session: Session, actor: Actor, device_id: int, **changes: Any
         _set_provisioning_mac(session, device, model, provisioning_mac_state(changes["provisioning_mac"]))
     if device.provisioning_mac == "once" and device.mac is None:
         raise ValidationError("pm_needs_mac", "mac")
+    if mac_moved and device.provisioning_mac == "once":  # still waiting: redirect the new MAC too
+        _redirect(session, device, model, "register")
     if "base" in changes and changes["base"] is not None:
         if model.kind != "dect_handset":
             raise ValidationError("base_only_handsets", "base")
