@@ -122,15 +122,20 @@ def https_client(source: str = "127.0.0.1", ua: str = UA) -> httpx.Client:
     return httpx.Client(transport=transport, headers={"user-agent": ua}, timeout=10)
 
 
-def start_live_server(env: dict[str, str], data_dir: Path, *extra: str) -> LiveServer:
-    """`python -m core serve --no-sip` on a random HTTPS port (one worker), answering when this returns."""
+FAKE_RENDERER = "tests.provisioning.fake_renderer:FakeRenderer"
+
+
+def start_live_server(
+    env: dict[str, str], data_dir: Path, *extra: str, renderer: str | None = FAKE_RENDERER
+) -> LiveServer:
+    """`python -m core serve --no-sip` on a random HTTPS port (one worker), answering when this returns.
+
+    `renderer=None` runs it as it ships, with core.render.Renderer."""
     port = free_port()
     e = dict(env)
-    e.update(
-        VOIPADMIN_PROVISIONING_RENDERER="tests.provisioning.fake_renderer:FakeRenderer",
-        VOIPADMIN_PROV_MISS_THRESHOLD="5",
-        PYTHONPATH=os.getcwd(),
-    )
+    e.update(VOIPADMIN_PROV_MISS_THRESHOLD="5", PYTHONPATH=os.getcwd())
+    if renderer is not None:
+        e["VOIPADMIN_PROVISIONING_RENDERER"] = renderer
     cmd = [sys.executable, "-m", "core", "serve", "--no-sip", "--host", "127.0.0.1", "--https-port", str(port)]
     cmd += ["--workers", "1", *extra]
     proc = subprocess.Popen(cmd, env=e, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
