@@ -12,19 +12,18 @@ per /64 (one host owns a whole /64). Memory is bounded: each table keeps at most
 dropping the least recently seen (an attacker who floods names evicts only counts, and their own
 source stays counted).
 
-The thresholds are constants below with environment overrides, read in one place: `limits_from_env`.
+The thresholds are constants below; `limits_from_settings` applies the validated overrides
+(VOIPADMIN_LOGIN_*, read by core.settings).
 """
 
 from __future__ import annotations
 
 import ipaddress
 import math
-import os
 from collections import OrderedDict
-from collections.abc import Mapping
 from dataclasses import dataclass
 
-from core.settings import whole_number
+from core.settings import Settings, override
 
 MAX_PER_ACCOUNT = 10  # attempts on one account name per window, from anywhere
 MAX_PER_SOURCE = 30  # attempts from one address per window (an office NAT holds several users)
@@ -41,13 +40,12 @@ class Limits:
     max_entries: int = MAX_ENTRIES
 
 
-def limits_from_env(env: Mapping[str, str] | None = None) -> Limits:
-    """The one place the thresholds' environment overrides are read."""
-    env = os.environ if env is None else env
+def limits_from_settings(settings: Settings) -> Limits:
+    """The constants above, with the overrides the settings carry."""
     return Limits(
-        per_account=whole_number(env, "VOIPADMIN_LOGIN_MAX_PER_ACCOUNT", MAX_PER_ACCOUNT, 1, 1_000_000, "attempts"),
-        per_source=whole_number(env, "VOIPADMIN_LOGIN_MAX_PER_SOURCE", MAX_PER_SOURCE, 1, 1_000_000, "attempts"),
-        window=whole_number(env, "VOIPADMIN_LOGIN_WINDOW_SECONDS", WINDOW_SECONDS, 1, 86_400, "seconds"),
+        per_account=override(settings.login_max_per_account, MAX_PER_ACCOUNT),
+        per_source=override(settings.login_max_per_source, MAX_PER_SOURCE),
+        window=override(settings.login_window_seconds, WINDOW_SECONDS),
     )
 
 

@@ -5,6 +5,7 @@ Read once per process through `Settings.from_env()`; tests build their own `Sett
 
 from __future__ import annotations
 
+import math
 import os
 import secrets
 import stat
@@ -13,11 +14,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
+from typing import TypeVar
 from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA_DIR = ROOT / "data" / "run"
 SIP_TRANSPORTS = ("udp", "tcp", "tls")
+T = TypeVar("T")
 
 
 # The data directory holds the database (SIP and device passwords, keys), the TLS key and the
@@ -90,6 +93,36 @@ def whole_number(env: Mapping[str, str], name: str, default: int, low: int, high
     return value
 
 
+def override(value: T | None, default: T) -> T:
+    """A tuning setting's value, or the component's own default when it is not set."""
+    return default if value is None else value
+
+
+def _whole_or_none(env: Mapping[str, str], name: str, low: int, high: int, meaning: str) -> int | None:
+    """A whole number in [low, high], or None when unset (the component that uses it has the default)."""
+    if env.get(name) in (None, ""):
+        return None
+    return whole_number(env, name, low, low, high, meaning)
+
+
+def _number_or_none(env: Mapping[str, str], name: str, low: float, high: float, meaning: str) -> float | None:
+    """A number (decimals allowed) in [low, high], or None when unset; the error names the variable."""
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number, got {raw!r}") from None
+    if not (math.isfinite(value) and low <= value <= high):
+        raise SettingsError(f"{name} must be {meaning} ({low:g}-{high:g}), got {raw}")
+    return value
+
+
+def _seconds(env: Mapping[str, str], name: str, high: float = 86_400.0) -> float | None:
+    return _number_or_none(env, name, 0.1, high, "a number of seconds")
+
+
 def _int(env: dict[str, str], name: str, default: int) -> int:
     return whole_number(env, name, default, 1, 65535, "a port number")
 
@@ -117,6 +150,25 @@ class Settings:
     timezone: str = "Europe/Zurich"  # written into device configs
     ntp_server: str = "pool.ntp.org"
     access_log_days: int = 90  # provisioning access-log rows older than this are deleted; 0 keeps them all
+    # Tuning knobs (README's second table). None: not set, the component that uses the value keeps
+    # its own default (PolicyConfig, TcpLimits, provisioning Limits, login_throttle), so each
+    # default is written once, next to the code it tunes.
+    https_workers: int | None = None  # provisioning worker processes; None: one per core
+    https_threads: int = 2  # request threads per provisioning worker (docs/PERFORMANCE.md)
+    prov_miss_threshold: int | None = None
+    prov_miss_window: float | None = None
+    prov_cooldown: float | None = None
+    sip_rate: float | None = None  # requests/s per source, 0 = no limit
+    sip_fail_threshold: int | None = None
+    sip_ban_seconds: float | None = None
+    sip_notify_timeout: float | None = None
+    sip_tcp_max_connections: int | None = None
+    sip_tcp_max_per_source: int | None = None
+    sip_tcp_handshake_seconds: float | None = None
+    sip_tcp_idle_seconds: float | None = None
+    login_max_per_account: int | None = None
+    login_max_per_source: int | None = None
+    login_window_seconds: int | None = None
 
     def __post_init__(self) -> None:
         if not self.db_url:
@@ -174,6 +226,26 @@ class Settings:
             redirection_config=Path(env["VOIPADMIN_REDIRECTION_CONFIG"])
             if env.get("VOIPADMIN_REDIRECTION_CONFIG")
             else None,
+            https_workers=_whole_or_none(env, "VOIPADMIN_HTTPS_WORKERS", 1, 1024, "a number of processes"),
+            https_threads=whole_number(env, "VOIPADMIN_HTTPS_THREADS", 2, 1, 256, "a number of threads"),
+            prov_miss_threshold=_whole_or_none(env, "VOIPADMIN_PROV_MISS_THRESHOLD", 1, 1_000_000, "misses"),
+            prov_miss_window=_seconds(env, "VOIPADMIN_PROV_MISS_WINDOW"),
+            prov_cooldown=_seconds(env, "VOIPADMIN_PROV_COOLDOWN"),
+            sip_rate=_number_or_none(env, "VOIPADMIN_SIP_RATE", 0, 1_000_000, "requests per second, 0 for no limit"),
+            sip_fail_threshold=_whole_or_none(env, "VOIPADMIN_SIP_FAIL_THRESHOLD", 1, 1_000_000, "failed attempts"),
+            sip_ban_seconds=_seconds(env, "VOIPADMIN_SIP_BAN_SECONDS", 366 * 86_400.0),
+            sip_notify_timeout=_seconds(env, "VOIPADMIN_SIP_NOTIFY_TIMEOUT", 3600.0),
+            sip_tcp_max_connections=_whole_or_none(
+                env, "VOIPADMIN_SIP_TCP_MAX_CONNECTIONS", 0, 1 << 20, "a number of connections, 0 for the file limit's"
+            ),
+            sip_tcp_max_per_source=_whole_or_none(
+                env, "VOIPADMIN_SIP_TCP_MAX_PER_SOURCE", 1, 1 << 20, "a number of connections"
+            ),
+            sip_tcp_handshake_seconds=_seconds(env, "VOIPADMIN_SIP_TCP_HANDSHAKE_SECONDS"),
+            sip_tcp_idle_seconds=_seconds(env, "VOIPADMIN_SIP_TCP_IDLE_SECONDS"),
+            login_max_per_account=_whole_or_none(env, "VOIPADMIN_LOGIN_MAX_PER_ACCOUNT", 1, 1_000_000, "attempts"),
+            login_max_per_source=_whole_or_none(env, "VOIPADMIN_LOGIN_MAX_PER_SOURCE", 1, 1_000_000, "attempts"),
+            login_window_seconds=_whole_or_none(env, "VOIPADMIN_LOGIN_WINDOW_SECONDS", 1, 86_400, "seconds"),
         )
 
     def secret_key(self) -> bytes:

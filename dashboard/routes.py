@@ -25,7 +25,7 @@ from starlette.routing import Route
 
 from core import accounts
 from core.db import make_engine, transaction
-from core.login_throttle import LoginThrottle, limits_from_env
+from core.login_throttle import LoginThrottle, limits_from_settings
 from core.settings import current_settings
 from dashboard import web_session
 from dashboard.i18n import LANGUAGES, TEXTS
@@ -129,7 +129,7 @@ def build_routes(
     clock: Callable[[], float] = time.monotonic,
     max_waiting: int = MAX_WAITING,
 ) -> list[Route]:
-    throttle = throttle or LoginThrottle(limits_from_env())
+    throttle = throttle or LoginThrottle(limits_from_settings(current_settings()))
     limiter = anyio.CapacityLimiter(HASH_THREADS)  # bounded: a flood queues here, not on the CPU
     in_flight = [0]  # logins hashing or queued for it; counted on the loop, so a burst cannot overshoot
 

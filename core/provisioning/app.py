@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -33,7 +33,7 @@ from core.provisioning.log_writer import LogWriter
 from core.provisioning.responses import Response
 from core.provisioning.throttle import MissCounter
 from core.provisioning.types import RendererLike, RequestInfo
-from core.settings import Settings
+from core.settings import Settings, override
 
 log = logging.getLogger(__name__)
 
@@ -53,13 +53,14 @@ class Limits:
     render_cache: int = 20_000
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> Limits:
-        """VOIPADMIN_PROV_MISS_THRESHOLD, _MISS_WINDOW, _COOLDOWN (seconds) override the defaults."""
+    def from_settings(cls, settings: Settings) -> Limits:
+        """The defaults above, with the settings' prov_* overrides (VOIPADMIN_PROV_MISS_THRESHOLD,
+        _MISS_WINDOW, _COOLDOWN)."""
         base = cls()
         return cls(
-            miss_threshold=int(env.get("VOIPADMIN_PROV_MISS_THRESHOLD") or base.miss_threshold),
-            miss_window=float(env.get("VOIPADMIN_PROV_MISS_WINDOW") or base.miss_window),
-            cooldown=float(env.get("VOIPADMIN_PROV_COOLDOWN") or base.cooldown),
+            miss_threshold=override(settings.prov_miss_threshold, base.miss_threshold),
+            miss_window=override(settings.prov_miss_window, base.miss_window),
+            cooldown=override(settings.prov_cooldown, base.cooldown),
         )
 
 

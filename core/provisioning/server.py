@@ -3,7 +3,7 @@
 Granian terminates TLS in Rust (rustls) and runs one Python worker process per core; each worker
 builds its own app from the environment (`app_factory`), so it owns its lookup connection,
 key and render caches, throttle counters and access-log writer. The app is a WSGI callable that
-Granian runs on `default_threads()` request threads per worker.
+Granian runs on `Settings.https_threads` request threads per worker.
 """
 
 from __future__ import annotations
@@ -24,15 +24,27 @@ from granian.server.common import AbstractServer  # Granian's Server is a runtim
 from core.db import engine_from_settings
 from core.processes.lifeline import die_with_parent
 from core.provisioning.app import Limits, ProvisioningApp, build_app
+from core.provisioning.types import RendererLike
+from core.render import Renderer
 from core.settings import Settings
 
 log = logging.getLogger(__name__)
 
-# An import path "module:Class" for the renderer (default: core.render:Renderer); tests and the
-# benchmark point it at a stand-in while the vendor templates are written.
-RENDERER_ENV = "VOIPADMIN_PROVISIONING_RENDERER"
-WORKERS_ENV = "VOIPADMIN_HTTPS_WORKERS"
-THREADS_ENV = "VOIPADMIN_HTTPS_THREADS"
+# TEST-ONLY hook, deliberately not a setting (not in Settings, not in README): an import path
+# "module:Class" that replaces core.render.Renderer, so the endpoint's own tests can run the real
+# `serve` with a stand-in whose files they know (tests/provisioning/fake_renderer.py). Granian
+# starts the workers from an import string, two processes below the test, so the environment is
+# the only way in. Production never sets it; tests/core/test_settings.py allows only this name.
+TEST_RENDERER_ENV = "VOIPADMIN_PROVISIONING_RENDERER"
+
+
+def _renderer(settings: Settings) -> RendererLike:
+    stand_in = os.environ.get(TEST_RENDERER_ENV)
+    if not stand_in:
+        return Renderer(settings)
+    module_name, _, class_name = stand_in.partition(":")
+    renderer: RendererLike = getattr(importlib.import_module(module_name), class_name)(settings)
+    return renderer
 
 
 def app_factory() -> ProvisioningApp:
@@ -48,27 +60,20 @@ def app_factory() -> ProvisioningApp:
     if parent is not None and parent.pid is not None:
         die_with_parent(parent.pid)
     settings = Settings.from_env()
-    module_name, _, class_name = (os.environ.get(RENDERER_ENV) or "core.render:Renderer").partition(":")
-    renderer_class = getattr(importlib.import_module(module_name), class_name)
-    app = build_app(settings, engine_from_settings(settings), renderer_class(settings), Limits.from_env(os.environ))
+    app = build_app(settings, engine_from_settings(settings), _renderer(settings), Limits.from_settings(settings))
     app.startup()
     Finalize(app, app.shutdown, exitpriority=10)
     return app
 
 
-def default_workers() -> int:
-    return int(os.environ.get(WORKERS_ENV) or os.cpu_count() or 1)
+def make_server(
+    host: str, port: int, cert: Path | None, key: Path | None, workers: int, threads: int
+) -> AbstractServer[Any]:
+    """HTTPS when cert and key are given (TLS 1.2 minimum), else plain HTTP.
 
-
-def default_threads() -> int:
-    """Request threads per worker. The GIL runs one at a time, so more threads add no throughput;
-    a second one lets cached answers pass while the first renders a file, reads an upload or
-    waits on the database. Measured in docs/PERFORMANCE.md."""
-    return int(os.environ.get(THREADS_ENV) or 2)
-
-
-def make_server(host: str, port: int, cert: Path | None, key: Path | None, workers: int) -> AbstractServer[Any]:
-    """HTTPS when cert and key are given (TLS 1.2 minimum), else plain HTTP."""
+    `threads` per worker (default 2): the GIL runs one at a time, so more add no throughput; a
+    second one lets cached answers pass while the first renders a file, reads an upload or waits
+    on the database. Measured in docs/PERFORMANCE.md."""
     tls = {}
     if cert is not None and key is not None:
         tls = {"ssl_cert": cert, "ssl_key": key, "ssl_protocol_min": SSLProtocols.tls12}
@@ -79,7 +84,7 @@ def make_server(host: str, port: int, cert: Path | None, key: Path | None, worke
         interface=Interfaces.WSGI,  # the cheapest per request here: see docs/PERFORMANCE.md
         factory=True,
         workers=workers,
-        blocking_threads=default_threads(),
+        blocking_threads=threads,
         http=HTTPModes.http1,  # phones speak HTTP/1.x; no h2 negotiation to get wrong
         websockets=False,
         backlog=2048,  # a burst of phones re-provisioning at once
@@ -88,24 +93,25 @@ def make_server(host: str, port: int, cert: Path | None, key: Path | None, worke
     )
 
 
-def run(host: str, port: int, cert: Path | None, key: Path | None, workers: int) -> None:
+def run(host: str, port: int, cert: Path | None, key: Path | None, workers: int, threads: int) -> None:
     """Blocking; stops on SIGINT/SIGTERM after the workers flushed their access logs."""
-    make_server(host, port, cert, key, workers).serve()
+    make_server(host, port, cert, key, workers, threads).serve()
 
 
 def main(argv: list[str] | None = None) -> None:
     """`python -m core.provisioning.server`: the child process `python -m core serve` starts."""
+    settings = Settings.from_env()
     p = argparse.ArgumentParser(prog="python -m core.provisioning.server")
     p.add_argument("--host", default="0.0.0.0")
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--cert", type=Path)
     p.add_argument("--key", type=Path)
-    p.add_argument("--workers", type=int, default=default_workers())
+    p.add_argument("--workers", type=int, default=settings.https_workers or os.cpu_count() or 1)
     p.add_argument("--parent-pid", type=int, help="stop when this process (serve) exits, however it exits")
     args = p.parse_args(argv)
     if args.parent_pid:
         die_with_parent(args.parent_pid)  # SIGTERM: the workers stop and flush their access logs
-    run(args.host, args.port, args.cert, args.key, args.workers)
+    run(args.host, args.port, args.cert, args.key, args.workers, settings.https_threads)
 
 
 if __name__ == "__main__":

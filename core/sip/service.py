@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -19,7 +18,7 @@ from sqlalchemy import Engine
 from core import heartbeat
 from core.catalogue import default_catalogue
 from core.registrations import match_device
-from core.settings import Settings
+from core.settings import Settings, override
 from core.sip import store
 from core.sip.credentials import CredentialTable
 from core.sip.digest import NonceFactory
@@ -32,11 +31,6 @@ from core.sip.transport import Endpoint, TcpLimits, wall_clock
 
 log = logging.getLogger("core.sip")
 HEARTBEAT_EVERY = 2.0
-
-
-def _env_float(settings: Settings, name: str, default: float) -> float:
-    raw = os.environ.get(name)
-    return float(raw) if raw not in (None, "") else default
 
 
 @dataclass(frozen=True)
@@ -56,27 +50,26 @@ class SipConfig:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SipConfig:
-        """VOIPADMIN_SIP_RATE (requests/s per source, 0 = off), VOIPADMIN_SIP_BAN_SECONDS,
-        VOIPADMIN_SIP_FAIL_THRESHOLD, VOIPADMIN_SIP_NOTIFY_TIMEOUT, VOIPADMIN_SIP_TCP_* (docs/SIP.md)."""
-        p = PolicyConfig()
-        rate = _env_float(settings, "VOIPADMIN_SIP_RATE", p.rate)
+        """The defaults above and in PolicyConfig/TcpLimits, with the settings' sip_* overrides
+        (VOIPADMIN_SIP_RATE, _FAIL_THRESHOLD, _BAN_SECONDS, _NOTIFY_TIMEOUT, _TCP_*: docs/SIP.md)."""
+        s, p, t = settings, PolicyConfig(), TcpLimits()
+        rate = override(s.sip_rate, p.rate)
         policy = PolicyConfig(
             rate=rate,
             burst=max(p.burst, rate * 4),
-            fail_threshold=int(_env_float(settings, "VOIPADMIN_SIP_FAIL_THRESHOLD", p.fail_threshold)),
-            ban_seconds=_env_float(settings, "VOIPADMIN_SIP_BAN_SECONDS", p.ban_seconds),
+            fail_threshold=override(s.sip_fail_threshold, p.fail_threshold),
+            ban_seconds=override(s.sip_ban_seconds, p.ban_seconds),
         )
-        t = TcpLimits()
         tcp = TcpLimits(
-            max_connections=int(_env_float(settings, "VOIPADMIN_SIP_TCP_MAX_CONNECTIONS", t.max_connections)),
-            max_per_source=int(_env_float(settings, "VOIPADMIN_SIP_TCP_MAX_PER_SOURCE", t.max_per_source)),
-            handshake_timeout=_env_float(settings, "VOIPADMIN_SIP_TCP_HANDSHAKE_SECONDS", t.handshake_timeout),
-            idle_timeout=_env_float(settings, "VOIPADMIN_SIP_TCP_IDLE_SECONDS", t.idle_timeout),
+            max_connections=override(s.sip_tcp_max_connections, t.max_connections),
+            max_per_source=override(s.sip_tcp_max_per_source, t.max_per_source),
+            handshake_timeout=override(s.sip_tcp_handshake_seconds, t.handshake_timeout),
+            idle_timeout=override(s.sip_tcp_idle_seconds, t.idle_timeout),
         )
         sweep = min(1.0, tcp.handshake_timeout / 4)
         return cls(
             policy=policy,
-            notify_timeout=_env_float(settings, "VOIPADMIN_SIP_NOTIFY_TIMEOUT", 8.0),
+            notify_timeout=override(s.sip_notify_timeout, cls.notify_timeout),
             tcp=tcp,
             sweep_every=sweep,
         )

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from core.login_throttle import Limits, LoginThrottle, limits_from_env, source_key
-from core.settings import SettingsError
+from core.login_throttle import Limits, LoginThrottle, limits_from_settings, source_key
+from core.settings import Settings, SettingsError
 
 T0 = 1_000.0
 
@@ -71,13 +71,13 @@ def test_sources_are_addresses_and_ipv6_hosts_their_64(address, key):
 
 
 def test_limits_come_from_constants_with_environment_overrides():
-    assert limits_from_env({}) == Limits()
+    assert limits_from_settings(Settings.from_env({})) == Limits()
     env = {"VOIPADMIN_LOGIN_MAX_PER_ACCOUNT": "3", "VOIPADMIN_LOGIN_MAX_PER_SOURCE": "7",
            "VOIPADMIN_LOGIN_WINDOW_SECONDS": "5"}  # fmt: skip
-    assert limits_from_env(env) == Limits(per_account=3, per_source=7, window=5)
+    assert limits_from_settings(Settings.from_env(env)) == Limits(per_account=3, per_source=7, window=5)
 
 
 @pytest.mark.parametrize("raw", ["0", "-1", "ten", "1e3"])
 def test_bad_overrides_name_the_variable(raw):
     with pytest.raises(SettingsError, match="VOIPADMIN_LOGIN_WINDOW_SECONDS"):
-        limits_from_env({"VOIPADMIN_LOGIN_WINDOW_SECONDS": raw})
+        Settings.from_env({"VOIPADMIN_LOGIN_WINDOW_SECONDS": raw})
