@@ -30,7 +30,7 @@ from core.settings import Settings, tighten_private_files
 from core.sip.service import run_sip
 from core.tls import ensure_certificate, fingerprint
 
-log = logging.getLogger("core.processes.serve")
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)

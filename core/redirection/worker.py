@@ -22,7 +22,7 @@ from core.redirection.config import build_clients, load_config
 from core.redirection.errors import RedirectionError
 from core.settings import Settings
 
-log = logging.getLogger("voipadmin.redirection")
+log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 8
 BATCH = 50
 

@@ -17,7 +17,7 @@ from core.sip.grammar import format_params, parse_name_addr, parse_uri, parse_vi
 from core.sip.message import SipRequest, SipResponse, make_response
 from core.sip.policy import Policy, scanner_tell
 
-log = logging.getLogger("core.sip.registrar")
+log = logging.getLogger(__name__)
 
 ALLOW = "REGISTER, OPTIONS, NOTIFY"
 SUPPORTED: frozenset[str] = frozenset()  # no extensions: any Require gets 420

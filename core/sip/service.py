@@ -29,7 +29,7 @@ from core.sip.ratelog import RateLimitedLog
 from core.sip.registrar import Registrar, RegistrarConfig, Source
 from core.sip.transport import Endpoint, TcpLimits, wall_clock
 
-log = logging.getLogger("core.sip")
+log = logging.getLogger(__name__)
 HEARTBEAT_EVERY = 2.0
 
 

@@ -28,7 +28,7 @@ from core.sip.message import KEEPALIVE, MAX_MESSAGE, NEED_DATA, SipRequest, SipR
 from core.sip.ratelog import RateLimitedLog
 from core.sip.registrar import Source
 
-log = logging.getLogger("core.sip.transport")
+log = logging.getLogger(__name__)
 
 MAX_TCP_BACKLOG = 256 * 1024  # bytes of replies a peer has not read: past it, it is not a phone
 MAX_UDP_BACKLOG = 4 * 1024 * 1024  # bytes queued while the socket would block: past it, replies are dropped

@@ -1,0 +1,23 @@
+"""Rules of the tree that no single module's test would catch."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from core.settings import ROOT
+
+
+def _python_sources() -> list[Path]:
+    return [*(ROOT / "core").rglob("*.py"), *(ROOT / "dashboard").rglob("*.py"), *(ROOT / "pages").rglob("*.py"),
+            ROOT / "app.py"]  # fmt: skip
+
+
+def test_loggers_are_named_after_their_module():
+    """One naming scheme: `logging.getLogger(__name__)`, so a logger's name says where a line came from."""
+    named = {
+        str(p.relative_to(ROOT)): calls
+        for p in _python_sources()
+        if (calls := [c for c in re.findall(r"getLogger\(([^)]*)\)", p.read_text()) if c != "__name__"])
+    }
+    assert named == {}
