@@ -1,7 +1,5 @@
-"""The phone-facing HTTPS provisioning endpoint (see docs/PROVISIONING.md)."""
+"""The phone-facing HTTPS provisioning endpoint (see docs/PROVISIONING.md).
 
-from __future__ import annotations
-
-from core.provisioning.app import Limits, ProvisioningApp, build_app
-
-__all__ = ["Limits", "ProvisioningApp", "build_app"]
+Kept empty on purpose: importing one submodule (paths, throttle, wal_watch...) must not load the
+whole WSGI app. The app is `core.provisioning.app`.
+"""

@@ -11,7 +11,7 @@ from core import devices
 from core.db import transaction
 from core.errors import ValidationError
 from core.models import AccessLog, Device, RedirectionJob, SecurityEvent
-from core.provisioning import Limits, build_app
+from core.provisioning.app import Limits, build_app
 from tests.provisioning.conftest import UA, call
 from tests.provisioning.fake_renderer import FakeRenderer
 

@@ -21,3 +21,13 @@ def test_loggers_are_named_after_their_module():
         if (calls := [c for c in re.findall(r"getLogger\(([^)]*)\)", p.read_text()) if c != "__name__"])
     }
     assert named == {}
+
+
+def test_importing_a_provisioning_module_does_not_load_the_app():
+    """core/provisioning/__init__.py is light: a submodule (here the path rules) comes alone."""
+    import subprocess
+    import sys
+
+    code = "import sys, core.provisioning.paths; print('core.provisioning.app' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

@@ -18,7 +18,7 @@ from sqlalchemy import Engine
 from core.credentials import new_access_key, new_sip_password
 from core.db import transaction
 from core.models import Device, Line, Vpbx
-from core.provisioning import Limits, ProvisioningApp, build_app
+from core.provisioning.app import Limits, ProvisioningApp, build_app
 from core.settings import Settings
 from tests.net import free_port, wait_for
 from tests.provisioning.fake_renderer import FakeRenderer

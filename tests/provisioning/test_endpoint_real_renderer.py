@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from core.db import transaction
 from core.models import Device, Line
-from core.provisioning import build_app
+from core.provisioning.app import build_app
 from core.provisioning.responses import NOT_FOUND
 from core.render import Renderer
 from tests.provisioning.conftest import TEST_LIMITS, client_for

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import pytest
 
 from core.credentials import new_access_key
-from core.provisioning import ProvisioningApp, build_app
+from core.provisioning.app import ProvisioningApp, build_app
 from core.provisioning.responses import NOT_FOUND
 from tests.provisioning.conftest import TEST_LIMITS, client_for
 

@@ -72,7 +72,7 @@ def test_a_throttle_and_a_key_on_another_phone_in_one_batch_lose_no_row(engine, 
     within the same writer interval, a source is throttled (a probe event, no device). Before the fix
     the executemany of both events raised and the writer dropped the whole batch."""
     from core.models import Device, SecurityEvent
-    from core.provisioning import Limits, build_app
+    from core.provisioning.app import Limits, build_app
     from tests.provisioning.conftest import UA, call
 
     victim = make_device(mac="001565AABB01")
