@@ -1,7 +1,7 @@
 """Device use cases ("Téléphones"): add, change, new key, Provisioning MAC, delete.
 
-Every rule of DESIGN.md's parameter table is enforced here (through core.credentials for the
-value rules); every call takes the acting account and checks it may touch the line.
+Every rule of a device's parameters (docs/ARCHITECTURE.md, "Where each rule lives") is enforced here
+(through core.credentials for the value rules); every call takes the acting account and checks it may touch the line.
 """
 
 from __future__ import annotations

@@ -2,7 +2,8 @@
 the redirection-service state (Provisioning MAC) and, for the softphone, a QR code of its URL.
 
 Opened from a session_state flag (not straight from a button) so its widgets survive reruns and
-AppTest can reach them (STREAMLIT-NOTES §2a, streamlit#9786).
+AppTest can reach them: a dialog opened by `if st.button(...)` loses its body on the rerun a button
+inside it triggers (the outer button is then False), so the inner button's code never runs (streamlit#9786).
 """
 
 from __future__ import annotations

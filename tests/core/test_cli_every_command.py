@@ -1,0 +1,178 @@
+"""Every CLI subcommand run through the process boundary (`python -m core ...`), each checked by
+what it printed or changed in the database (issue 15.7).
+
+The list of commands comes from the argparse tree itself, and the session below records which
+command each run reached: a new subcommand without a run here fails
+`test_every_subcommand_is_run_or_covered_by_a_live_test`. The long-running ones (`serve`, `up`) are
+run by the lifetime tests named in LIVE.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, select, update
+
+from core.cli import build_parser
+from core.db import make_engine, transaction
+from core.models import Account, AuditEvent, Device, DeviceCommand, Line, RedirectionJob
+
+pytestmark = pytest.mark.db
+
+ROOT = Path(__file__).resolve().parents[2]
+# Commands that run until stopped: each is started, checked and stopped by these tests.
+LIVE = {
+    "serve": ("tests/core/test_serve_lifetime.py", "test_kill_9_of_serve_takes_the_https_server_down"),
+    "up": ("tests/core/test_launcher.py", "test_up_runs_both_and_ctrl_c_stops_both"),
+}
+
+
+def all_commands(parser: argparse.ArgumentParser | None = None, prefix: tuple[str, ...] = ()) -> set[str]:
+    """Every leaf command of the CLI ("device add", "models", ...), read from argparse."""
+    parser = parser or build_parser()
+    found: set[str] = set()
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                nested = all_commands(sub, (*prefix, name))
+                found |= nested or {" ".join((*prefix, name))}
+    return found
+
+
+GROUPS = {c.split(" ")[0] for c in all_commands() if " " in c}
+
+
+class Cli:
+    def __init__(self, env: dict[str, str]) -> None:
+        self.env, self.ran = env, set()
+
+    def __call__(self, *args: str, code: int = 0) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run([sys.executable, "-m", "core", *args], env=self.env, capture_output=True, text=True,
+                              timeout=60)  # fmt: skip
+        assert proc.returncode == code, (args, proc.stdout, proc.stderr)
+        words = [a for i, a in enumerate(args) if not a.startswith("-") and (i == 0 or args[i - 1] != "--as")]
+        self.ran.add(" ".join(words[:2]) if words[0] in GROUPS else words[0])
+        return proc
+
+    def json(self, *args: str) -> object:
+        return json.loads(self(*args, "--json").stdout)
+
+
+def test_every_subcommand_is_run_or_covered_by_a_live_test(env, empty_engine, settings):
+    cli = Cli(env)
+    _session(cli, make_engine(settings.db_url))
+    assert cli.ran | set(LIVE) == all_commands()
+    assert not cli.ran & set(LIVE)
+
+
+def test_the_live_tests_named_for_serve_and_up_exist():
+    for command, (path, name) in LIVE.items():
+        source = (ROOT / path).read_text()
+        functions = {n.name for n in ast.parse(source).body if isinstance(n, ast.FunctionDef)}
+        assert name in functions, f"{command}: {path}::{name} is gone"
+        assert f'"-m", "core", "{command}"' in source, f"{path} no longer runs `python -m core {command}`"
+
+
+def _session(cli: Cli, engine: Engine) -> None:
+    """A support engineer's session, one outcome checked per command."""
+    assert "database ready: " in cli("init").stdout
+    with engine.connect() as c:
+        assert c.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
+
+    assert cli.json("vpbx", "add", "acme", "--domain", "acme.voip.example")["sip_domain"] == "acme.voip.example"
+    assert [v["name"] for v in cli.json("vpbx", "list")] == ["acme"]
+
+    line = cli.json("line", "add", "--vpbx", "acme", "--number", "+41215550101", "--extension", "101")
+    assert line["number"] == "+41215550101" and len(line["sip_password"]) == 24
+    cli("line", "add", "--vpbx", "acme", "--number", "+41215550102", "--name", "Bob")
+    assert [x["number"] for x in cli.json("line", "list", "--vpbx", "acme")] == ["+41215550101", "+41215550102"]
+    assert cli.json("line", "show", "+41215550102")["display_name"] == "Bob"
+    assert cli.json("line", "credentials", "+41215550101")["sip_password"] == line["sip_password"]
+    fresh = cli.json("line", "new-credentials", "+41215550101")
+    with transaction(engine) as s:
+        stored = s.scalars(select(Line.sip_password).where(Line.number == "+41215550101")).one()
+    assert fresh["changed"] is True and stored != line["sip_password"]
+    assert stored not in json.dumps(fresh)  # not printed: `line credentials` is the audited way to read it
+    assert cli.json("line", "credentials", "+41215550101")["sip_password"] == stored
+    cli("line", "block", "+41215550101")
+    assert cli.json("line", "show", "+41215550101")["pstn_blocked"] is True
+    cli("line", "unblock", "+41215550101")
+    assert cli.json("line", "show", "+41215550101")["pstn_blocked"] is False
+
+    models = cli.json("models", "--kind", "dect_base")
+    assert "gigaset-n670" in {m["id"] for m in models} and {m["kind"] for m in models} == {"dect_base"}
+
+    d = cli.json("device", "add", "--line", "+41215550101", "--model", "yealink-t46u", "--mac", "80:5e:c0:01:02:03",
+                 "--label", "Desk")  # fmt: skip
+    dev = str(d["id"])
+    assert d["mac"] == "805EC0010203" and d["model"] == "yealink-t46u"
+    assert cli.json("device", "set", dev, "--label", "Reception")["label"] == "Reception"
+    assert cli.json("device", "show", dev)["label"] == "Reception"
+    assert [x["id"] for x in cli.json("device", "list", "--line", "+41215550101")] == [d["id"]]
+    assert cli.json("device", "files", dev) == ["y000000000108.cfg", "805ec0010203.cfg"]
+    main = cli("device", "config", dev).stdout
+    assert main.startswith("#!version:1.0.0.1") and stored in main and "41215550101" in main
+    other = cli.json("device", "config", dev, "--file", "805ec0010203.cfg")
+    assert other["name"] == "805ec0010203.cfg" and stored in other["content"]
+    new_url = cli.json("device", "new-key", dev)["url"]
+    assert new_url != d["url"] and new_url.endswith(".cfg")
+    with transaction(engine) as s:
+        assert new_url.endswith(f"/{s.get(Device, d['id']).access_key}.cfg")
+
+    # "Une fois de plus" needs a device whose MAC bootstrap was used: as the endpoint leaves it.
+    with transaction(engine) as s:
+        s.execute(update(Device).where(Device.id == d["id"]).values(provisioning_mac="done"))
+    assert cli.json("device", "once-more", dev)["provisioning_mac"] == "once"
+    with transaction(engine) as s:
+        jobs = [(j.mac, j.action) for j in s.scalars(select(RedirectionJob))]
+    assert jobs == [("805EC0010203", "register")]
+
+    # No registrar runs: the request is queued as a row for `serve` to carry out, and says so.
+    reboot = cli("device", "reboot", dev)
+    assert "queued; warning: the registrar is not running" in reboot.stdout
+    assert cli.json("device", "resync", dev)["registrar_running"] is False
+    with transaction(engine) as s:
+        commands = [
+            (c.device_id, c.action, c.state) for c in s.scalars(select(DeviceCommand).order_by(DeviceCommand.id))
+        ]
+    assert commands == [(d["id"], "reboot", "pending"), (d["id"], "resync", "pending")]
+
+    cli("key", "set", dev, "--index", "3", "--type", "blf", "--value", "102", "--label", "Bob")
+    assert cli.json("key", "list", dev) == [{"module": 0, "index": 3, "type": "blf", "value": "102", "label": "Bob"}]
+    assert "linekey.3.value = 102" in cli("device", "config", dev).stdout
+    assert "key cleared" in cli("key", "clear", dev, "--index", "3").stdout
+    assert cli.json("key", "list", dev) == []
+
+    added = cli.json("account", "add", "adm", "--role", "vpbx_admin", "--vpbx", "acme")
+    assert added["role"] == "vpbx_admin" and len(added["password"]) == 16
+    with transaction(engine) as s:
+        before = s.scalars(select(Account).where(Account.username == "adm")).one()
+        hash_before, epoch_before = before.password_hash, before.session_epoch
+    cli("account", "password", "adm", "--password", "a-long-new-password")
+    cli("account", "end-sessions", "adm")
+    with transaction(engine) as s:
+        after = s.scalars(select(Account).where(Account.username == "adm")).one()
+        assert after.password_hash != hash_before and after.session_epoch > epoch_before
+    assert [x["number"] for x in cli.json("--as", "adm", "line", "list")] == ["+41215550101", "+41215550102"]
+
+    assert "deleted" in cli("device", "delete", dev).stdout
+    assert cli.json("device", "list") == []
+    with transaction(engine) as s:
+        actions = set(s.scalars(select(AuditEvent.action)))
+    assert {
+        "device.add",
+        "device.update",
+        "device.delete",
+        "device.new_key",
+        "line.credentials.renew",
+        "line.credentials.read",
+        "line.block",
+        "line.unblock",
+    } <= actions
+    engine.dispose()
