@@ -1,10 +1,10 @@
 """Reboot ("Redémarrage") and resync buttons, and the outcome of each request as it happens.
 
 The dashboard never sends SIP itself: it asks core to queue a command that the serve process's
-registrar carries out (DESIGN.md "Processes"). A button is drawn only where the request can work
-(core.device_commands.command_options); otherwise a caption says why. After a click, a fragment
-polls the command row every POLL_SECONDS until its state is final: sent -> answered / not
-registered / no answer / error.
+registrar carries out (the two processes share only the database: docs/ARCHITECTURE.md,
+"Processes"). A button is drawn only where the request can work (core.device_commands.command_options);
+otherwise a caption says why. After a click, a fragment polls the command row every POLL_SECONDS
+until its state is final: sent -> answered / not registered / no answer / error.
 """
 
 from __future__ import annotations

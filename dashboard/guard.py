@@ -1,7 +1,7 @@
 """The first line of every page: no login, no page.
 
 Streamlit serves `pages/*.py` by direct URL before any session has run app.py's `st.navigation`
-(STREAMLIT-NOTES §1), so the gate in app.py alone is not enough: each page calls
+(docs/DASHBOARD.md, "The guard and pages/"), so the gate in app.py alone is not enough: each page calls
 `require_login()` first. Rights on the data are checked again in core.
 """
 

@@ -22,7 +22,7 @@ if line is None:
 
 @st.fragment(run_every=REFRESH_SECONDS)
 def live_status() -> None:
-    # The button alone reruns the fragment; adding st.rerun would run it twice (STREAMLIT-NOTES §5).
+    # A button inside the fragment reruns it by itself; an st.rerun(scope="fragment") too would run it twice.
     st.button(t("refresh"), icon=":material/refresh:", key="status_refresh")
     st.caption(t("auto_refresh", seconds=REFRESH_SECONDS))
     with tx() as s:

@@ -1,6 +1,6 @@
 """The vendor-neutral render context: one typed snapshot of a device, built before any template runs.
 
-Templates only translate this into vendor syntax (STYLE.md: Python computes values, templates own
+Templates only translate this into vendor syntax (the split: Python computes values, templates own
 the syntax). Stored fields sit on `device`, `account`, `keys`...; computed values under `derived`.
 Every text that came from a person is made single-line here, so no family can be given a newline,
 whatever its escaping; XML families are autoescaped on top, key=value families filter on top.

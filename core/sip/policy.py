@@ -11,7 +11,10 @@ from dataclasses import dataclass, field
 
 from core.sip.message import SipRequest
 
-# SIP-NOTES §4: scanner User-Agents (substring, lowercase) and exact short ones that would over-match.
+# Scanner User-Agents: the defaults of sipvicious (friendly-scanner), sipcli, sipsak, smap and the other
+# tools honeypot lists name (lowercase, matched as substrings), and short names matched exactly because
+# as substrings they would over-match. svcrack's first From tag is always 3206210844, and sipvicious
+# sends `branch=z9hG4bK-<decimal>` (its libs/svhelper.py makeRequest).
 SCANNER_UA_PARTS = (
     "friendly-scanner",
     "friendly-request",

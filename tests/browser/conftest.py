@@ -1,5 +1,5 @@
 """Browser tests: `streamlit run app.py` on a free port against a seeded temp database, driven by
-Debian's chromium through Playwright (never `playwright install`; STREAMLIT-NOTES §2b)."""
+Debian's chromium through Playwright (`executable_path`: never `playwright install`, which downloads its own)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """AppTest fixtures: the real app.py on a seeded throwaway database, logged in as a chosen account.
 
-AppTest cannot send cookies (STREAMLIT-NOTES §2a), so a test logs in the way a verified cookie
+AppTest runs the script without a browser and cannot send cookies, so a test logs in the way a verified cookie
 does: by putting the account id in session_state (dashboard.auth.ACCOUNT_KEY).
 """
 
