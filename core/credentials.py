@@ -8,16 +8,30 @@ from __future__ import annotations
 import re
 import secrets
 import string
+from enum import StrEnum
 
 from core.errors import ValidationError
 
-ACCESS_KEY_BYTES = 24  # 48 lowercase hex chars, 192 bits
-ACCESS_KEY_RE = re.compile(r"^[0-9a-f]{48}$")
+ACCESS_KEY_BYTES = 24  # 192 bits
+ACCESS_KEY_LENGTH = 2 * ACCESS_KEY_BYTES  # lowercase hex: the column's size, and what is_access_key takes
+ACCESS_KEY_RE = re.compile(rf"^[0-9a-f]{{{ACCESS_KEY_LENGTH}}}$")
 DEVICE_PASSWORD_RE = re.compile(r"^[0-9]{4,9}$")
 GENERATED_DEVICE_PASSWORD_DIGITS = 40
 _MAC_SEPARATORS = re.compile(r"[\s:.\-]")
 _MAC_RE = re.compile(r"^[0-9A-F]{12}$")
-PROVISIONING_MAC_STATES = ("no", "once", "done")
+
+
+class ProvisioningMac(StrEnum):
+    """Provisioning MAC: may the device bootstrap by its MAC-named file? Never, once (until its first
+    key fetch, which sets done), or done. The values are what the database stores."""
+
+    NO = "no"
+    ONCE = "once"
+    DONE = "done"
+
+
+# What a person may choose; `done` is set only by the device's first key fetch (provisioning/directory).
+CHOSEN_PROVISIONING_MAC = (ProvisioningMac.NO, ProvisioningMac.ONCE)
 
 
 def new_access_key() -> str:
@@ -68,11 +82,11 @@ def find_mac(text: str) -> str | None:
         return None
 
 
-def provisioning_mac_state(value: str, field: str = "provisioning_mac") -> str:
-    state = (value or "").strip().lower()
-    if state not in PROVISIONING_MAC_STATES:
-        raise ValidationError("pm_state", field, value=value)
-    return state
+def provisioning_mac_state(value: str, field: str = "provisioning_mac") -> ProvisioningMac:
+    try:
+        return ProvisioningMac((value or "").strip().lower())
+    except ValueError:
+        raise ValidationError("pm_state", field, value=value) from None
 
 
 def new_sip_password() -> str:

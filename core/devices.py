@@ -6,14 +6,21 @@ Every rule of a device's parameters (docs/ARCHITECTURE.md, "Where each rule live
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, contains_eager
 
 from core import audit
 from core.catalogue import DeviceModel, default_catalogue
-from core.credentials import device_password, new_access_key, normalize_mac, provisioning_mac_state
+from core.credentials import (
+    CHOSEN_PROVISIONING_MAC,
+    ProvisioningMac,
+    device_password,
+    new_access_key,
+    normalize_mac,
+    provisioning_mac_state,
+)
 from core.errors import NotFound, ValidationError
 from core.lines import find_line
 from core.models import Device, Line, RedirectionJob
@@ -21,8 +28,9 @@ from core.permissions import Actor, require_device, scope_lines
 from core.settings import current_settings
 from core.views import device_view, device_views
 
-LABEL_MAX = 100
+DEVICE_LABEL_MAX = 100  # the admin's name for a device (the column's size); key labels have their own
 USERNAME_MAX = 100
+RedirectAction = Literal["register", "withdraw"]
 _UNCHANGED = object()
 
 
@@ -126,22 +134,22 @@ def _check_base(
 def mac_wanted_elsewhere(session: Session, mac: str, device_id: int | None) -> bool:
     """Another device (in any vPBX: MACs are unique per vPBX only) still waits for its MAC-named
     bootstrap: withdrawing the MAC at the redirection service would strand it."""
-    other = select(Device.id).where(Device.mac == mac, Device.provisioning_mac == "once")
+    other = select(Device.id).where(Device.mac == mac, Device.provisioning_mac == ProvisioningMac.ONCE)
     return session.scalar(other.where(Device.id != (device_id or -1)).limit(1)) is not None
 
 
-def _redirect(session: Session, device: Device, model: DeviceModel, action: str) -> None:
-    """Queue a redirection-service change (the outbox worker carries it out)."""
-    if action == "withdraw" and device.mac and mac_wanted_elsewhere(session, device.mac, device.id):
-        return
-    if model.redirection and device.mac:
-        session.add(RedirectionJob(device_id=device.id, service=model.redirection, mac=device.mac, action=action))
-
-
-def _touch(device: Device) -> None:
-    device.config_revision += 1
-    if device.base_station is not None:
-        device.base_station.config_revision += 1  # the base's file lists its handsets
+def queue_redirection(
+    session: Session, device_id: int, model: DeviceModel | None, mac: str | None, action: RedirectAction
+) -> bool:
+    """The one place a redirection job is queued (the outbox worker carries it out), by the use cases
+    and by the endpoint's first key fetch. Nothing for a model without a service or a device without
+    a MAC; a withdraw waits while another device still needs that MAC's bootstrap. True if queued."""
+    if model is None or not model.redirection or not mac:
+        return False
+    if action == "withdraw" and mac_wanted_elsewhere(session, mac, device_id):
+        return False
+    session.add(RedirectionJob(device_id=device_id, service=model.redirection, mac=mac, action=action))
+    return True
 
 
 def add_device(
@@ -153,7 +161,7 @@ def add_device(
     admin_password: str | None = None,
     username: str = "",
     user_password: str | None = None,
-    provisioning_mac: str = "no",
+    provisioning_mac: str = ProvisioningMac.NO,
     base: int | None = None,
     label: str = "",
     expansion: str | None = None,
@@ -161,17 +169,17 @@ def add_device(
     line = find_line(session, actor, line_ref)
     model = _model(model_id)
     given = {"mac": mac, "admin_password": admin_password, "username": username, "user_password": user_password,
-             "provisioning_mac": None if provisioning_mac == "no" else provisioning_mac}  # fmt: skip
+             "provisioning_mac": None if provisioning_mac == ProvisioningMac.NO else provisioning_mac}  # fmt: skip
     for name, value in given.items():
         if value and name not in model_fields(model):
             raise ValidationError("model_lacks_field", name, model=model.label, what=name)
     state = provisioning_mac_state(provisioning_mac)
-    if state == "done":
+    if state not in CHOSEN_PROVISIONING_MAC:
         raise ValidationError("pm_new_state", "provisioning_mac")
     normalized_mac = _mac(session, mac, line.vpbx_id, None)
-    if state == "once" and normalized_mac is None:
+    if state == ProvisioningMac.ONCE and normalized_mac is None:
         raise ValidationError("pm_needs_mac", "provisioning_mac")
-    if state == "once" and not model.has_url:
+    if state == ProvisioningMac.ONCE and not model.has_url:
         raise ValidationError("pm_no_url", "provisioning_mac", model=model.label)
     admin, admin_gen = device_password(admin_password, "admin_password")
     user, user_gen = device_password(user_password, "user_password")
@@ -195,14 +203,14 @@ def add_device(
         base_station=base_device,
         expansion_model_id=exp_model,
         expansion_count=exp_count,
-        label=_text(label, "label", LABEL_MAX),
+        label=_text(label, "label", DEVICE_LABEL_MAX),
     )
     session.add(device)
     session.flush()
     if base_device is not None:
-        base_device.config_revision += 1
-    if state == "once":
-        _redirect(session, device, model, "register")
+        base_device.bump_revision()  # a new handset on its file
+    if state == ProvisioningMac.ONCE:
+        queue_redirection(session, device.id, model, device.mac, "register")
     audit.record(
         session, actor, "device.add", "device", device.id,
         line=line.number, model=model.id, mac=normalized_mac, provisioning_mac=state,
@@ -229,8 +237,8 @@ def update_device(session: Session, actor: Actor, device_id: int, **changes: Any
     mac_moved = False
     if "mac" in changes and changes["mac"] is not None:
         new_mac = _mac(session, changes["mac"], device.line.vpbx_id, device.id)
-        if new_mac != device.mac and device.provisioning_mac == "once":
-            _redirect(session, device, model, "withdraw")  # before the new MAC's register
+        if new_mac != device.mac and device.provisioning_mac == ProvisioningMac.ONCE:
+            queue_redirection(session, device.id, model, device.mac, "withdraw")  # before the new MAC's register
             mac_moved = True
         device.mac = new_mac
     for fld in ("admin_password", "user_password"):
@@ -241,10 +249,10 @@ def update_device(session: Session, actor: Actor, device_id: int, **changes: Any
     if changes.get("username") is not None:
         device.username = _text(changes["username"], "username", USERNAME_MAX)
     if changes.get("label") is not None:
-        device.label = _text(changes["label"], "label", LABEL_MAX)
+        device.label = _text(changes["label"], "label", DEVICE_LABEL_MAX)
     if changes.get("provisioning_mac") is not None:
         _set_provisioning_mac(session, device, model, provisioning_mac_state(changes["provisioning_mac"]))
-    if device.provisioning_mac == "once" and device.mac is None:
+    if device.provisioning_mac == ProvisioningMac.ONCE and device.mac is None:
         raise ValidationError("pm_needs_mac", "mac")
     if mac_moved and device.provisioning_mac == "once":  # still waiting: redirect the new MAC too
         _redirect(session, device, model, "register")
@@ -254,7 +262,7 @@ def update_device(session: Session, actor: Actor, device_id: int, **changes: Any
         old_base = device.base_station
         device.base_station = _check_base(session, model, device.line, changes["base"], device.id)
         if old_base is not None and old_base is not device.base_station:
-            old_base.config_revision += 1
+            old_base.bump_revision()  # one handset fewer on its file
     if "model_id" in changes and changes["model_id"] and changes["model_id"] != device.model_id:
         if model.kind == "dect_handset":
             _check_base(session, model, device.line, device.base_station_id, device.id)
@@ -268,23 +276,23 @@ def update_device(session: Session, actor: Actor, device_id: int, **changes: Any
     if changes.get("expansion") is not None:
         device.expansion_model_id, device.expansion_count = parse_expansion(model, changes["expansion"])
     _drop_keys_beyond_capabilities(session, device, model)
-    _touch(device)
+    device.bump_revision()
     audit.record(session, actor, "device.update", "device", device.id, **changes)
     session.flush()
     return device_view(device)
 
 
-def _set_provisioning_mac(session: Session, device: Device, model: DeviceModel, state: str) -> None:
+def _set_provisioning_mac(session: Session, device: Device, model: DeviceModel, state: ProvisioningMac) -> None:
     if state == device.provisioning_mac:
         return
-    if state == "done":
+    if state not in CHOSEN_PROVISIONING_MAC:
         raise ValidationError("pm_done_by_fetch", "provisioning_mac")
-    if state == "once":
+    if state == ProvisioningMac.ONCE:
         if not model.has_url:
             raise ValidationError("pm_no_url", "provisioning_mac", model=model.label)
-        _redirect(session, device, model, "register")
-    elif device.provisioning_mac == "once":  # once -> no: take the MAC back from the redirection service
-        _redirect(session, device, model, "withdraw")
+        queue_redirection(session, device.id, model, device.mac, "register")
+    elif device.provisioning_mac == ProvisioningMac.ONCE:  # once -> no: take the MAC back from the service
+        queue_redirection(session, device.id, model, device.mac, "withdraw")
     device.provisioning_mac = state
 
 
@@ -304,10 +312,10 @@ def _drop_keys_beyond_capabilities(session: Session, device: Device, model: Devi
 def provisioning_once_more(session: Session, actor: Actor, device_id: int) -> dict[str, Any]:
     """ "Une fois de plus": a device whose Provisioning MAC is done may bootstrap by MAC once more."""
     device = find_device(session, actor, device_id)
-    if device.provisioning_mac != "done":
+    if device.provisioning_mac != ProvisioningMac.DONE:
         raise ValidationError("pm_once_more", "provisioning_mac")
     model = _model(device.model_id)
-    _set_provisioning_mac(session, device, model, "once")
+    _set_provisioning_mac(session, device, model, ProvisioningMac.ONCE)
     audit.record(session, actor, "device.provisioning_once_more", "device", device.id)
     return device_view(device)
 
@@ -318,7 +326,7 @@ def new_key(session: Session, actor: Actor, device_id: int) -> dict[str, Any]:
     if device.access_key is None:
         raise ValidationError("no_url", "device")
     device.access_key = new_access_key()
-    device.config_revision += 1
+    device.bump_revision()
     audit.record(session, actor, "device.new_key", "device", device.id)
     return device_view(device)
 
@@ -328,10 +336,10 @@ def delete_device(session: Session, actor: Actor, device_id: int) -> None:
     if device.handsets:
         raise ValidationError("base_has_handsets", "device")
     model = default_catalogue().get(device.model_id)
-    if model is not None and device.provisioning_mac == "once":
-        _redirect(session, device, model, "withdraw")
+    if device.provisioning_mac == ProvisioningMac.ONCE:
+        queue_redirection(session, device.id, model, device.mac, "withdraw")
     if device.base_station is not None:
-        device.base_station.config_revision += 1
+        device.base_station.bump_revision()  # one handset fewer on its file
     audit.record(session, actor, "device.delete", "device", device.id, model=device.model_id, mac=device.mac)
     session.delete(device)
     session.flush()

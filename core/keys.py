@@ -15,7 +15,7 @@ from core.models import Device, FunctionKey
 from core.permissions import Actor
 from core.views import key_view
 
-LABEL_MAX = 32
+KEY_LABEL_MAX = 32  # what a phone's key shows, not the device's label (core.devices.DEVICE_LABEL_MAX)
 
 
 def _module_spec(device: Device, module: int) -> DeviceModel:
@@ -50,13 +50,9 @@ def _check(device: Device, module: int, index: int, function: str, value: str, l
         if not 1 <= int(value) <= max(accounts, 1):
             raise ValidationError("key_account_range", f"{prefix}value", value=value, max=accounts)
     label = (label or "").strip()
-    if len(label) > LABEL_MAX or any(not c.isprintable() for c in label):
-        raise ValidationError("key_label_long", f"{prefix}label", max=LABEL_MAX)
+    if len(label) > KEY_LABEL_MAX or any(not c.isprintable() for c in label):
+        raise ValidationError("key_label_long", f"{prefix}label", max=KEY_LABEL_MAX)
     return value, label
-
-
-def _changed(device: Device) -> None:
-    device.config_revision += 1
 
 
 def set_key(session: Session, actor: Actor, device_id: int, index: int, type: str, value: str = "", label: str = "",
@@ -69,7 +65,7 @@ def set_key(session: Session, actor: Actor, device_id: int, index: int, type: st
         device.keys.append(key)
     else:
         key.function, key.value, key.label = type, value, label
-    _changed(device)
+    device.bump_revision()
     session.flush()
     audit.record(session, actor, "key.set", "device", device.id, module=module, index=index, type=type, value=value)
     return key_view(key)
@@ -81,7 +77,7 @@ def clear_key(session: Session, actor: Actor, device_id: int, index: int, module
     if key is None:
         raise ValidationError("key_not_set", "index", index=index, module=module)
     device.keys.remove(key)
-    _changed(device)
+    device.bump_revision()
     audit.record(session, actor, "key.clear", "device", device.id, module=module, index=index)
 
 
@@ -147,7 +143,7 @@ def replace_keys(session: Session, actor: Actor, device_id: int, module: int,
     for index in sorted(wanted):
         function, value, label = wanted[index]
         device.keys.append(FunctionKey(module=module, index=index, function=function, value=value, label=label))
-    _changed(device)
+    device.bump_revision()
     session.flush()
     audit.record(session, actor, "key.replace", "device", device.id, module=module, count=len(wanted))
     return [key_view(k) for k in device.keys if k.module == module]

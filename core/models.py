@@ -22,6 +22,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from core.credentials import ACCESS_KEY_LENGTH, ProvisioningMac
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
@@ -112,7 +114,7 @@ class Device(Base):
     line_id: Mapped[int] = mapped_column(ForeignKey("line.id", ondelete="CASCADE"), index=True)
     model_id: Mapped[str] = mapped_column(String(64))
     # Handsets and web phones have no URL of their own: no key.
-    access_key: Mapped[str | None] = mapped_column(String(48), unique=True)
+    access_key: Mapped[str | None] = mapped_column(String(ACCESS_KEY_LENGTH), unique=True)
     admin_password: Mapped[str] = mapped_column(String(64))  # secret
     admin_password_generated: Mapped[bool] = mapped_column(Boolean, default=True)
     username: Mapped[str] = mapped_column(String(100), default="")
@@ -120,7 +122,7 @@ class Device(Base):
     user_password_generated: Mapped[bool] = mapped_column(Boolean, default=True)
     # Unique per vPBX (checked in devices._mac): a global constraint would tell one tenant another's MACs.
     mac: Mapped[str | None] = mapped_column(String(12), index=True)
-    provisioning_mac: Mapped[str] = mapped_column(String(8), default="no")  # no | once | done
+    provisioning_mac: Mapped[str] = mapped_column(String(8), default=ProvisioningMac.NO)
     base_station_id: Mapped[int | None] = mapped_column(ForeignKey("device.id", ondelete="SET NULL"), index=True)
     expansion_model_id: Mapped[str | None] = mapped_column(String(64))
     expansion_count: Mapped[int] = mapped_column(Integer, default=0)
@@ -144,6 +146,14 @@ class Device(Base):
         cascade="all, delete-orphan",
         order_by="(FunctionKey.module, FunctionKey.index)",
     )
+
+    def bump_revision(self, with_base: bool = True) -> None:
+        """Its rendered file changed: a new revision (the endpoint's render cache is keyed by it).
+        A DECT base's file lists its handsets, so a handset's change is its base's too (`with_base`
+        False: the caller bumps that base itself, as lines.bump_config does once per base)."""
+        self.config_revision += 1
+        if with_base and self.base_station is not None:
+            self.base_station.config_revision += 1
 
 
 class FunctionKey(Base):

@@ -11,6 +11,7 @@ import streamlit as st
 
 from core import devices
 from core.catalogue import DeviceModel, default_catalogue
+from core.credentials import CHOSEN_PROVISIONING_MAC, ProvisioningMac
 from core.permissions import Actor
 from dashboard.db import tx
 from dashboard.i18n import t
@@ -24,7 +25,7 @@ EDIT_FIELDS = ("admin_password", "username", "user_password", "mac", "provisioni
 
 def _pm_labels() -> dict[str, str]:
     # Labels fixed when the widget is drawn (AppTest formats options again after the run).
-    return {state: t(f"pm_{state}") for state in ("no", "once", "done")}
+    return {state: t(f"pm_{state.value}") for state in ProvisioningMac}
 
 
 def _models(kind: str) -> list[DeviceModel]:
@@ -107,11 +108,11 @@ def add_device_form(actor: Actor, line: dict[str, Any]) -> None:
         sent["mac"] = st.text_input(t("mac"), key=f"{key}_mac", placeholder="00041345C9BF") or None
         field_error("mac", scope)
         sent["provisioning_mac"] = st.selectbox(
-            t("provisioning_mac"), ("no", "once"), format_func=_pm_labels().get, placeholder=t("choose"),
+            t("provisioning_mac"), CHOSEN_PROVISIONING_MAC, format_func=_pm_labels().get, placeholder=t("choose"),
             key=f"{key}_pm",
         )  # fmt: skip
         field_error("provisioning_mac", scope)
-    sent["label"] = st.text_input(t("label"), key=f"{key}_label")
+    sent["label"] = st.text_input(t("label"), key=f"{key}_label", max_chars=devices.DEVICE_LABEL_MAX)
     field_error("label", scope)
     if "expansion" in fields:
         sent["expansion"] = _expansion_input(model, None, key) or None
@@ -163,16 +164,19 @@ def edit_device_form(actor: Actor, device: dict[str, Any]) -> bool:
     if "admin_password" in fields:
         changes["admin_password"] = _password("admin_password", key, scope)
     if "username" in fields:
-        changes["username"] = st.text_input(t("username"), value=device["username"], key=f"{key}_user")
+        changes["username"] = st.text_input(
+            t("username"), value=device["username"], key=f"{key}_user", max_chars=devices.USERNAME_MAX
+        )
         field_error("username", scope)
     if "user_password" in fields:
         changes["user_password"] = _password("user_password", key, scope)
     if "mac" in fields:
         changes["mac"] = st.text_input(t("mac"), value=device["mac"] or "", key=f"{key}_mac")
         field_error("mac", scope)
-        if device["provisioning_mac"] != "done":
+        if device["provisioning_mac"] in CHOSEN_PROVISIONING_MAC:  # done is the first fetch's to set
             changes["provisioning_mac"] = st.selectbox(
-                t("provisioning_mac"), ("no", "once"), index=("no", "once").index(device["provisioning_mac"]),
+                t("provisioning_mac"), CHOSEN_PROVISIONING_MAC,
+                index=CHOSEN_PROVISIONING_MAC.index(device["provisioning_mac"]),
                 format_func=_pm_labels().get, placeholder=t("choose"), key=f"{key}_pm",
             )  # fmt: skip
         field_error("provisioning_mac", scope)
@@ -184,7 +188,9 @@ def edit_device_form(actor: Actor, device: dict[str, Any]) -> bool:
             format_func=bases.get, placeholder=t("choose"), key=f"{key}_base",
         )  # fmt: skip
         field_error("base", scope)
-    changes["label"] = st.text_input(t("label"), value=device["label"], key=f"{key}_label")
+    changes["label"] = st.text_input(
+        t("label"), value=device["label"], key=f"{key}_label", max_chars=devices.DEVICE_LABEL_MAX
+    )
     field_error("label", scope)
     if "expansion" in fields:
         changes["expansion"] = _expansion_input(model, device["expansion"], key)
@@ -199,7 +205,7 @@ def edit_device_form(actor: Actor, device: dict[str, Any]) -> bool:
             _reset(base)
             st.session_state["flash"] = t("saved")
             st.rerun()
-    if device["provisioning_mac"] == "done":
+    if device["provisioning_mac"] == ProvisioningMac.DONE:
         st.caption(f"{t('provisioning_mac')}: {t('pm_done')}")
         if st.button(t("once_more"), key=f"{key}_once_more"):
             if call(devices.provisioning_once_more, actor, device["id"], scope=scope) is not None:

@@ -75,7 +75,7 @@ def key_table(actor: Actor, device_id: int, module: dict[str, Any], current: lis
                 format_func={f: function_label(f) for f in ["", *module["functions"]]}.get,
             ),
             "value": st.column_config.TextColumn(t("key_value"), help=hints),
-            "label": st.column_config.TextColumn(t("key_label"), max_chars=32),
+            "label": st.column_config.TextColumn(t("key_label"), max_chars=keys.KEY_LABEL_MAX),
         },
     )
     pending = len((st.session_state.get(editor_key(device_id, module["module"])) or {}).get("edited_rows", {}))

@@ -13,6 +13,7 @@ from typing import Any
 import streamlit as st
 
 from core import devices
+from core.credentials import ProvisioningMac
 from core.permissions import Actor
 from dashboard.db import tx
 from dashboard.i18n import lang, t
@@ -67,14 +68,15 @@ def _dialog(actor: Actor, device: dict[str, Any]) -> None:
         st.code(device["url"], language=None)  # the code block has a copy button
     else:
         st.info(t("no_url"))
+    state = ProvisioningMac(device["provisioning_mac"])
     with tx() as s:
         steps = devices.manual_steps(s, actor, device["id"], lang())
-        jobs = devices.redirection_state(s, actor, device["id"]) if device["provisioning_mac"] != "no" else []
+        jobs = devices.redirection_state(s, actor, device["id"]) if state != ProvisioningMac.NO else []
     st.markdown(steps)
     if device["kind"] == "softphone" and device.get("url"):
         st.image(qr_png(device["url"]), caption=t("qr_caption"), width=240)
-    if device["provisioning_mac"] != "no":
-        st.caption(f"{t('redirection')} · {t('provisioning_mac')}: {t('pm_' + device['provisioning_mac'])}")
+    if state != ProvisioningMac.NO:
+        st.caption(f"{t('redirection')} · {t('provisioning_mac')}: {t('pm_' + state.value)}")
         st.dataframe(redirection_rows(jobs), hide_index=True) if jobs else st.info(t("redirection_none"))
     _new_key(actor, device)
     if st.button(t("close"), key="setup_close"):

@@ -8,6 +8,7 @@ from typing import Any
 from core import accounts, devices, keys, lines, vpbx
 from core.catalogue import KINDS, default_catalogue
 from core.cli import Commands, Context
+from core.credentials import CHOSEN_PROVISIONING_MAC, ProvisioningMac
 from core.db import transaction
 
 
@@ -119,7 +120,9 @@ def _device_options(p: argparse.ArgumentParser, adding: bool) -> None:
     p.add_argument("--admin-password", help="4-9 digits; empty = generated")
     p.add_argument("--username")
     p.add_argument("--user-password", help="4-9 digits; empty = generated")
-    p.add_argument("--provisioning-mac", choices=["no", "once"] if adding else ["no", "once", "done"])
+    # Only a person's choices: `done` is set by the first key fetch (update_device refuses it by name).
+    choices = CHOSEN_PROVISIONING_MAC if adding else tuple(ProvisioningMac)
+    p.add_argument("--provisioning-mac", choices=[state.value for state in choices])
     p.add_argument("--base", type=int, metavar="DEVICE_ID", help="base station of a DECT handset")
     p.add_argument("--label")
     p.add_argument("--expansion", metavar="MODULE_ID:COUNT")
@@ -143,8 +146,9 @@ def _device_text(d: dict[str, Any]) -> str:
 def cmd_device_add(ctx: Context, args: argparse.Namespace) -> None:
     d = _run(
         ctx, devices.add_device, args.line, args.model, mac=args.mac, admin_password=args.admin_password,
-        username=args.username or "", user_password=args.user_password, provisioning_mac=args.provisioning_mac or "no",
-        base=args.base, label=args.label or "", expansion=args.expansion,
+        username=args.username or "", user_password=args.user_password,
+        provisioning_mac=args.provisioning_mac or ProvisioningMac.NO, base=args.base, label=args.label or "",
+        expansion=args.expansion,
     )  # fmt: skip
     ctx.out(d, lambda: _device_text(d))
 

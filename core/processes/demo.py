@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core import accounts, devices, keys, lines, vpbx
+from core.credentials import ProvisioningMac
 from core.models import Vpbx
 from core.permissions import Actor
 
@@ -33,7 +34,7 @@ def add_demo(session: Session, actor: Actor) -> dict[str, Any]:
     keys.set_key(session, actor, desk["id"], 1, "blf", "103", "Fax", module=1)
     devices.add_device(session, actor, l101["number"], "linphone-ipphone", label="Mobile")
     base = devices.add_device(
-        session, actor, l102["number"], "yealink-w70b", mac="805EC0445566", provisioning_mac="once"
+        session, actor, l102["number"], "yealink-w70b", mac="805EC0445566", provisioning_mac=ProvisioningMac.ONCE
     )
     devices.add_device(session, actor, l102["number"], "yealink-w56h", base=base["id"], label="Combiné 1")
     devices.add_device(session, actor, l102["number"], "webphone")

@@ -24,9 +24,10 @@ from typing import Any
 from sqlalchemy import Engine, update
 from sqlalchemy.orm import Session
 
-from core.devices import mac_wanted_elsewhere
+from core.credentials import ProvisioningMac
+from core.devices import queue_redirection
 from core.errors import NotFound
-from core.models import Device, RedirectionJob
+from core.models import Device
 from core.provisioning import responses
 from core.provisioning.responses import Response
 from core.provisioning.types import RendererLike
@@ -84,7 +85,7 @@ class DeviceDirectory:
         mark = "?" if engine.dialect.paramstyle == "qmark" else "%s"
         self._by_key_sql = f"SELECT {_COLUMNS} FROM device WHERE access_key = {mark}"
         # MACs are unique per vPBX only: at most two rows tell "exactly one" from "several".
-        once = "provisioning_mac = 'once'"
+        once = f"provisioning_mac = '{ProvisioningMac.ONCE.value}'"
         self._once_by_mac_sql = f"SELECT {_COLUMNS} FROM device WHERE mac = {mark} AND {once} LIMIT 2"
         self._names = _BoundedCache(cache_size)
         self._files = _BoundedCache(cache_size)
@@ -233,19 +234,12 @@ class DeviceDirectory:
         with Session(self.engine) as session, session.begin():
             result = session.execute(
                 update(Device)
-                .where(Device.id == row.id, Device.provisioning_mac == "once")
+                .where(Device.id == row.id, Device.provisioning_mac == ProvisioningMac.ONCE)
                 # updated_at kept: this is the fetch itself, not a change the phone still has to fetch
-                .values(provisioning_mac="done", updated_at=Device.updated_at)
+                .values(provisioning_mac=ProvisioningMac.DONE, updated_at=Device.updated_at)
             )
             if result.rowcount != 1:  # type: ignore[attr-defined]
                 return False
-            # Kept while another vPBX's device with this MAC waits for its bootstrap.
-            if (
-                model is not None
-                and model.redirection
-                and row.mac
-                and not mac_wanted_elsewhere(session, row.mac or "", row.id)
-            ):
-                session.add(RedirectionJob(device_id=row.id, service=model.redirection, mac=row.mac, action="withdraw"))
+            queue_redirection(session, row.id, model, row.mac, "withdraw")
         log.info("device %s: provisioning MAC once -> done", row.id)
         return True

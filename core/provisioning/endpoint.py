@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from functools import lru_cache
 
 from core import event_kinds as reasons
-from core.credentials import find_mac
+from core.credentials import ProvisioningMac, find_mac
 from core.provisioning import responses
 from core.provisioning.directory import DeviceDirectory, DeviceRow
 from core.provisioning.log_writer import LogWriter
@@ -91,7 +91,7 @@ class ProvisioningEndpoint:
             if response is None:
                 info.reason = reasons.UNKNOWN_FILE
                 return responses.MISS
-        if row.provisioning_mac == "once":
+        if row.provisioning_mac == ProvisioningMac.ONCE:
             self.directory.mark_done(row)  # once per device: the MAC URL must stop working right now
         info.reason = reasons.OK
         return response

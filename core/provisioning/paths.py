@@ -15,7 +15,6 @@ from core.credentials import find_mac, is_access_key
 MAX_PATH = 256
 _SEGMENT = r"[A-Za-z0-9_][A-Za-z0-9._-]{0,127}"
 _PATH_RE = re.compile(rf"^/({_SEGMENT})(?:/({_SEGMENT}))?$")
-_MAIN_RE = re.compile(r"^([0-9a-f]{48})\.cfg$")
 # Any long hex run may be a key (ours or a guess): keep 6 characters, never the whole run.
 _LONG_HEX = re.compile(r"[0-9A-Fa-f]{16,}")
 _UNPRINTABLE = re.compile(r"[^\x21-\x7e]")
@@ -45,9 +44,8 @@ def parse_path(raw_path: bytes) -> Target:
     first, second = m.group(1), m.group(2)
     if second is not None:
         return Target("file", masked, key=first, name=second) if is_access_key(first) else Target("bad", masked)
-    main = _MAIN_RE.match(first)
-    if main:
-        return Target("main", masked, key=main.group(1))
+    if first.endswith(".cfg") and is_access_key(first[:-4]):
+        return Target("main", masked, key=first[:-4])
     mac = find_mac(first)
     return Target("mac", masked, name=first, mac=mac) if mac else Target("bad", masked)
 
