@@ -48,9 +48,10 @@ def _display_name(raw: str | None) -> str:
 
 def bump_config(line: Line) -> None:
     """Every file carrying this line's account changes: its devices, and the bases of its handsets."""
-    changed = set(line.devices) | {d.base_station for d in line.devices if d.base_station is not None}
-    for d in changed:  # a set: a base on this same line moves by one, not once per handset
-        d.bump_revision(with_base=False)
+    for d in line.devices:
+        d.config_revision += 1
+        if d.base_station is not None and d.base_station.line_id != line.id:
+            d.base_station.config_revision += 1
 
 
 def add_line(
@@ -207,12 +208,3 @@ def update_line(
     bump_config(line)
     audit.record(session, actor, "line.update", "line", line.id, display_name=display_name, extension=extension)
     return line_view(line)
-
-
-def delete_line(session: Session, actor: Actor, line_ref: int | str) -> None:
-    require_role(actor, "provider", "vpbx_admin", doing="delete_lines")
-    line = find_line(session, actor, line_ref)
-    if session.scalar(select(Device.id).where(Device.line_id == line.id).limit(1)) is not None:
-        raise ValidationError("line_has_devices", "line")
-    audit.record(session, actor, "line.delete", "line", line.id, number=line.number)
-    session.delete(line)

@@ -14,14 +14,15 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from core.db import make_engine, transaction  # noqa: E402
-from core.models import Base, Device, Line, Vpbx  # noqa: E402
+from core.migrate import upgrade  # noqa: E402
+from core.models import Device, Line, Vpbx  # noqa: E402
 
 DOMAIN, FIRST = "pbx.test", 1000
 
 
 def main(db_url: str, kam_file: str, csv: str, count: int) -> None:
     engine = make_engine(db_url)
-    Base.metadata.create_all(engine)
+    upgrade(engine)  # the schema as `serve` expects it (migrations, not create_all)
     users = [str(n) for n in range(FIRST, FIRST + count)]
     with transaction(engine) as s:
         v = Vpbx(name="bench", sip_domain=DOMAIN)
