@@ -254,8 +254,8 @@ def update_device(session: Session, actor: Actor, device_id: int, **changes: Any
         _set_provisioning_mac(session, device, model, provisioning_mac_state(changes["provisioning_mac"]))
     if device.provisioning_mac == ProvisioningMac.ONCE and device.mac is None:
         raise ValidationError("pm_needs_mac", "mac")
-    if mac_moved and device.provisioning_mac == "once":  # still waiting: redirect the new MAC too
-        _redirect(session, device, model, "register")
+    if mac_moved and device.provisioning_mac == ProvisioningMac.ONCE:  # still waiting: redirect the new MAC too
+        queue_redirection(session, device.id, model, device.mac, "register")
     if "base" in changes and changes["base"] is not None:
         if model.kind != "dect_handset":
             raise ValidationError("base_only_handsets", "base")
