@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event, make_url
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from core.settings import PRIVATE_FILE_MODE, Settings, open_private, private_dir
 
@@ -56,10 +56,6 @@ def make_engine(url: str) -> Engine:
 def engine_from_settings(settings: Settings) -> Engine:
     private_dir(settings.data_dir)  # 0700 before anything is written into it
     return make_engine(settings.db_url)
-
-
-def session_factory(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(engine, expire_on_commit=False)
 
 
 @contextmanager

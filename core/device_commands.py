@@ -28,8 +28,6 @@ OUTCOMES = {
     "timeout": "no_answer",
     "failed": "error",
 }
-# Why an action is not offered for a device (None = it is offered).
-NOT_OFFERED = ("no_event", "registrar_down", "not_registered")
 
 
 def command_view(c: DeviceCommand) -> dict[str, Any]:
@@ -85,7 +83,8 @@ def registered_devices(registrations: list[dict[str, Any]], device_ids: list[int
 
 
 def command_options(model_id: str | None, registered: bool, registrar_up: bool) -> dict[str, str | None]:
-    """Per action: None when it can work, else why it is not offered (one of NOT_OFFERED)."""
+    """Per action: None when it can work, else why it is not offered: "no_event" (the model has no
+    such NOTIFY event), "registrar_down" or "not_registered"."""
     model = default_catalogue().get(model_id or "")
     out: dict[str, str | None] = {}
     for action in ACTIONS:

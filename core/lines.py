@@ -48,10 +48,9 @@ def _display_name(raw: str | None) -> str:
 
 def bump_config(line: Line) -> None:
     """Every file carrying this line's account changes: its devices, and the bases of its handsets."""
-    for d in line.devices:
-        d.config_revision += 1
-        if d.base_station is not None and d.base_station.line_id != line.id:
-            d.base_station.config_revision += 1
+    changed = set(line.devices) | {d.base_station for d in line.devices if d.base_station is not None}
+    for d in changed:  # a set: a base on this same line moves by one, not once per handset
+        d.bump_revision(with_base=False)
 
 
 def add_line(

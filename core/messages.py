@@ -52,7 +52,6 @@ MESSAGES: dict[str, str] = {
     "number_taken": "the number {number} is already a line",
     "extension_format": "an extension is {min}-{max} digits",
     "extension_taken": "extension {extension} is taken in {vpbx}",
-    "line_has_devices": "delete the line's devices first",
     # devices
     "model_unknown": "'{model}' is not in the catalogue (see `python -m core models`)",
     "model_is_module": "{model} is an expansion module: attach it to a phone with --expansion",
@@ -111,7 +110,6 @@ DOING: dict[str, str] = {
     "change_sip_credentials": "change SIP credentials",
     "block_lines": "block lines",
     "change_lines": "change lines",
-    "delete_lines": "delete lines",
     "create_vpbx": "create a vPBX",
 }
 

@@ -48,7 +48,6 @@ TEXTS: dict[str, dict[str, str]] = {
         "number_taken": "le numéro {number} est déjà un poste",
         "extension_format": "un numéro de poste a de {min} à {max} chiffres",
         "extension_taken": "le poste {extension} est déjà pris dans {vpbx}",
-        "line_has_devices": "supprimez d'abord les appareils du poste",
         "model_unknown": "« {model} » ne figure pas au catalogue",
         "model_is_module": "{model} est un module d'extension : ajoutez-le à un téléphone",
         "mac_taken": "la MAC {mac} appartient à un autre appareil",
@@ -103,7 +102,6 @@ TEXTS: dict[str, dict[str, str]] = {
         "sip_password_short": "must be at least {min} characters (or empty to generate one)",
         "number_taken": "the number {number} is already an extension",
         "extension_format": "an extension number is {min}-{max} digits",
-        "line_has_devices": "delete the extension's devices first",
         "model_unknown": "'{model}' is not in the catalogue",
         "model_is_module": "{model} is an expansion module: add it to a phone",
         "base_other_line": "the base station must be a device of the same extension",
@@ -126,7 +124,6 @@ WORDS: dict[str, dict[str, dict[str, str]]] = {
             "change_sip_credentials": "changer les identifiants SIP",
             "block_lines": "bloquer des postes",
             "change_lines": "modifier des postes",
-            "delete_lines": "supprimer des postes",
             "create_vpbx": "créer un vPBX",
         },
         "field": {
@@ -155,7 +152,6 @@ WORDS: dict[str, dict[str, dict[str, str]]] = {
             "change_sip_credentials": "change SIP credentials",
             "block_lines": "block extensions",
             "change_lines": "change extensions",
-            "delete_lines": "delete extensions",
             "create_vpbx": "create a vPBX",
         },
         "field": {

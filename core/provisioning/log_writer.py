@@ -40,7 +40,6 @@ _DEVICE, _STATUS = LOG_COLUMNS.index("device_id"), LOG_COLUMNS.index("status")
 EVENT_DEFAULTS: dict[str, Any] = {
     "source_port": None, "username": "", "user_agent": "", "line_id": None, "device_id": None, "detail": "",
 }  # fmt: skip
-EVENT_REQUIRED = ("at", "kind", "source_ip")
 # The database itself failing (down, locked past the busy timeout): worth retrying the whole batch.
 # Anything else is a row the database refuses (a deleted device's id...): retrying cannot help.
 _TRANSIENT = (OperationalError, DisconnectionError)

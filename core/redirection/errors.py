@@ -1,7 +1,6 @@
 """Redirection-service errors.
 
 RedirectionError
-├── NotConfigured        no credentials for this service in the redirection config
 ├── AuthFailed           the service refused our credentials (401/403); retrying will not help
 ├── DeviceClaimed        the MAC belongs to another account at the vendor
 └── ServiceUnavailable   network error, timeout, 5xx or 429; worth retrying later
@@ -12,10 +11,6 @@ from __future__ import annotations
 
 class RedirectionError(Exception):
     retry = False
-
-
-class NotConfigured(RedirectionError):
-    pass
 
 
 class AuthFailed(RedirectionError):

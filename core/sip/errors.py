@@ -1,8 +1,7 @@
 """Errors of the SIP side.
 
 SipError
-├── SipParseError     the peer sent bytes that are not a SIP message; `status_hint` is the reply code
-└── NotifyError       a NOTIFY could not be built (no binding, no event for the model)
+└── SipParseError     the peer sent bytes that are not a SIP message; `status_hint` is the reply code
 """
 
 from __future__ import annotations
@@ -16,7 +15,3 @@ class SipParseError(SipError):
     def __init__(self, message: str, status_hint: int = 400) -> None:
         super().__init__(message)
         self.status_hint = status_hint
-
-
-class NotifyError(SipError):
-    pass

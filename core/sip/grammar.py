@@ -10,7 +10,6 @@ from dataclasses import dataclass
 
 # token = 1*(alphanum / "-" / "." / "!" / "%" / "*" / "_" / "+" / "`" / "'" / "~" )
 TOKEN = r"[A-Za-z0-9\-.!%*_+`'~]+"
-TOKEN_RE = re.compile(TOKEN)
 
 # Request-Line = Method SP Request-URI SP SIP-Version CRLF
 REQUEST_LINE_RE = re.compile(rf"^({TOKEN}) (\S+) SIP/2\.0$")
@@ -20,9 +19,6 @@ STATUS_LINE_RE = re.compile(r"^SIP/2\.0 ([1-6][0-9][0-9])(?: (.*))?$")
 
 # message-header = header-name HCOLON header-value ; HCOLON = *( SP / HTAB ) ":" SWS
 HEADER_RE = re.compile(rf"^({TOKEN})[ \t]*:[ \t]*(.*)$")
-
-# CSeq = "CSeq" HCOLON 1*DIGIT LWS Method
-CSEQ_RE = re.compile(rf"^([0-9]{{1,10}})\s+({TOKEN})$")
 
 # SIP-URI = "sip:" [ userinfo ] hostport uri-parameters [ headers ]
 # userinfo = ( user / telephone-subscriber ) [ ":" password ] "@" ; hostport = host [ ":" port ]
