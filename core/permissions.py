@@ -14,6 +14,10 @@ from core.errors import NotFound, PermissionDenied
 from core.models import Device, Line
 
 ROLES = ("provider", "vpbx_admin", "user")
+# Who is offered what beyond their lines (the dashboard's navigation and page guards read these; the
+# use cases scope every query to the actor whatever its role).
+FRAUD_ROLES = ("provider", "vpbx_admin")  # Fraude: a user's one line has no sources to compare
+CERTIFICATE_ROLES = ("provider", "vpbx_admin")  # the server certificate's fingerprint, to set up pinning phones
 
 Ts = TypeVarTuple("Ts")  # a scoped query keeps its row type
 

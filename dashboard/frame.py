@@ -7,7 +7,7 @@ import json
 import streamlit as st
 
 from core import accounts
-from core.permissions import Actor
+from core.permissions import FRAUD_ROLES, Actor
 from dashboard.auth import LOGOUT_PATH, current_actor, forget
 from dashboard.db import tx
 from dashboard.guard import FRAME_KEY, login_prompt
@@ -16,7 +16,6 @@ from dashboard.routes import LANG_COOKIE, LANG_COOKIE_TTL
 from dashboard.widgets import hide_english_chrome
 
 PAGES_DIR = "pages"
-FRAUD_ROLES = ("provider", "vpbx_admin")
 
 
 def _logout() -> None:

@@ -7,7 +7,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from core import devices, fraud, lines
-from core.permissions import Actor
+from core.permissions import FRAUD_ROLES, Actor
 from core.rollup import DOWNLOAD, PROBE, SIP_FAILED
 from core.settings import current_settings
 from dashboard.db import tx
@@ -15,7 +15,7 @@ from dashboard.guard import require_login
 from dashboard.i18n import t
 from dashboard.widgets import call, device_name, line_label, other_errors
 
-actor = require_login("provider", "vpbx_admin")  # first statement of every page: no login, no data
+actor = require_login(*FRAUD_ROLES)  # first statement of every page: no login, no data
 PENDING = "fraud_pending"  # {"action", "kind": "line"|"device", "id"}: the action waiting for confirmation
 OTHERS_COLOUR = "#b0b0b0"
 PHONES = "pages/phones.py"  # the Téléphones page opens `?line=` / `?device=`

@@ -4,6 +4,7 @@ changes), each count a link to the list of those devices (`?vpbx=<id>&show=<cond
 import streamlit as st
 
 from core import overview
+from core.permissions import CERTIFICATE_ROLES
 from core.settings import current_settings
 from core.tls import fingerprint
 from dashboard.db import tx
@@ -74,7 +75,7 @@ else:
                 col.write("0")
 
 st.page_link("pages/phones.py", label=t("phones"), icon=":material/phone:")
-if actor.role in ("provider", "vpbx_admin"):
+if actor.role in CERTIFICATE_ROLES:
     # What phones that pin the server certificate (or a careful admin) compare against.
     digest = fingerprint(current_settings())
     st.caption(t("cert_fingerprint"))

@@ -1,0 +1,70 @@
+"""Issue 15.1: the dashboard asks core instead of restating it: roles per page (core.permissions),
+the Provisioning MAC states a form offers (core.credentials) and the label limits (core.devices,
+core.keys). Each test reads the answer from core, so a copy that drifts fails here."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import update
+
+from core import devices
+from core.credentials import CHOSEN_PROVISIONING_MAC, ProvisioningMac
+from core.db import transaction
+from core.models import Device
+from core.permissions import CERTIFICATE_ROLES, FRAUD_ROLES, ROLES
+from core.tls import ensure_certificate
+from dashboard.i18n import TEXTS
+
+ACCOUNT_OF_ROLE = {"provider": "provider_id", "vpbx_admin": "admin_a_id", "user": "alice_id"}
+
+
+def test_every_role_of_core_has_an_account_here():
+    assert set(ACCOUNT_OF_ROLE) == set(ROLES)
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_the_fraud_page_is_offered_to_the_roles_core_names(app, world, role):
+    at = app(getattr(world, ACCOUNT_OF_ROLE[role]))
+    if role in FRAUD_ROLES:
+        at.switch_page("pages/fraud.py").run()
+        assert not at.exception and at.title[0].value == "Fraud"
+    else:
+        with pytest.raises(ValueError, match="Could not find"):  # not in this role's navigation at all
+            at.switch_page("pages/fraud.py")
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_the_certificate_is_shown_to_the_roles_core_names(app, world, settings, role):
+    ensure_certificate(settings)
+    at = app(getattr(world, ACCOUNT_OF_ROLE[role]))
+    assert (TEXTS["en"]["cert_fingerprint"] in [c.value for c in at.caption]) == (role in CERTIFICATE_ROLES)
+
+
+def _labels(states) -> list[str]:
+    return [TEXTS["en"][f"pm_{state.value}"] for state in states]
+
+
+def test_every_state_has_a_label_in_each_language():
+    for texts in TEXTS.values():
+        assert all(f"pm_{state.value}" in texts for state in ProvisioningMac)
+
+
+def test_the_add_form_offers_the_chosen_states_and_core_limits(app, world):
+    at = app(world.admin_a_id, "pages/phones.py", line=str(world.seed.line_a2))
+    at.selectbox(key="add_kind").set_value("desk_phone").run()
+    at.selectbox(key="add_model").set_value("yealink-t46u").run()
+    assert list(at.selectbox(key="add_0_pm").options) == _labels(CHOSEN_PROVISIONING_MAC)
+    assert at.text_input(key="add_0_label").max_chars == devices.DEVICE_LABEL_MAX
+
+
+def test_the_edit_form_offers_the_chosen_states_until_done(app, world, engine):
+    key = f"edit{world.desk_a1}_0"
+    at = app(world.alice_id, "pages/phones.py")
+    assert list(at.selectbox(key=f"{key}_pm").options) == _labels(CHOSEN_PROVISIONING_MAC)
+    assert at.text_input(key=f"{key}_label").max_chars == devices.DEVICE_LABEL_MAX
+    assert at.text_input(key=f"{key}_user").max_chars == devices.USERNAME_MAX
+    with transaction(engine) as s:
+        s.execute(update(Device).where(Device.id == world.desk_a1).values(provisioning_mac=ProvisioningMac.DONE))
+    at = app(world.alice_id, "pages/phones.py")
+    assert f"{key}_pm" not in {w.key for w in at.selectbox}  # done is the first fetch's: nothing to choose
+    assert f"{TEXTS['en']['provisioning_mac']}: {TEXTS['en']['pm_done']}" in [c.value for c in at.caption]
