@@ -1,4 +1,5 @@
-"""`python -m core.sip [--host H] [--port N] [--rate R]`: the registrar alone (tests, benchmarks).
+"""`python -m core.sip [--host H] [--port N] [--rate R] [--min-expires S] [--purge-every S]`: the registrar
+alone (tests, benchmarks).
 
 `python -m core serve` runs the same `run_sip` next to the provisioning endpoint.
 """
@@ -21,6 +22,8 @@ def main() -> int:
     parser.add_argument("--host", default="0.0.0.0")
     parser.add_argument("--port", type=int, default=None, help="UDP+TCP port (default VOIPADMIN_SIP_LISTEN_PORT)")
     parser.add_argument("--rate", type=float, default=None, help="requests/s per source; 0 = no limit")
+    parser.add_argument("--min-expires", type=int, default=None, help="shortest Expires accepted (default 60)")
+    parser.add_argument("--purge-every", type=float, default=None, help="seconds between expiry purges (default 30)")
     parser.add_argument("--no-uvloop", action="store_true")
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args()
@@ -31,6 +34,10 @@ def main() -> int:
     config = SipConfig.from_settings(settings)
     if args.rate is not None:
         config = replace(config, policy=replace(config.policy, rate=args.rate, burst=max(400.0, args.rate * 4)))
+    if args.min_expires is not None:  # tests and benchmarks see expiry without waiting a minute
+        config = replace(config, registrar=replace(config.registrar, min_expires=args.min_expires))
+    if args.purge_every is not None:
+        config = replace(config, purge_every=args.purge_every)
     if not args.no_uvloop:
         install_uvloop()
     engine = engine_from_settings(settings)

@@ -61,6 +61,12 @@ class CredentialTable:
     def __len__(self) -> int:
         return len(self.by_user)
 
+    def add(self, cred: Credential) -> None:
+        """One line read on its own (added since the last reload, core.sip.service); the next reload has it."""
+        self.by_user[cred.username] = cred
+        self._lines[cred.line_id] = cred
+        self.domains = self.domains | {cred.domain}
+
     def lookup(self, username: str, domain: str) -> Credential | None:
         c = self.by_user.get(username)
         if c is None:

@@ -55,6 +55,41 @@ class Binding:
     updated_at: float
 
 
+@dataclass(frozen=True, slots=True)
+class Deferred:
+    """A REGISTER held while the service reads its user, unknown to the table, from the database."""
+
+    user: str
+    msg: SipRequest
+    source: Source
+    via: list[str]
+
+
+class Lookups:
+    """Which unknown users may be read from the database before their REGISTER is refused: a global token
+    bucket (made-up names cannot hammer the database) and each name at most once per `window` (a name not
+    found is not asked again at once). Only a digest over a nonce we sent to that source gets here, so an
+    off-path spoofer cannot spend the budget."""
+
+    def __init__(self, rate: float = 5.0, burst: float = 20.0, window: float = 5.0) -> None:
+        self.rate, self.burst, self.window = rate, burst, window
+        self.tokens, self.at = burst, 0.0
+        self.asked: dict[str, float] = {}  # name -> when; bounded by the bucket (pruned past `window`)
+
+    def allow(self, user: str, now: float) -> bool:
+        if now - self.asked.get(user, -self.window) < self.window:
+            return False
+        self.tokens = min(self.burst, self.tokens + max(0.0, now - self.at) * self.rate)
+        self.at = now
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        if len(self.asked) > 2 * (self.burst + self.rate * self.window):
+            self.asked = {u: t for u, t in self.asked.items() if now - t < self.window}
+        self.asked[user] = now
+        return True
+
+
 class Registrar:
     def __init__(
         self,
@@ -70,6 +105,8 @@ class Registrar:
         self.bindings: dict[str, dict[str, Binding]] = {}  # aor -> contact -> binding
         self.changes: dict[tuple[str, str], Binding | None] = {}  # write-behind queue; None = delete
         self.misses: set[str] = set()  # usernames not in the table: the store refreshes on miss
+        self.lookups = Lookups()
+        self.deferred: list[Deferred] = []  # the service reads each one's user, then calls `resume`
 
     # -- entry point --
 
@@ -94,22 +131,27 @@ class Registrar:
 
     # -- REGISTER --
 
-    def _register(self, msg: SipRequest, source: Source, now: float, via: list[str]) -> SipResponse | None:
+    def _register(
+        self, msg: SipRequest, source: Source, now: float, via: list[str], may_defer: bool = True
+    ) -> SipResponse | None:
         tag = _tag(msg)
         to = parse_name_addr(msg.get("To") or "")
         to_uri = parse_uri(to.uri) if to else None
         if to_uri is None or not to_uri.user:
             return make_response(msg, 400, to_tag=tag, via=via)
         user, domain = to_uri.user, to_uri.host
+        cred = self.credentials.lookup(user, domain)
+        auth = msg.get("Authorization")
+        params = parse_auth_params(auth) if auth else None
+        unknown = cred is None and user not in self.credentials.by_user
+        if unknown and may_defer and self._defer(msg, source, now, via, user, params):
+            return None  # answered by `resume`, once the service has read this user from the database
         ua = (msg.get("User-Agent") or "")[:255]
         why = scanner_tell(msg)
         if why:
             self.policy.scanner_seen(source.ip, source.port, ua, why, now)
-        cred = self.credentials.lookup(user, domain)
-        if cred is None and user not in self.credentials.by_user:
+        if unknown:
             self.misses.add(user[:64])
-        auth = msg.get("Authorization")
-        params = parse_auth_params(auth) if auth else None
         if params is None or not params.get("response") or not params.get("nonce"):
             self.policy.challenged(source.ip, source.port, user, ua, now)
             return self._challenge(msg, user, domain, now, tag, via, source.ip)
@@ -132,6 +174,30 @@ class Registrar:
             log.debug("digest uri %r differs from Request-URI %r (user %s)", params.get("uri"), msg.uri, user)
         assert cred is not None
         return self._update(msg, cred, source, ua, now, tag, via)
+
+    def _defer(
+        self, msg: SipRequest, source: Source, now: float, via: list[str], user: str, params: dict[str, str] | None
+    ) -> bool:
+        """A digest for a user the table does not have may be for a line added since the last reload: hold it
+        (the phone's first REGISTER would otherwise be refused until the reload). Only a digest over a nonce
+        sent to this source, within the lookup budget."""
+        if params is None or not params.get("response") or not params.get("nonce") or len(user) > 64:
+            return False
+        if self.nonces.check(params["nonce"], now, source.ip) == "invalid":
+            return False
+        if not self.lookups.allow(user, now):
+            return False
+        self.deferred.append(Deferred(user, msg, source, via))
+        return True
+
+    def resume(self, held: Deferred, now: float) -> list[SipResponse]:
+        """Answer a deferred REGISTER with the table as it now is (its user added if found): never held again."""
+        reply = self._register(held.msg, held.source, now, held.via, may_defer=False)
+        return [reply] if reply is not None else []
+
+    def drain_deferred(self) -> list[Deferred]:
+        held, self.deferred = self.deferred, []
+        return held
 
     def _challenge(
         self,

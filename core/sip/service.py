@@ -22,11 +22,11 @@ from core.settings import Settings, override
 from core.sip import store
 from core.sip.credentials import CredentialTable
 from core.sip.digest import NonceFactory
-from core.sip.message import SipResponse
+from core.sip.message import SipRequest, SipResponse
 from core.sip.notify import NotifyTransaction
 from core.sip.policy import Policy, PolicyConfig
 from core.sip.ratelog import RateLimitedLog
-from core.sip.registrar import Registrar, RegistrarConfig, Source
+from core.sip.registrar import Deferred, Registrar, RegistrarConfig, Source
 from core.sip.transport import Endpoint, TcpLimits, wall_clock
 
 log = logging.getLogger(__name__)
@@ -122,11 +122,31 @@ class SipService:
         self.registrar = Registrar(
             CredentialTable(), NonceFactory(self.secret), Policy(config.policy), config.registrar
         )
-        self.endpoint = Endpoint(self.registrar.handle, self._on_response, wall_clock, config.tcp)
+        self.endpoint = Endpoint(self._on_request, self._on_response, wall_clock, config.tcp)
         self.loop_errors = RateLimitedLog(log, window=1.0)
         self.notify = NotifyManager(self.endpoint.send)
         self._last_cred_load = 0.0
-        self._command_tasks: set[asyncio.Task[None]] = set()
+        self._command_tasks: set[asyncio.Task[None]] = set()  # device commands and held REGISTERs
+
+    def _on_request(self, msg: SipRequest, source: Source, now: float) -> list[SipResponse]:
+        replies = self.registrar.handle(msg, source, now)
+        for held in self.registrar.drain_deferred():
+            task = asyncio.create_task(self._look_up(held))
+            self._command_tasks.add(task)
+            task.add_done_callback(self._command_tasks.discard)
+        return replies
+
+    async def _look_up(self, held: Deferred) -> None:
+        """A digest for a user not in the table: read that one line (added since the last reload) so its
+        first REGISTER is not refused, then answer the REGISTER (registrar.Lookups bounds how often)."""
+        try:
+            cred = await asyncio.to_thread(store.load_credential, self.engine, held.user, self.catalogue)
+        except Exception:
+            log.exception("SIP credential lookup failed; the REGISTER is answered from the table")
+            cred = None
+        if cred is not None and self.registrar.credentials.lookup(held.user, cred.domain) is None:
+            self.registrar.credentials.add(cred)
+        self.endpoint.answer(held.msg, held.source, self.registrar.resume(held, wall_clock()))
 
     def _on_response(self, resp: SipResponse, source: Source) -> None:
         self.notify.on_response(resp, source)

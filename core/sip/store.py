@@ -50,8 +50,7 @@ def load_credentials(
     old = previous.by_user if previous else {}
     creds = []
     for line_id, user, password, domain in lines:
-        ms = [catalogue.get(m) for m in models.get(line_id, [])]
-        sha = bool(ms) and all(m is not None and "SHA-256" in m.digest for m in ms)
+        sha = _sha256(catalogue, models.get(line_id, []))
         prev = old.get(user)
         if prev and (prev.password, prev.domain, prev.line_id) == (password, domain.lower(), line_id):
             if ("SHA-256" in prev.algorithms) == sha:
@@ -59,6 +58,28 @@ def load_credentials(
                 continue
         creds.append(Credential.make(user, domain.lower(), line_id, password, sha))
     return CredentialTable(creds, secret, (previous.generation + 1) if previous else 1, aliases)
+
+
+def load_credential(engine: Engine, username: str, catalogue: Catalogue | None = None) -> Credential | None:
+    """One line's SIP account by user name (a line added since the last reload), or None."""
+    catalogue = catalogue or default_catalogue()
+    with transaction(engine) as s:
+        row = s.execute(
+            select(Line.id, Line.sip_password, Vpbx.sip_domain)
+            .join(Vpbx, Line.vpbx_id == Vpbx.id)
+            .where(Line.sip_username == username)
+        ).first()
+        if row is None:
+            return None
+        line_id, password, domain = row
+        models = list(s.scalars(select(Device.model_id).where(Device.line_id == line_id)))
+    return Credential.make(username, domain.lower(), line_id, password, _sha256(catalogue, models))
+
+
+def _sha256(catalogue: Catalogue, model_ids: list[str]) -> bool:
+    """SHA-256 digest is offered to a line only when every one of its devices' models supports it."""
+    ms = [catalogue.get(m) for m in model_ids]
+    return bool(ms) and all(m is not None and "SHA-256" in m.digest for m in ms)
 
 
 def load_bans(engine: Engine, now: float) -> dict[str, float]:

@@ -132,6 +132,22 @@ class Endpoint:
         conn = self.connections.get(dest.conn_id or -1)
         return conn is not None and conn.write(data)
 
+    def answer(self, req: SipRequest, source: Source, replies: list[SipResponse]) -> None:
+        """Replies to a request: over UDP to its reply address, over TCP down its connection (a 200 to a
+        REGISTER proves the connection); also for a REGISTER the registrar held and answers later."""
+        if source.transport == "udp":
+            if replies:
+                dest = udp_reply_addr(req, source)
+                for r in replies:
+                    self.sendto(serialize(r), dest)
+            return
+        conn = self.connections.get(source.conn_id or -1)
+        if conn is None:
+            return  # closed or evicted meanwhile
+        for r in replies:
+            conn.write(serialize(r))
+        self.active(conn, req.method == "REGISTER" and any(r.status == 200 for r in replies))
+
     def sendto(self, data: bytes, addr: tuple[str, int]) -> bool:
         if not self.udp_open() or not valid_port(addr[1]):
             return False
@@ -240,11 +256,7 @@ class UdpProtocol(asyncio.DatagramProtocol):
         if isinstance(msg, SipResponse):
             self.endpoint.on_response(msg, source)
             return
-        replies = self.endpoint.on_request(msg, source, self.endpoint.clock())
-        if replies:
-            dest = udp_reply_addr(msg, source)
-            for r in replies:
-                self.endpoint.sendto(serialize(r), dest)
+        self.endpoint.answer(msg, source, self.endpoint.on_request(msg, source, self.endpoint.clock()))
 
     def error_received(self, exc: Exception) -> None:
         log.debug("udp error: %s", exc)  # ICMP unreachable for a gone phone: nothing to do
@@ -331,11 +343,7 @@ class TcpProtocol(asyncio.Protocol):
                 self.endpoint.on_response(event, source)
                 self.endpoint.active(self, False)
             elif isinstance(event, SipRequest):
-                replies = self.endpoint.on_request(event, source, self.endpoint.clock())
-                for r in replies:
-                    self.write(serialize(r))
-                ok = event.method == "REGISTER" and any(r.status == 200 for r in replies)
-                self.endpoint.active(self, ok)
+                self.endpoint.answer(event, source, self.endpoint.on_request(event, source, self.endpoint.clock()))
         except Exception:  # this message is dropped; the stream's framing is intact, so carry on
             self.endpoint.errors.error(f"tcp:{self.peer[0]}", "SIP/TCP message from %s:%s dropped: internal error",
                                        self.peer[0], self.peer[1], exc_info=True)  # fmt: skip

@@ -82,11 +82,13 @@ def start_registrar(
     nofile: int | None = None,
     name: str = "registrar",
     args: tuple[str, ...] = (),
+    port: int | None = None,
 ) -> Iterator[RunningRegistrar]:
     """`python -m core.sip` on a free port of 127.0.0.1, until its heartbeat row appears; stopped after.
     `nofile` lowers its soft RLIMIT_NOFILE (file-limit attacks stay bounded); `args` such as
-    `--no-uvloop` (`python -m core serve` runs the registrar on asyncio's own loop)."""
-    port = free_port()
+    `--no-uvloop` (`python -m core serve` runs the registrar on asyncio's own loop); `port` to start one again
+    where phones know it."""
+    port = port or free_port()
     log = tmp_path / f"{name}.log"
 
     def limits() -> None:

@@ -66,8 +66,11 @@ class FakeUA:
 
     def send(self, data: bytes, now: float) -> list[SipResponse]:
         msg = parse(data)
+        replies = self.registrar.handle(msg, self.source, now)
+        for held in self.registrar.drain_deferred():  # as the service does when the database has no such line
+            replies += self.registrar.resume(held, now)
         # Round-trip replies through bytes, as the transport would.
-        return [parse(serialize(r)) for r in self.registrar.handle(msg, self.source, now)]  # type: ignore[misc]
+        return [parse(serialize(r)) for r in replies]  # type: ignore[misc]
 
     def register(self, now: float, password: str | None = None, **kw: str | None) -> SipResponse:
         """REGISTER, answer the 401 with our credentials, return the final reply."""

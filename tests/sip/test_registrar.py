@@ -6,6 +6,7 @@ import pytest
 
 from core.sip.credentials import Credential, CredentialTable
 from core.sip.digest import NonceFactory, authorization, make_challenge, parse_auth_params, verify
+from core.sip.message import parse
 from core.sip.policy import Policy, PolicyConfig
 from core.sip.registrar import Registrar
 from tests.sip.fakeua import FakeUA
@@ -211,3 +212,58 @@ def test_registrations_past_the_contact_limit_are_refused_and_not_queued(reg: Re
     assert star.status == 200 and reg.bindings == {}
     changes = reg.drain_changes()
     assert changes[("1000@pbx.test", "*")] is None and len(changes) == 17  # every contact, and the whole AOR
+
+
+# -- a user the table does not have: held for one database read, within a budget --
+
+
+def _digest_for(reg: Registrar, user: str, password: str, port: int, ip: str = "127.0.0.1") -> tuple[FakeUA, bytes]:
+    ua = FakeUA(reg, user, "pbx.test", password, ip=ip, port=port)
+    challenge = parse_auth_params(ua.send(ua.request(), T0)[0].get("WWW-Authenticate") or "")
+    assert challenge is not None
+    return ua, ua.request(auth=authorization(challenge, user, password, "REGISTER", "sip:pbx.test", "c"))
+
+
+def test_a_digest_for_a_user_not_in_the_table_is_held_then_accepted_once_the_line_is_read(reg: Registrar) -> None:
+    ua, data = _digest_for(reg, "3000", "new-line-pw", 6100)
+    assert reg.handle(parse(data), ua.source, T0) == []  # type: ignore[arg-type]
+    (held,) = reg.drain_deferred()
+    assert held.user == "3000" and reg.drain_deferred() == []
+    reg.credentials.add(Credential.make("3000", "pbx.test", 3, "new-line-pw"))  # what the service read
+    (reply,) = reg.resume(held, T0)
+    assert reply.status == 200 and reg.bindings_for_line(3, T0)[0].aor == "3000@pbx.test"
+    assert reg.policy.drain() == ([], [])  # no failed digest, no ban
+
+
+def test_a_held_user_not_found_is_refused_and_not_asked_again_within_the_window(reg: Registrar) -> None:
+    ua, data = _digest_for(reg, "3999", "guess", 6101)
+    assert reg.handle(parse(data), ua.source, T0) == []  # type: ignore[arg-type]
+    (held,) = reg.drain_deferred()
+    (reply,) = reg.resume(held, T0)  # the database had no such line
+    assert reply.status == 403 and reg.misses == {"3999"}
+    ua, data = _digest_for(reg, "3999", "guess", 6102)
+    assert [r.status for r in reg.handle(parse(data), ua.source, T0 + 1)] == [403]  # type: ignore[arg-type]
+    assert reg.drain_deferred() == []
+
+
+def test_unknown_names_cannot_make_more_database_reads_than_the_budget(reg: Registrar) -> None:
+    """Made-up names from sources that earned nonces (one each, below the ban): the first `burst` are read, the
+    rest refused at once; the bucket refills at `rate` per second. A digest over a nonce we did not send is
+    never held."""
+    budget = reg.lookups
+    held = 0
+    for n in range(int(budget.burst) + 10):
+        ua, data = _digest_for(reg, f"4{n:03d}", "guess", 6200, f"10.0.0.{n + 1}")
+        replies = reg.handle(parse(data), ua.source, T0)  # type: ignore[arg-type]
+        held += len(reg.drain_deferred())
+        assert replies == [] or replies[0].status == 403
+    assert held == budget.burst
+    ua, data = _digest_for(reg, "4999", "guess", 6200, "10.0.1.1")
+    reg.handle(parse(data), ua.source, T0 + 1 / budget.rate)  # type: ignore[arg-type]
+    assert len(reg.drain_deferred()) == 1  # refilled by one
+    forged = FakeUA(reg, "4998", "pbx.test", "guess", port=6201)
+    nonce = reg.nonces.make(T0, "10.9.9.9")  # sent to another address
+    auth = authorization(parse_auth_params(make_challenge("pbx.test", nonce)) or {}, "4998", "guess", "REGISTER",
+                         "sip:pbx.test", "c")  # fmt: skip
+    reg.handle(parse(forged.request(auth=auth)), forged.source, T0 + 10)  # type: ignore[arg-type]
+    assert reg.drain_deferred() == []
