@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from core.sip.grammar import parse_via
 from core.sip.message import SipRequest
 
 # Scanner User-Agents: the defaults of sipvicious (friendly-scanner), sipcli, sipsak, smap and the other
@@ -37,7 +38,7 @@ SCANNER_UA_PARTS = (
 )
 SCANNER_UA_EXACT = frozenset({"sipv", "gulp", "test agent", "voip sip", "voip", "z 3", "x", "sip call"})
 SVCRACK_FIRST_TAG = "3206210844"
-_SV_BRANCH = re.compile(r";branch=z9hG4bK-\d+(?:;|$)")
+_SV_BRANCH = re.compile(r"z9hG4bK-\d+")  # sipvicious's branch; the Via itself is read by grammar.parse_via
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,8 +85,8 @@ def scanner_tell(msg: SipRequest) -> str | None:
         return "sipvicious From"
     if f"tag={SVCRACK_FIRST_TAG}" in frm:
         return "svcrack From tag"
-    via = msg.get("Via") or ""
-    if _SV_BRANCH.search(via):
+    via = parse_via(msg.get("Via") or "")
+    if via is not None and _SV_BRANCH.fullmatch(via.branch or ""):
         return "sipvicious Via branch"
     return None
 
