@@ -61,6 +61,12 @@ def _visible_kinds(actor: Actor, kinds: tuple[str, ...]) -> tuple[str, ...]:
     return kinds if actor.is_provider else tuple(k for k in kinds if k != PROBE)
 
 
+def visible_kinds(actor: Actor) -> tuple[str, ...]:
+    """The kinds this actor's charts and columns show: unknown-key probes are tied to no line, so the
+    provider's alone (the page draws what this says; the queries filter by it again)."""
+    return _visible_kinds(actor, rollup.KINDS)
+
+
 def _rows(
     session: Session,
     actor: Actor,

@@ -36,8 +36,7 @@ def report(db_url: str, who: Actor, p: fraud.Period) -> dict:
     with tx() as s:
         fraud.catch_up(s, who)  # bounded: what serve has not rolled up yet
     with tx() as s:
-        kinds = (DOWNLOAD, SIP_FAILED, PROBE) if who.is_provider else (DOWNLOAD, SIP_FAILED)
-        return {"charts": {kind: fraud.chart(s, who, p, kind) for kind in kinds},
+        return {"charts": {kind: fraud.chart(s, who, p, kind) for kind in fraud.visible_kinds(who)},
                 "table": fraud.sources(s, who, p), "shared": fraud.multi_ip_devices(s, who, p)}  # fmt: skip
 
 
@@ -85,9 +84,8 @@ st.subheader(t("fraud_sources"))
 if table["rows"]:
     if table["total"] > len(table["rows"]):
         st.caption(t("fraud_sources_shown", shown=len(table["rows"]), total=table["total"]))
-    columns = [(DOWNLOAD, t("downloads")), (SIP_FAILED, t("sip_failures"))]
-    if actor.is_provider:
-        columns.insert(1, (PROBE, t("probes")))
+    labels = {DOWNLOAD: t("downloads"), PROBE: t("probes"), SIP_FAILED: t("sip_failures")}
+    columns = [(kind, labels[kind]) for kind in fraud.visible_kinds(actor)]
     event = st.dataframe(
         [{t("source_ip"): r["source_ip"], **{label: r[k] for k, label in columns}, t("fraud_total"): r["total"],
           t("fraud_first_seen"): r["first"], t("fraud_last_seen"): r["last"],

@@ -7,11 +7,12 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import update
 
-from core import devices
+from core import devices, fraud
 from core.credentials import CHOSEN_PROVISIONING_MAC, ProvisioningMac
 from core.db import transaction
 from core.models import Device
-from core.permissions import CERTIFICATE_ROLES, FRAUD_ROLES, ROLES
+from core.permissions import CERTIFICATE_ROLES, FRAUD_ROLES, ROLES, Actor
+from core.rollup import DOWNLOAD, PROBE, SIP_FAILED
 from core.tls import ensure_certificate
 from dashboard.i18n import TEXTS
 
@@ -68,3 +69,12 @@ def test_the_edit_form_offers_the_chosen_states_until_done(app, world, engine):
     at = app(world.alice_id, "pages/phones.py")
     assert f"{key}_pm" not in {w.key for w in at.selectbox}  # done is the first fetch's: nothing to choose
     assert f"{TEXTS['en']['provisioning_mac']}: {TEXTS['en']['pm_done']}" in [c.value for c in at.caption]
+
+
+@pytest.mark.parametrize("role", FRAUD_ROLES)
+def test_the_fraud_charts_are_the_kinds_core_shows_the_role(app, world, role):
+    at = app(getattr(world, ACCOUNT_OF_ROLE[role]), "pages/fraud.py")
+    titles = {TEXTS["en"][label] for label in ("downloads", "probes", "sip_failures")} & {h.value for h in at.subheader}
+    kind_titles = {DOWNLOAD: "downloads", PROBE: "probes", SIP_FAILED: "sip_failures"}
+    expected = {TEXTS["en"][kind_titles[kind]] for kind in fraud.visible_kinds(Actor("t", role))}
+    assert titles == expected and (TEXTS["en"]["probes"] in titles) == (role == "provider")
