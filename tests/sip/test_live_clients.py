@@ -6,6 +6,7 @@ import json
 import socket
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -40,7 +41,8 @@ def test_baresip_registers_and_line_show_lists_the_binding(
     )
     with transaction(engine) as s:  # its last config fetch came from here: that says which device it is
         s.get(Device, users.devices["1001"]).last_access_ip = "127.0.0.1"  # type: ignore[union-attr]
-    proc = subprocess.Popen(["baresip", "-f", str(conf), "-t", "30"], cwd=tmp_path, env=tool_env(),
+    # `-t`: baresip's own lifetime, well past this test's waits (20 s + a 15 s command); stopped below anyway.
+    proc = subprocess.Popen(["baresip", "-f", str(conf), "-t", "600"], cwd=tmp_path, env=tool_env(),
                             stdout=(tmp_path / "baresip.out").open("w"), stderr=subprocess.STDOUT)  # fmt: skip
     try:
 
@@ -53,7 +55,9 @@ def test_baresip_registers_and_line_show_lists_the_binding(
         assert str(reg["user_agent"]).startswith("baresip")
         assert (reg["source_ip"], reg["source_port"], reg["transport"]) == ("127.0.0.1", port, "udp")
         assert reg["device"] == users.devices["1001"]
-        assert reg["expires_at"] > "2000"
+        # regint=120: baresip asks for 120 s (a moment passed since); a time, not a string compared to "2000".
+        left = datetime.fromisoformat(str(reg["expires_at"])) - datetime.now(UTC)
+        assert timedelta(seconds=60) < left <= timedelta(seconds=121), left
 
         # A resync NOTIFY reaches baresip, which has no check-sync package: 481, recorded as failed.
         cmd = [sys.executable, "-m", "core", "--json", "device", "resync", str(users.devices["1001"]), "--wait", "15"]

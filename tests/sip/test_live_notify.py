@@ -42,9 +42,10 @@ def test_reboot_notify_answers_the_phones_401_challenge(
     assert reg.returncode == 0, reg.stdout[-2000:]
     phone_csv = tmp_path / "phone.csv"
     phone_csv.write_text("SEQUENTIAL\n1000;secret1000\n")
+    # The phone's lifetime (-timeout) outlasts the waits below (the command's 20 s, then 20 s for sipp to end).
     uas = subprocess.Popen(
         ["sipp", "-sf", str(SCEN / "notify_uas.xml"), "-inf", str(phone_csv), "-i", "127.0.0.1", "-p", str(port),
-         "-m", "1", "-nostdin", "-timeout", "30s", "-timeout_error", "-trace_msg"],
+         "-m", "1", "-nostdin", "-timeout", "120s", "-timeout_error", "-trace_msg"],
         cwd=tmp_path, stdout=(tmp_path / "uas.out").open("w"), stderr=subprocess.STDOUT,
     )  # fmt: skip
     try:
