@@ -137,3 +137,68 @@ def english(code: str, params: dict[str, Any]) -> str:
     if template is None:
         return code
     return template.format(**english_params(params))
+
+
+# What core.diagnosis finds, in the words a support agent reads aloud to a customer: code -> text per
+# language (the CLI prints them; the device view will say them in the reader's language).
+FINDINGS: dict[str, dict[str, str]] = {
+    "fr": {
+        "never_fetched": "Le téléphone n'a encore jamais téléchargé sa configuration ({tries} tentative(s) refusée(s)"
+        " ou autres accès enregistrés) : son adresse de provisionnement n'y est pas saisie ou il n'atteint pas le"
+        " serveur.",
+        "mac_mismatch": "La configuration a été refusée {count} fois : le téléphone qui la demande a l'adresse MAC"
+        " {ua_mac}, alors que cet appareil est enregistré avec la MAC {mac}.",
+        "pending_changes": "La configuration a changé le {changed}, après le dernier téléchargement du téléphone"
+        " ({fetched}) : il ne l'a pas encore reçue.",
+        "fetched_not_registered": "Le téléphone a téléchargé sa configuration ({fetched}) mais ne s'est pas"
+        " enregistré auprès du serveur SIP.",
+        "auth_failing": "Le serveur SIP a refusé {count} fois le mot de passe de ce poste en 24 h (dernière fois"
+        " {last}) : le téléphone utilise d'anciens identifiants SIP.",
+        "registration_expired": "L'enregistrement SIP du téléphone a expiré le {since} (dernière adresse {ip}) et"
+        " n'a pas été renouvelé : il est éteint ou n'a plus de réseau.",
+        "redirection_pending": "La demande au service de redirection {service} ({action}) est en attente"
+        " ({attempts} essai(s)).",
+        "redirection_failed": "La demande au service de redirection {service} ({action}) a échoué après {attempts}"
+        " essai(s) : {error}.",
+        "handset_without_base": "Ce combiné DECT n'est rattaché à aucune station de base : il ne reçoit aucune"
+        " configuration.",
+        "base_offline": "La station de base {base} de ce combiné n'est pas en ligne (dernier téléchargement :"
+        " {fetched}) : le combiné ne peut pas téléphoner.",
+        "line_blocked": "Les appels vers le réseau public sont bloqués pour le poste {line}.",
+        "source_banned": "L'adresse {ip} du téléphone est bannie ({scope}) jusqu'au {until}, par exemple après des"
+        " échecs d'un autre appareil du même site.",
+        "reboot_failed": "La dernière demande « {action} » n'a pas abouti ({state}).",
+    },
+    "en": {
+        "never_fetched": "The phone has never downloaded its configuration ({tries} refused tries or other accesses"
+        " recorded): its provisioning address is not set on it, or it cannot reach the server.",
+        "mac_mismatch": "The configuration was refused {count} time(s): the phone asking for it has MAC address"
+        " {ua_mac}, but this device is set up with MAC {mac}.",
+        "pending_changes": "The configuration changed at {changed}, after the phone's last download ({fetched}):"
+        " it does not have it yet.",
+        "fetched_not_registered": "The phone downloaded its configuration ({fetched}) but has not registered with"
+        " the SIP server.",
+        "auth_failing": "The SIP server refused this line's password {count} time(s) in 24 h (last at {last}): the"
+        " phone uses old SIP credentials.",
+        "registration_expired": "The phone's SIP registration expired at {since} (last address {ip}) and was not"
+        " renewed: it is switched off or has lost its network.",
+        "redirection_pending": "The request to the {service} redirection service ({action}) is waiting"
+        " ({attempts} attempt(s)).",
+        "redirection_failed": "The request to the {service} redirection service ({action}) failed after"
+        " {attempts} attempt(s): {error}.",
+        "handset_without_base": "This DECT handset belongs to no base station: it gets no configuration.",
+        "base_offline": "This handset's base station {base} is not online (last download: {fetched}): the handset"
+        " cannot make calls.",
+        "line_blocked": "Calls to the public network are blocked for line {line}.",
+        "source_banned": "The phone's address {ip} is banned ({scope}) until {until}, e.g. after failures of"
+        " another device at the same site.",
+        "reboot_failed": "The last '{action}' request did not succeed ({state}).",
+    },
+}
+
+
+def finding_text(code: str, params: dict[str, Any], lang: str = "en") -> str:
+    """A diagnosis finding said in `lang` (fr/en; anything else reads as English)."""
+    table = FINDINGS["fr" if lang == "fr" else "en"]
+    template = table.get(code)
+    return code if template is None else template.format(**{k: "—" if v is None else v for k, v in params.items()})
