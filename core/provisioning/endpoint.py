@@ -1,4 +1,5 @@
-"""The endpoint itself: `/<key>.cfg`, `/<key>/<file>` and MAC-named bootstrap requests.
+"""The endpoint itself: `/<key>.cfg`, `/<key>/<file>` and bootstrap requests (MAC-named, or a bare
+name with the MAC in the User-Agent).
 
 Order of checks for one request: path shape, then the device by key (cached, revalidated against
 the database on every request: see directory.py), then the User-Agent's MAC against the device's,
@@ -53,6 +54,13 @@ class ProvisioningEndpoint:
             return self._miss(info, reasons.MALFORMED)
         if target.kind == "mac":
             return self._bootstrap(info, target.name or "", target.mac or "")
+        if target.kind == "name":
+            # Firmwares whose first file names no MAC (Snom, Cisco) say it in their User-Agent: the
+            # same knowledge a MAC-named request shows, so the same rules (once, one device, throttle).
+            ua_mac = _ua_mac(info.user_agent)
+            if not ua_mac:
+                return self._miss(info, reasons.MALFORMED)
+            return self._bootstrap(info, target.name or "", ua_mac)
 
         row = self.directory.by_key(target.key or "")
         if row is None:
@@ -65,7 +73,7 @@ class ProvisioningEndpoint:
                 info.reason = reasons.KEY_MAC_MISMATCH
                 self.writer.event(
                     at=datetime.now(UTC),
-                    kind="key_mac_mismatch",
+                    kind=reasons.KEY_MAC_MISMATCH,
                     source_ip=info.source_ip,
                     user_agent=info.user_agent,
                     device_id=row.id,
@@ -132,7 +140,7 @@ class ProvisioningEndpoint:
         log.warning("provisioning: bootstrap for MAC %s refused, several devices wait for it", mac)
         self.writer.event(
             at=datetime.now(UTC),
-            kind="mac_ambiguous",
+            kind=reasons.MAC_AMBIGUOUS,
             source_ip=info.source_ip,
             user_agent=info.user_agent,
             detail=f"MAC {mac}: several devices in Provisioning MAC once (in different vPBXs); bootstrap refused",

@@ -1,6 +1,7 @@
 """Request paths: what a phone may ask for, parsed without I/O, and masked for the log.
 
-Only three shapes exist: `/<key>.cfg`, `/<key>/<file>` and a MAC-named `/<file>` (bootstrap).
+Only three shapes exist: `/<key>.cfg`, `/<key>/<file>` and a bootstrap `/<file>`: MAC-named, or a
+bare name (a Snom `snomD785.htm`, a Cisco `spa504G.cfg`) that only the User-Agent's MAC can answer.
 Anything else (dot-dot, percent escapes, NUL, over-long, upper-case keys) is a miss.
 """
 
@@ -22,7 +23,7 @@ _UNPRINTABLE = re.compile(r"[^\x21-\x7e]")
 
 @dataclass(frozen=True, slots=True)
 class Target:
-    kind: str  # main | file | mac | bad
+    kind: str  # main | file | mac | name (a bare bootstrap name: no MAC in it) | bad
     masked: str  # the path as the access log stores it
     key: str | None = None
     name: str | None = None
@@ -47,7 +48,7 @@ def parse_path(raw_path: bytes) -> Target:
     if first.endswith(".cfg") and is_access_key(first[:-4]):
         return Target("main", masked, key=first[:-4])
     mac = find_mac(first)
-    return Target("mac", masked, name=first, mac=mac) if mac else Target("bad", masked)
+    return Target("mac", masked, name=first, mac=mac) if mac else Target("name", masked, name=first)
 
 
 def mask_path(path: str) -> str:

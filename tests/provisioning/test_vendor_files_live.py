@@ -2,7 +2,7 @@
 
 `python -m core serve` as it ships (core.render.Renderer, no fake), one device per family of
 data/catalogue.yaml that has files, and a Gigaset DECT base with two handsets on their own lines.
-Each phone walks the path its firmware walks: the MAC-named bootstrap file with its User-Agent,
+Each phone walks the path its firmware walks: its bootstrap files (MAC-named or bare) with its User-Agent,
 the key URL that answer names, the main file, then every further file of the family's table. The
 expected file names are written out here (not computed by the renderer under test).
 """
@@ -33,9 +33,8 @@ class Phone:
     model: str
     mac: str | None
     ua: str
-    # MAC-named files the firmware asks for before it knows its key. Bootstrap names without the MAC
-    # in them (Snom's {phone_type}.htm, Cisco's factory file, Poly's 000000000000.cfg) name no device:
-    # the endpoint answers only MAC-named ones (core/provisioning/paths.py), so they are not walked.
+    # The files the firmware asks for before it knows its key: MAC-named, or a bare name (Snom's
+    # {phone_type}.htm, Cisco's factory file) answered by the MAC the User-Agent shows.
     bootstrap: tuple[str, ...]
     files: tuple[str, ...]  # the family's file table filled for this model, main file first
     secret_files: tuple[str, ...]  # the files that carry the SIP account (the others must not)
@@ -47,7 +46,7 @@ PHONES = (
           ("001565aabb01.boot", "001565aabb01.cfg"), ("y000000000108.cfg", "001565aabb01.cfg"),
           ("y000000000108.cfg", "001565aabb01.cfg")),
     Phone("snom-d735", "000413AABB02", "Mozilla/4.0 (compatible; snomD735-SIP 10.1.141.13 000413AABB02)",
-          ("snomD735-000413AABB02.htm",), ("snomD735.htm", "snomD735-000413AABB02.htm"),
+          ("snomD735-000413AABB02.htm", "snomD735.htm"), ("snomD735.htm", "snomD735-000413AABB02.htm"),
           ("snomD735.htm", "snomD735-000413AABB02.htm")),
     # Poly: the master file names voipadmin.cfg; only that one holds the account.
     Phone("poly-vvx450", "0004F2AABB03",
@@ -59,7 +58,8 @@ PHONES = (
     Phone("gigaset-n670", "7C2F80AABB05", "Gigaset N670 IP PRO/83.V2.11.0+build.a546b2e;7C2F80AABB05",
           ("7C2F80AABB05.xml",), ("7C2F80AABB05.xml", "provisioning.xml"), ("7C2F80AABB05.xml", "provisioning.xml")),
     Phone("cisco-spa504g", "88755AAABB06", "Cisco/SPA504G-7.6.2b (88755AAABB06)(CCQ1234567)",
-          ("88755aaabb06.xml",), ("88755aaabb06.xml", "spa504G.cfg"), ("88755aaabb06.xml", "spa504G.cfg")),
+          ("88755aaabb06.xml", "spa504G.cfg"), ("88755aaabb06.xml", "spa504G.cfg"),
+          ("88755aaabb06.xml", "spa504G.cfg")),
     Phone("fanvil-x4u", "0C383EAABB07", "Fanvil X4U 2.12.1 0c383eaabb07",
           ("0c383eaabb07.cfg",), ("0c383eaabb07.cfg", "fanvil.cfg"), ("0c383eaabb07.cfg", "fanvil.cfg")),
     Phone("linphone-ipphone", None, "Linphone/5.2.5 (belle-sip/5.2.0)", (), ("ipphone.xml",), ("ipphone.xml",)),
