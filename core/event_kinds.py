@@ -1,6 +1,6 @@
 """The kinds of what is recorded: why a provisioning request got its answer (the access log's `reason`
-column) and, next, the security-event kinds. One list, read by the writers (endpoint, registrar) and the
-readers (rollup, fraud, diagnosis), without loading the provisioning app.
+column) and the security events' `kind`. One list, read by the writers (endpoint, registrar) and the
+readers (rollup, fraud, diagnosis), without loading the provisioning app or the registrar.
 """
 
 from __future__ import annotations
@@ -20,3 +20,14 @@ BANNED = "banned"
 
 # What counts as probing on the fraud page.
 PROBES = (UNKNOWN_KEY, UNKNOWN_MAC, MALFORMED, METHOD, THROTTLED, BANNED)
+
+# Security events (security_event.kind; docs/SIP.md, docs/PROVISIONING.md).
+SIP_AUTH_FAILED = "sip_auth_failed"  # a REGISTER whose digest failed
+SIP_SCANNER = "sip_scanner"  # a source's first request showing a scanner tell
+SIP_USER_SCAN = "sip_user_scan"  # a source asking for many usernames without authenticating
+SIP_BANNED = "sip_banned"
+# KEY_MAC_MISMATCH (above) is an event too: a key presented by a phone showing another MAC.
+MAC_AMBIGUOUS = "mac_ambiguous"  # a MAC-named bootstrap that several devices wait for
+PROVISIONING_PROBE = "provisioning_probe"  # a source throttled after too many misses
+SECURITY_EVENTS = (SIP_AUTH_FAILED, SIP_SCANNER, SIP_USER_SCAN, SIP_BANNED, KEY_MAC_MISMATCH, MAC_AMBIGUOUS,
+                   PROVISIONING_PROBE)  # fmt: skip

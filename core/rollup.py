@@ -37,6 +37,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from core import event_kinds as reasons
+from core.event_kinds import SIP_AUTH_FAILED
 from core.models import AccessLog, Device, FraudRollup, Line, RollupCursor, SecurityEvent
 from core.processes.periodic import every
 
@@ -44,7 +45,6 @@ log = logging.getLogger(__name__)
 
 DOWNLOAD, PROBE, SIP_FAILED = "download", "probe", "sip_failed"
 KINDS = (DOWNLOAD, PROBE, SIP_FAILED)
-SIP_AUTH_FAILED = "sip_auth_failed"  # core/sip/policy.py SecEvent kind
 HOUR, DAY = "hour", "day"
 SOURCES = ("access_log", "security_event")
 BATCH = 50_000  # raw rows per transaction

@@ -103,7 +103,7 @@ class ProvisioningApp:
         log.warning("provisioning: %s throttled after too many misses", ip)
         self.writer.event(
             at=datetime.now(UTC),
-            kind="provisioning_probe",
+            kind=reasons.PROVISIONING_PROBE,
             source_ip=ip,
             user_agent=user_agent,
             detail=f"{self.counter.threshold} misses within {self.counter.window:g}s",

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from core import event_kinds
 from core.sip.grammar import parse_via
 from core.sip.message import SipRequest
 
@@ -54,7 +55,7 @@ class PolicyConfig:
 
 @dataclass(slots=True)
 class SecEvent:
-    kind: str  # sip_auth_failed | sip_scanner | sip_banned | sip_user_scan
+    kind: str  # event_kinds.SIP_AUTH_FAILED, SIP_SCANNER, SIP_USER_SCAN or SIP_BANNED
     at: float
     source_ip: str
     source_port: int | None = None
@@ -133,7 +134,7 @@ class Policy:
         st = self._state(ip, now)
         if not st.scanner:  # one event per source while its state lives
             st.scanner = True
-            self.events.append(SecEvent("sip_scanner", now, ip, port, user_agent=ua, detail=why))
+            self.events.append(SecEvent(event_kinds.SIP_SCANNER, now, ip, port, user_agent=ua, detail=why))
 
     def challenged(self, ip: str, port: int, username: str, ua: str, now: float) -> None:
         """An unauthenticated REGISTER for `username`: many names from one source is enumeration."""
@@ -142,7 +143,9 @@ class Policy:
             st.users.add(username)
         if len(st.users) > 3 and not st.user_scan_reported:
             st.user_scan_reported = True
-            self.events.append(SecEvent("sip_user_scan", now, ip, port, user_agent=ua, detail="more than 3 usernames"))
+            self.events.append(
+                SecEvent(event_kinds.SIP_USER_SCAN, now, ip, port, user_agent=ua, detail="more than 3 usernames")
+            )
 
     def auth_failed(
         self,
@@ -158,7 +161,7 @@ class Policy:
         """Record a failed digest on a nonce issued to `ip` (the registrar calls this only then, so the
         source proved it receives our replies); True when this failure got the source banned. The lower
         scanner threshold applies once such a verified request showed a tell: tells alone prove nothing."""
-        self.events.append(SecEvent("sip_auth_failed", now, ip, port, username, ua, line_id, detail))
+        self.events.append(SecEvent(event_kinds.SIP_AUTH_FAILED, now, ip, port, username, ua, line_id, detail))
         st = self._state(ip, now)
         st.scanner_verified = st.scanner_verified or scanner
         cutoff = now - self.config.fail_window
@@ -174,7 +177,7 @@ class Policy:
         self._bans[ip] = until
         self._local[ip] = now
         self.new_bans.append((ip, now, until, reason))
-        self.events.append(SecEvent("sip_banned", now, ip, port, user_agent=ua, detail=reason))
+        self.events.append(SecEvent(event_kinds.SIP_BANNED, now, ip, port, user_agent=ua, detail=reason))
         self._sources.pop(ip, None)
 
     def _state(self, ip: str, now: float) -> _SourceState:

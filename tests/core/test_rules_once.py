@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select, text
 
-from core import devices, keys, lines
+from core import devices, event_kinds, keys, lines
 from core.credentials import (
     CHOSEN_PROVISIONING_MAC,
     ProvisioningMac,
@@ -253,3 +253,28 @@ def test_a_label_at_its_limit_is_taken_and_one_more_refused(engine, provider, se
         with pytest.raises(ValidationError) as err:
             keys.set_key(s, actor, d, 1, "blf", "102", "k" * (keys.KEY_LABEL_MAX + 1))
         assert (err.value.code, err.value.params) == ("key_label_long", {"max": keys.KEY_LABEL_MAX})
+
+
+# -- security-event kinds ----------------------------------------------------------------------
+
+
+def test_every_security_event_is_written_with_a_kind_from_event_kinds():
+    """The registrar's SecEvent(kind, ...) and the endpoint's writer.event(kind=...) name a constant of
+    core.event_kinds, never a string of their own, and the readers find each kind there."""
+
+    def kind_of(node):
+        if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "SecEvent" and node.args:
+            return node.args[0]
+        if isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "event":
+            return next((k.value for k in node.keywords if k.arg == "kind"), None)
+        return None
+
+    written = set()
+    for path in SOURCES:
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            kind = kind_of(node)
+            if kind is not None:
+                assert isinstance(kind, ast.Attribute), f"{path.relative_to(ROOT)}:{node.lineno}: a kind of its own"
+                written.add(getattr(event_kinds, kind.attr))
+    assert written == set(event_kinds.SECURITY_EVENTS)  # every kind listed is written somewhere, and no other
+    assert len(set(event_kinds.SECURITY_EVENTS)) == len(event_kinds.SECURITY_EVENTS)
