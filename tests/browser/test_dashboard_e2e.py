@@ -166,7 +166,8 @@ def test_reboot_of_a_registered_phone_shows_answered(fresh_server, browser, tmp_
         assert reg.returncode == 0, reg.stdout[-2000:]
         phone = tmp_path / "phone.csv"
         phone.write_text(f"SEQUENTIAL\n{user};{password}\n")
-        uas = subprocess.Popen(_sipp("notify_uas.xml", phone, phone_port, "-timeout", "90s"), cwd=tmp_path,
+        # The phone's lifetime outlasts every wait below (20 + 30 + 20 + 30 + 20 s); stopped in `finally` anyway.
+        uas = subprocess.Popen(_sipp("notify_uas.xml", phone, phone_port, "-timeout", "300s"), cwd=tmp_path,
                                stdout=(tmp_path / "uas.out").open("w"), stderr=subprocess.STDOUT)  # fmt: skip
 
         def registered() -> bool:
