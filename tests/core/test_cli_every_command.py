@@ -116,6 +116,9 @@ def _session(cli: Cli, engine: Engine) -> None:
     assert cli.json("device", "show", dev)["label"] == "Reception"
     assert [x["id"] for x in cli.json("device", "list", "--line", "+41215550101")] == [d["id"]]
     assert cli.json("device", "files", dev) == ["y000000000108.cfg", "805ec0010203.cfg"]
+    report = cli.json("device", "diagnose", dev)  # added a moment ago, never fetched: a fault, still exit 0
+    assert (report["device"], report["verdict"]) == (d["id"], "fault")
+    assert [f["code"] for f in report["findings"]] == ["never_fetched"]
     main = cli("device", "config", dev).stdout
     assert main.startswith("#!version:1.0.0.1") and stored in main and "41215550101" in main
     other = cli.json("device", "config", dev, "--file", "805ec0010203.cfg")
