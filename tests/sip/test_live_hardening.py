@@ -31,10 +31,10 @@ def heartbeat_details(engine: Engine) -> list[str]:
         return list(s.scalars(select(ServiceHeartbeat.detail).where(ServiceHeartbeat.service == "sip")))
 
 
-def options(local: tuple[str, int], via: str) -> bytes:
+def options(local: tuple[str, int], via: str, cseq: int = 1) -> bytes:
     return (
         f"OPTIONS sip:{DOMAIN} SIP/2.0\r\nVia: {via}\r\nFrom: <sip:probe@{DOMAIN}>;tag=1\r\nTo: <sip:{DOMAIN}>\r\n"
-        f"Call-ID: opt-{local[1]}\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
+        f"Call-ID: opt-{local[1]}\r\nCSeq: {cseq} OPTIONS\r\nContent-Length: 0\r\n\r\n"
     ).encode()
 
 
@@ -56,13 +56,17 @@ def test_a_via_port_above_65535_without_rport_does_not_close_the_udp_socket(
     any_loop_registrar: RunningRegistrar, engine: Engine, method: str
 ) -> None:
     registrar = any_loop_registrar
-    attacker = UdpPhone(registrar.port, "127.0.0.66", timeout=0.5)
+    attacker = UdpPhone(registrar.port, "127.0.0.66", timeout=10)
     try:
         if method == "OPTIONS":
             attacker.send(options(attacker.local, "SIP/2.0/UDP 127.0.0.66:70000;branch=z9hG4bKbad"))
         else:
             attacker.send(register_request("1000", attacker.local, via_port=70000, rport=False))
-        assert attacker.recv() is None  # no usable Via: nothing to answer
+        # No usable Via: nothing to answer. Shown without a timed wait for silence: a good OPTIONS from the same
+        # socket, handled after it, is the first thing that comes back.
+        attacker.send(options(attacker.local, f"SIP/2.0/UDP 127.0.0.66:{attacker.local[1]};branch=z9hG4bKok", 2))
+        first = attacker.recv()
+        assert first is not None and (first.status, first.cseq) == (200, (2, "OPTIONS")), first
     finally:
         attacker.close()
     # Every UDP phone still registers, and the heartbeat still (truthfully) says udp+tcp.
