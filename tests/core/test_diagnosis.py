@@ -4,6 +4,7 @@ role scoping, no secret in the report, and a statement count that does not grow 
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -299,3 +300,25 @@ def test_the_statement_count_does_not_grow_with_the_log(engine, provider, seed):
     with transaction(engine) as s:
         s.execute(insert(AccessLog), rows)
     assert count(one) == count(many) <= 10
+
+
+def test_diagnose_is_pure_over_facts_made_by_hand():
+    """No session, no clock: the same facts give the same report, at the time the facts carry."""
+    from core.catalogue import default_catalogue
+
+    now = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+    phone = diagnosis.DeviceFacts(7, "yealink-t46u", MAC, "no", None, now - timedelta(days=3),
+                                  now - timedelta(days=2), OFFICE, UA)  # fmt: skip
+    facts = diagnosis.Facts(
+        now=now, device=phone, model=default_catalogue().get("yealink-t46u"), line_id=1, line_number="+41215550101",
+        pstn_blocked=False, line_device_ids=(7,), base=None, accesses=(), last_fetch=None, bindings=(),
+        auth_failures=(), commands=(), jobs=(), bans=(),
+    )  # fmt: skip
+    first = diagnosis.diagnose(facts)
+    assert first == diagnosis.diagnose(facts)
+    # The log was purged by retention; the device's last access still counts as its fetch.
+    assert [(f.code, f.params) for f in first.findings] == [
+        ("fetched_not_registered", {"fetched": "2026-01-03T09:00:00+00:00"})
+    ]
+    live = diagnosis.Binding(now - timedelta(seconds=5), now + timedelta(minutes=1), OFFICE, 5060, "udp", "", None)
+    assert diagnosis.diagnose(replace(facts, bindings=(live,))).verdict == "ok"  # the line's only device
