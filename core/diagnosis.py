@@ -286,11 +286,9 @@ def _row(at: datetime | None, source_ip: str | None, user_agent: str | None, **m
     return {"at": _iso(at), "source_ip": source_ip or "", "user_agent": user_agent or "", **more}
 
 
-def _last_fetch_at(facts: Facts, device: DeviceFacts) -> datetime | None:
+def _last_fetch_at(facts: Facts) -> datetime | None:
     """The newest successful fetch: the log's, or the device's last access once retention purged the log."""
-    if device is facts.device and facts.last_fetch is not None:
-        return facts.last_fetch.at
-    return device.last_access_at
+    return facts.last_fetch.at if facts.last_fetch is not None else facts.device.last_access_at
 
 
 def _own_bindings(facts: Facts, device: DeviceFacts) -> list[Binding]:
@@ -330,7 +328,7 @@ def _findings(facts: Facts) -> list[Finding]:
     d, model, now = facts.device, facts.model, facts.now
     kind = model.kind if model is not None else ""
     out: list[Finding] = []
-    fetched_at = _last_fetch_at(facts, d)
+    fetched_at = _last_fetch_at(facts)
     refusals = [a for a in facts.accesses if a.status >= 400]
 
     if model is not None and model.has_url and fetched_at is None:
