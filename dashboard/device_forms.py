@@ -112,7 +112,7 @@ def add_device_form(actor: Actor, line: dict[str, Any]) -> None:
             key=f"{key}_pm",
         )  # fmt: skip
         field_error("provisioning_mac", scope)
-    sent["label"] = st.text_input(t("label"), key=f"{key}_label", max_chars=devices.DEVICE_LABEL_MAX)
+    sent["label"] = st.text_input(t("label"), key=f"{key}_label")
     field_error("label", scope)
     if "expansion" in fields:
         sent["expansion"] = _expansion_input(model, None, key) or None
@@ -164,9 +164,7 @@ def edit_device_form(actor: Actor, device: dict[str, Any]) -> bool:
     if "admin_password" in fields:
         changes["admin_password"] = _password("admin_password", key, scope)
     if "username" in fields:
-        changes["username"] = st.text_input(
-            t("username"), value=device["username"], key=f"{key}_user", max_chars=devices.USERNAME_MAX
-        )
+        changes["username"] = st.text_input(t("username"), value=device["username"], key=f"{key}_user")
         field_error("username", scope)
     if "user_password" in fields:
         changes["user_password"] = _password("user_password", key, scope)
@@ -188,9 +186,7 @@ def edit_device_form(actor: Actor, device: dict[str, Any]) -> bool:
             format_func=bases.get, placeholder=t("choose"), key=f"{key}_base",
         )  # fmt: skip
         field_error("base", scope)
-    changes["label"] = st.text_input(
-        t("label"), value=device["label"], key=f"{key}_label", max_chars=devices.DEVICE_LABEL_MAX
-    )
+    changes["label"] = st.text_input(t("label"), value=device["label"], key=f"{key}_label")
     field_error("label", scope)
     if "expansion" in fields:
         changes["expansion"] = _expansion_input(model, device["expansion"], key)

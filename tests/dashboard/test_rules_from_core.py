@@ -4,10 +4,12 @@ core.keys). Each test reads the answer from core, so a copy that drifts fails he
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from sqlalchemy import update
 
-from core import devices, fraud
+from core import devices, fraud, keys
 from core.credentials import CHOSEN_PROVISIONING_MAC, ProvisioningMac
 from core.db import transaction
 from core.models import Device
@@ -50,20 +52,17 @@ def test_every_state_has_a_label_in_each_language():
         assert all(f"pm_{state.value}" in texts for state in ProvisioningMac)
 
 
-def test_the_add_form_offers_the_chosen_states_and_core_limits(app, world):
+def test_the_add_form_offers_the_chosen_states(app, world):
     at = app(world.admin_a_id, "pages/phones.py", line=str(world.seed.line_a2))
     at.selectbox(key="add_kind").set_value("desk_phone").run()
     at.selectbox(key="add_model").set_value("yealink-t46u").run()
     assert list(at.selectbox(key="add_0_pm").options) == _labels(CHOSEN_PROVISIONING_MAC)
-    assert at.text_input(key="add_0_label").max_chars == devices.DEVICE_LABEL_MAX
 
 
 def test_the_edit_form_offers_the_chosen_states_until_done(app, world, engine):
     key = f"edit{world.desk_a1}_0"
     at = app(world.alice_id, "pages/phones.py")
     assert list(at.selectbox(key=f"{key}_pm").options) == _labels(CHOSEN_PROVISIONING_MAC)
-    assert at.text_input(key=f"{key}_label").max_chars == devices.DEVICE_LABEL_MAX
-    assert at.text_input(key=f"{key}_user").max_chars == devices.USERNAME_MAX
     with transaction(engine) as s:
         s.execute(update(Device).where(Device.id == world.desk_a1).values(provisioning_mac=ProvisioningMac.DONE))
     at = app(world.alice_id, "pages/phones.py")
@@ -78,3 +77,22 @@ def test_the_fraud_charts_are_the_kinds_core_shows_the_role(app, world, role):
     kind_titles = {DOWNLOAD: "downloads", PROBE: "probes", SIP_FAILED: "sip_failures"}
     expected = {TEXTS["en"][kind_titles[kind]] for kind in fraud.visible_kinds(Actor("t", role))}
     assert titles == expected and (TEXTS["en"]["probes"] in titles) == (role == "provider")
+
+
+def test_a_device_label_is_refused_past_core_limit_with_that_limit(app, world, engine):
+    """No limit of the form's own (a paste cut short would be a silent loss): core refuses, saying its limit."""
+    key = f"edit{world.desk_a1}_0"
+    at = app(world.alice_id, "pages/phones.py")
+    at.text_input(key=f"{key}_label").input("d" * (devices.DEVICE_LABEL_MAX + 1))
+    at.button(key=f"{key}_save").click().run()
+    assert any(str(devices.DEVICE_LABEL_MAX) in e.value for e in at.error), [e.value for e in at.error]
+    at.text_input(key=f"{key}_label").input("d" * devices.DEVICE_LABEL_MAX)
+    at.button(key=f"{key}_save").click().run()
+    with transaction(engine) as s:
+        assert s.get(Device, world.desk_a1).label == "d" * devices.DEVICE_LABEL_MAX
+
+
+def test_the_key_grid_caps_a_key_label_at_core_limit(app, world):
+    at = app(world.alice_id, "pages/keys.py", device=str(world.desk_a1))
+    columns = json.loads(at.dataframe[0].proto.columns)
+    assert columns["label"]["type_config"]["max_chars"] == keys.KEY_LABEL_MAX, columns
