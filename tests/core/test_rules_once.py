@@ -232,6 +232,19 @@ def test_a_generated_key_is_what_the_endpoint_parses():
         assert parse_path(f"/{near}/y000000000028.cfg".encode()).kind == "bad"
 
 
+def test_the_urls_core_hands_out_are_the_ones_the_endpoint_answers(settings):
+    """render/urls builds a device's URLs, provisioning/paths reads them back: the same key, either form."""
+    from urllib.parse import urlsplit
+
+    from core.render.urls import device_base_url, device_url
+
+    device = Device(access_key=new_access_key())
+    main = parse_path(urlsplit(device_url(settings, device)).path.encode())
+    further = parse_path(urlsplit(device_base_url(settings, device) + "y000000000028.cfg").path.encode())
+    assert (main.kind, main.key) == ("main", device.access_key)
+    assert (further.kind, further.key, further.name) == ("file", device.access_key, "y000000000028.cfg")
+
+
 # -- labels ------------------------------------------------------------------------------------
 
 
