@@ -34,6 +34,11 @@ class Actor:
     def is_provider(self) -> bool:
         return self.role == "provider"
 
+    @property
+    def has_one_line(self) -> bool:
+        """A user account sees its own line only (can_see_line): nothing for it to pick or search."""
+        return self.role == "user"
+
 
 def system_actor(os_user: str) -> Actor:
     return Actor(name=f"system:{os_user}", role="provider")

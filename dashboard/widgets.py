@@ -51,7 +51,7 @@ def choose_line(actor: Actor, key: str = "line_pick", hold: str = "") -> dict[st
     each keyed by its line id, so a click picks the line it shows; no list of every line is ever loaded.
     """
     wanted = _param_int("line") or st.session_state.get(CURRENT_LINE)
-    query = st.session_state.get(f"{key}_q", "") if actor.role != "user" else ""
+    query = "" if actor.has_one_line else st.session_state.get(f"{key}_q", "")
     with tx() as s:
         current = lines.visible_line(s, actor, wanted) if wanted else None
         if current is None:
@@ -64,7 +64,7 @@ def choose_line(actor: Actor, key: str = "line_pick", hold: str = "") -> dict[st
     st.session_state[CURRENT_LINE] = current["id"]
     st.query_params["line"] = str(current["id"])
     st.subheader(line_label(current))
-    if actor.role == "user":  # one line: nothing to choose
+    if actor.has_one_line:  # nothing to choose
         return current
     st.text_input(t("line_search"), key=f"{key}_q", placeholder=t("line_search_hint"))
     if query.strip():

@@ -291,3 +291,15 @@ def test_every_security_event_is_written_with_a_kind_from_event_kinds():
                 written.add(getattr(event_kinds, kind.attr))
     assert written == set(event_kinds.SECURITY_EVENTS)  # every kind listed is written somewhere, and no other
     assert len(set(event_kinds.SECURITY_EVENTS)) == len(event_kinds.SECURITY_EVENTS)
+
+
+# -- roles -------------------------------------------------------------------------------------
+
+
+@pytest.mark.db
+def test_an_actor_with_one_line_sees_exactly_one(engine, provider, seed):
+    """The line picker hides its search for such an actor (dashboard/widgets.py): core says who that is."""
+    with transaction(engine) as s:
+        for actor in (provider, seed.admin_a, seed.user_a1):
+            seen = lines.search_lines(s, actor, "", limit=10)
+            assert actor.has_one_line == (len(seen) == 1), (actor.role, seen)
