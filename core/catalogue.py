@@ -29,6 +29,7 @@ XML = "application/xml; charset=utf-8"
 TEXT = "text/plain; charset=utf-8"
 KINDS = ("desk_phone", "expansion_module", "dect_base", "dect_handset", "ata", "softphone", "webphone")
 KINDS_WITH_URL = ("desk_phone", "dect_base", "ata", "softphone")
+DEVICE_KINDS = tuple(k for k in KINDS if k != "expansion_module")  # what may be added; a module is attached
 DIGESTS = ("MD5", "SHA-256")
 _ID_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
 

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, contains_eager
 
 from core import audit
-from core.catalogue import DeviceModel, default_catalogue
+from core.catalogue import DEVICE_KINDS, DeviceModel, default_catalogue
 from core.credentials import (
     CHOSEN_PROVISIONING_MAC,
     ProvisioningMac,
@@ -42,7 +42,7 @@ def _model(model_id: str, field: str = "model") -> DeviceModel:
     model = default_catalogue().get(model_id or "")
     if model is None:
         raise ValidationError("model_unknown", field, model=model_id)
-    if model.kind == "expansion_module":
+    if model.kind not in DEVICE_KINDS:
         raise ValidationError("model_is_module", field, model=model.label)
     return model
 

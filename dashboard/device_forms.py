@@ -10,14 +10,13 @@ from typing import Any
 import streamlit as st
 
 from core import devices
-from core.catalogue import DeviceModel, default_catalogue
+from core.catalogue import DEVICE_KINDS, DeviceModel, default_catalogue
 from core.credentials import CHOSEN_PROVISIONING_MAC, ProvisioningMac
 from core.permissions import Actor
 from dashboard.db import tx
 from dashboard.i18n import t
 from dashboard.widgets import ERRORS_KEY, call, device_name, field_error, other_errors
 
-ADD_KINDS = ("desk_phone", "dect_base", "dect_handset", "ata", "softphone", "webphone")
 DELETE_FLAG = "delete_device_id"
 ADD_FIELDS = ("model", "mac", "label", "base", "provisioning_mac", "expansion")
 EDIT_FIELDS = ("admin_password", "username", "user_password", "mac", "provisioning_mac", "base", "label", "expansion")
@@ -82,7 +81,7 @@ def add_device_form(actor: Actor, line: dict[str, Any]) -> None:
     """
     scope = "add."
     kind = st.selectbox(
-        t("kind"), ADD_KINDS, format_func={k: t(f"kind_{k}") for k in ADD_KINDS}.get, placeholder=t("choose"),
+        t("kind"), DEVICE_KINDS, format_func={k: t(f"kind_{k}") for k in DEVICE_KINDS}.get, placeholder=t("choose"),
         key="add_kind",
     )  # fmt: skip
     models = _models(kind)

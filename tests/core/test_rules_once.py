@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import select, text
 
 from core import devices, event_kinds, keys, lines
+from core.catalogue import DEVICE_KINDS, KINDS, default_catalogue
 from core.credentials import (
     CHOSEN_PROVISIONING_MAC,
     ProvisioningMac,
@@ -303,3 +304,14 @@ def test_an_actor_with_one_line_sees_exactly_one(engine, provider, seed):
         for actor in (provider, seed.admin_a, seed.user_a1):
             seen = lines.search_lines(s, actor, "", limit=10)
             assert actor.has_one_line == (len(seen) == 1), (actor.role, seen)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_model_of_each_kind_is_added_exactly_when_core_lists_its_kind(kind):
+    model = default_catalogue().models(kind)[0]
+    if kind in DEVICE_KINDS:
+        assert devices._model(model.id) is model
+    else:
+        with pytest.raises(ValidationError) as err:
+            devices._model(model.id)
+        assert err.value.code == "model_is_module"

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import update
 
 from core import devices, fraud, keys
+from core.catalogue import DEVICE_KINDS
 from core.credentials import CHOSEN_PROVISIONING_MAC, ProvisioningMac
 from core.db import transaction
 from core.models import Device
@@ -96,3 +97,8 @@ def test_the_key_grid_caps_a_key_label_at_core_limit(app, world):
     at = app(world.alice_id, "pages/keys.py", device=str(world.desk_a1))
     columns = json.loads(at.dataframe[0].proto.columns)
     assert columns["label"]["type_config"]["max_chars"] == keys.KEY_LABEL_MAX, columns
+
+
+def test_the_add_form_offers_the_kinds_core_adds(app, world):
+    at = app(world.admin_a_id, "pages/phones.py", line=str(world.seed.line_a2))
+    assert list(at.selectbox(key="add_kind").options) == [TEXTS["en"][f"kind_{kind}"] for kind in DEVICE_KINDS]
