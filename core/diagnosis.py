@@ -32,7 +32,6 @@ from core.messages import finding_text
 from core.models import AccessLog, Ban, Device, DeviceCommand, RedirectionJob, Registration, SecurityEvent
 from core.permissions import Actor, require_device
 from core.registrations import match_device
-from core.rollup import SIP_AUTH_FAILED
 
 ACCESS_ROWS = 50  # newest access-log rows read for evidence and the timeline
 AUTH_WINDOW = timedelta(hours=24)
@@ -226,7 +225,7 @@ def load_facts(session: Session, actor: Actor, device_id: int, now: datetime) ->
     )
     failures = session.scalars(
         select(SecurityEvent)
-        .where(SecurityEvent.kind == SIP_AUTH_FAILED, SecurityEvent.at >= now - AUTH_WINDOW)
+        .where(SecurityEvent.kind == event_kinds.SIP_AUTH_FAILED, SecurityEvent.at >= now - AUTH_WINDOW)
         .where(SecurityEvent.username == line.sip_username)
         .order_by(SecurityEvent.at.desc())
         .limit(AUTH_ROWS)
