@@ -303,8 +303,12 @@ def _drop_keys_beyond_capabilities(session: Session, device: Device, model: Devi
         if key.module == 0:
             ok = key.index <= model.keys and key.function in model.key_functions
         else:
-            ok = module is not None and key.module <= device.expansion_count and key.index <= module.keys
-            ok = ok and key.function in module.key_functions  # type: ignore[union-attr]
+            ok = (
+                module is not None
+                and key.module <= device.expansion_count
+                and key.index <= module.keys
+                and key.function in module.key_functions
+            )
         if not ok:
             device.keys.remove(key)
 

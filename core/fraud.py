@@ -313,4 +313,4 @@ def devices_by_id(session: Session, actor: Actor, ids: list[int]) -> list[dict[s
 def catch_up(session: Session, actor: Actor) -> None:
     """Fold the raw rows serve has not rolled up yet (bounded work) before reading; any actor of the page."""
     del actor  # the rollup holds every tenant's rows; what is read is scoped per query above
-    rollup.catch_up(session.get_bind(), budget=CATCH_UP_ROWS)  # type: ignore[arg-type]
+    rollup.catch_up(session.get_bind().engine, budget=CATCH_UP_ROWS)

@@ -129,7 +129,7 @@ def replace_keys(session: Session, actor: Actor, device_id: int, module: int,
         if not function:
             continue
         try:
-            index = int(row.get("index"))  # type: ignore[arg-type]
+            index = int(row.get("index"))  # type: ignore[arg-type]  # None or junk: the except below
         except (TypeError, ValueError):
             raise ValidationError("key_index_invalid", f"{prefix}index") from None
         if index in wanted:

@@ -197,7 +197,7 @@ class Settings:
         return self.public_url.rstrip("/")
 
     def with_(self, **changes: object) -> Settings:
-        return replace(self, **changes)  # type: ignore[arg-type]
+        return replace(self, **changes)  # type: ignore[arg-type]  # field names checked by dataclasses at run time
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:

@@ -19,9 +19,9 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Engine, update
+from sqlalchemy import CursorResult, Engine, update
 from sqlalchemy.orm import Session
 
 from core.credentials import ProvisioningMac
@@ -238,7 +238,7 @@ class DeviceDirectory:
                 # updated_at kept: this is the fetch itself, not a change the phone still has to fetch
                 .values(provisioning_mac=ProvisioningMac.DONE, updated_at=Device.updated_at)
             )
-            if result.rowcount != 1:  # type: ignore[attr-defined]
+            if cast("CursorResult[Any]", result).rowcount != 1:  # an UPDATE's result has a row count
                 return False
             queue_redirection(session, row.id, model, row.mac, "withdraw")
         log.info("device %s: provisioning MAC once -> done", row.id)

@@ -89,7 +89,7 @@ def make_server(
         websockets=False,
         backlog=2048,  # a burst of phones re-provisioning at once
         log_access=False,  # our own access log records every request
-        **tls,  # type: ignore[arg-type]
+        **tls,  # type: ignore[arg-type]  # Path and SSLProtocols values in one dict
     )
 
 

@@ -22,6 +22,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import cast
 
 from core.sip.errors import SipParseError
 from core.sip.message import KEEPALIVE, MAX_MESSAGE, NEED_DATA, SipRequest, SipResponse, StreamParser, parse, serialize
@@ -151,11 +152,13 @@ class Endpoint:
     def sendto(self, data: bytes, addr: tuple[str, int]) -> bool:
         if not self.udp_open() or not valid_port(addr[1]):
             return False
-        if self.udp.get_write_buffer_size() > MAX_UDP_BACKLOG:  # type: ignore[union-attr]
+        udp = self.udp
+        assert udp is not None  # udp_open() said so
+        if udp.get_write_buffer_size() > MAX_UDP_BACKLOG:  # type: ignore[attr-defined]  # asyncio and uvloop have it; typeshed not
             self.errors.warning("udp-backlog", "SIP/UDP send queue full: reply to %s:%s dropped", *addr)
             return False
         try:
-            self.udp.sendto(data, addr)  # type: ignore[union-attr]
+            udp.sendto(data, addr)
         except (OSError, ValueError, OverflowError) as exc:  # uvloop raises some of these itself
             self.errors.warning(f"send:{addr[0]}", "SIP/UDP reply to %s:%s not sent: %s", addr[0], addr[1], exc)
             return False
@@ -226,7 +229,7 @@ class UdpProtocol(asyncio.DatagramProtocol):
         self.transport: asyncio.DatagramTransport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
+        self.transport = cast(asyncio.DatagramTransport, transport)  # a datagram endpoint's transport
         self.endpoint.udp = self.transport
         host, port = transport.get_extra_info("sockname")[:2]
         self.endpoint.local = f"udp:{host}:{port}"
@@ -285,13 +288,13 @@ class TcpProtocol(asyncio.Protocol):
         self.last_active = time.monotonic()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
+        self.transport = cast(asyncio.Transport, transport)  # a stream server's transport
         peer = transport.get_extra_info("peername")
         self.peer = (peer[0], peer[1]) if peer else ("?", 0)
         host, port = transport.get_extra_info("sockname")[:2]
         self.local = f"tcp:{host}:{port}"
         if not self.endpoint.admit(self):
-            transport.abort()  # type: ignore[attr-defined]
+            self.transport.abort()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.endpoint.forget(self)
