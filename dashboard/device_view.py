@@ -22,7 +22,16 @@ from dashboard.commands import command_outcome, registrar_up, remember_request, 
 from dashboard.db import tx
 from dashboard.i18n import lang, t
 from dashboard.setup_dialog import open_setup, show_if_open
-from dashboard.widgets import call, choose_line, device_from_url, device_name, line_label, other_errors, when
+from dashboard.widgets import (
+    call,
+    choose_device,
+    choose_line,
+    device_from_url,
+    device_name,
+    line_label,
+    other_errors,
+    when,
+)
 
 PICK_KEY = "device_view_pick"  # the device select (ids)
 SHOWN_KEY = "device_view_shown"  # the device drawn last
@@ -55,15 +64,7 @@ def pick_device(actor: Actor) -> dict[str, Any] | None:
     if not candidates:
         st.info(t("no_devices"))
         return None
-    if st.session_state.get(PICK_KEY) not in candidates:
-        st.session_state.pop(PICK_KEY, None)  # another line's device: start from this line's first
-    chosen = st.selectbox(
-        t("device"),
-        list(candidates),
-        format_func={i: device_name(d) for i, d in candidates.items()}.get,
-        placeholder=t("choose"),
-        key=PICK_KEY,
-    )
+    chosen = choose_device(candidates, PICK_KEY)
     st.session_state[SHOWN_KEY] = chosen
     st.query_params["device"] = str(chosen)
     return candidates[chosen]

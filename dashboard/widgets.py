@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -98,6 +99,20 @@ def device_from_url(actor: Actor) -> dict[str, Any] | None:
 def device_name(device: dict[str, Any]) -> str:
     label = f" — {device['label']}" if device.get("label") else ""
     return f"{device['model_label']}{label}"
+
+
+def choose_device(candidates: dict[int, dict[str, Any]], key: str, on_change: Callable[[], None] | None = None) -> int:
+    """The device picker of one line's devices (id -> view); a choice left from another line starts over."""
+    if st.session_state.get(key) not in candidates:
+        st.session_state.pop(key, None)  # another line's device: start from this line's first
+    return st.selectbox(
+        t("device"),
+        list(candidates),
+        format_func={i: device_name(d) for i, d in candidates.items()}.get,
+        placeholder=t("choose"),
+        key=key,
+        on_change=on_change,
+    )
 
 
 def when(iso: str | None) -> str:

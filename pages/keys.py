@@ -16,7 +16,7 @@ from dashboard.guard import require_login
 from dashboard.i18n import t
 from dashboard.key_editor import discard, key_table, layout_picture, unsaved
 from dashboard.unsaved import leave_guard
-from dashboard.widgets import choose_line, device_from_url, device_name
+from dashboard.widgets import choose_device, choose_line, device_from_url, device_name
 
 actor = require_login()  # first statement of every page: no login, no data
 
@@ -65,16 +65,7 @@ if not candidates:
     st.stop()
 if from_url is not None and from_url["id"] in candidates and from_url["id"] != st.session_state.get(SHOWN_KEY):
     st.session_state[DEVICE_KEY] = from_url["id"]  # a link (e.g. from Téléphones) names the device
-if st.session_state.get(DEVICE_KEY) not in candidates:
-    st.session_state.pop(DEVICE_KEY, None)  # another line's device: start from this line's first
-chosen = st.selectbox(
-    t("device"),
-    list(candidates),
-    format_func={i: device_name(d) for i, d in candidates.items()}.get,
-    placeholder=t("choose"),
-    key=DEVICE_KEY,
-    on_change=picked,
-)
+chosen = choose_device(candidates, DEVICE_KEY, on_change=picked)
 device = candidates[chosen]
 st.session_state[SHOWN_KEY] = device["id"]
 st.query_params["device"] = str(device["id"])

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from streamlit.testing.v1 import AppTest
 
 from core import accounts, devices, keys
 from core.db import transaction
+from core.models import Registration
 from core.permissions import Actor
 from core.settings import current_settings
 from dashboard.auth import ACCOUNT_KEY
@@ -108,3 +110,12 @@ def texts(at: AppTest) -> str:
             if kind == "selectbox":
                 parts += [str(o) for o in w.options]
     return "\n".join(parts)
+
+
+def register(engine: Engine, world: World) -> None:
+    """A live binding of Alice's desk phone (its MAC in the User-Agent)."""
+    with transaction(engine) as s:
+        s.add(Registration(aor="sip:41215550101@acme.voip.example", contact="sip:41215550101@192.0.2.10:5062",
+                           line_id=world.seed.line_a1, source_ip="192.0.2.10", source_port=5062, transport="udp",
+                           user_agent="Yealink SIP-T46U 108.86.0.20 80:5e:c0:11:22:33", call_id="c1", cseq=1,
+                           expires_at=datetime.now(UTC) + timedelta(minutes=10)))  # fmt: skip

@@ -3,7 +3,7 @@ command row's outcome shown as it changes and the buttons drawn only where they 
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import select, update
@@ -11,16 +11,9 @@ from sqlalchemy import select, update
 from core import heartbeat
 from core.db import transaction
 from core.device_commands import OUTCOMES
-from core.models import DeviceCommand, Registration
+from core.models import DeviceCommand
 from dashboard.commands import REQUESTS_KEY
-
-
-def register(engine, world) -> None:
-    with transaction(engine) as s:
-        s.add(Registration(aor="sip:41215550101@acme.voip.example", contact="sip:41215550101@192.0.2.10:5062",
-                           line_id=world.seed.line_a1, source_ip="192.0.2.10", source_port=5062, transport="udp",
-                           user_agent="Yealink SIP-T46U 108.86.0.20 80:5e:c0:11:22:33", call_id="c1", cseq=1,
-                           expires_at=datetime.now(UTC) + timedelta(minutes=10)))  # fmt: skip
+from tests.dashboard.conftest import register
 
 
 def alerts(at) -> dict[str, list[str]]:

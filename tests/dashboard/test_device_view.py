@@ -3,23 +3,15 @@ for each role that may see it; every button goes through core as the acting acco
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from sqlalchemy import select
 
 from core import devices, heartbeat
 from core.db import transaction
-from core.models import AuditEvent, Device, DeviceCommand, Registration
+from core.models import AuditEvent, Device, DeviceCommand
 from core.permissions import system_actor
-
-
-def register(engine, world) -> None:
-    """A live binding of Alice's desk phone (its MAC in the User-Agent)."""
-    with transaction(engine) as s:
-        s.add(Registration(aor="sip:41215550101@acme.voip.example", contact="sip:41215550101@192.0.2.10:5062",
-                           line_id=world.seed.line_a1, source_ip="192.0.2.10", source_port=5062, transport="udp",
-                           user_agent="Yealink SIP-T46U 108.86.0.20 80:5e:c0:11:22:33", call_id="c1", cseq=1,
-                           expires_at=datetime.now(UTC) + timedelta(minutes=10)))  # fmt: skip
+from tests.dashboard.conftest import register
 
 
 def access_key(engine, device_id: int) -> str | None:
