@@ -68,6 +68,12 @@ class DeviceModel:
         """Handsets are configured through their base and web phones need no file."""
         return self.kind in KINDS_WITH_URL
 
+    @property
+    def registers(self) -> bool:
+        """Provisioned with the line's account, it registers itself: exactly the kinds with a URL (a
+        handset registers through its base; a web phone's binding cannot be told apart)."""
+        return self.has_url
+
     def as_json(self) -> dict[str, Any]:
         return {
             "id": self.id,

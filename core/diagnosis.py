@@ -41,9 +41,6 @@ COMMAND_ROWS = 10
 JOB_ROWS = 10
 # A phone that fetched this recently may still be booting: not registered yet is no fault.
 BOOT_GRACE = timedelta(minutes=2)
-# Kinds that hold a SIP account of their own and register (a handset registers through its base,
-# a web phone has neither a file nor a binding we can tell apart).
-REGISTERING_KINDS = ("desk_phone", "dect_base", "ata", "softphone")
 FAILED_COMMANDS = ("failed", "timeout", "not_registered")
 SEVERITIES = ("info", "warning", "fault")  # verdict: the worst of fault/warning, else ok
 
@@ -192,9 +189,7 @@ def load_facts(session: Session, actor: Actor, device_id: int, now: datetime) ->
     catalogue = default_catalogue()
     on_line = session.scalars(select(Device).where(Device.line_id == line.id).order_by(Device.id)).all()
     candidates = [(d.id, d.mac, d.last_access_ip) for d in on_line]
-    registering = tuple(
-        d.id for d in on_line if (m := catalogue.get(d.model_id)) is not None and m.kind in REGISTERING_KINDS
-    )
+    registering = tuple(d.id for d in on_line if (m := catalogue.get(d.model_id)) is not None and m.registers)
     base = next((d for d in on_line if d.id == device.base_station_id), None)
     accesses = session.scalars(
         select(AccessLog).where(AccessLog.device_id == device.id).order_by(AccessLog.id.desc()).limit(ACCESS_ROWS)
@@ -352,7 +347,7 @@ def _findings(facts: Facts) -> list[Finding]:
                            "resync" if resync else None,
                            f"python -m core device resync {d.id}" if resync else None))  # fmt: skip
 
-    if kind in REGISTERING_KINDS:
+    if model is not None and model.registers:
         out += _registration_findings(facts, d, fetched_at)
         live = [b for b in _own_bindings(facts, d) if b.expires_at > now]
         if facts.auth_failures:

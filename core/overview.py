@@ -51,7 +51,7 @@ def _conditions(now: datetime) -> dict[str, ColumnElement[bool]]:
 def _registers(model_id: str) -> bool:
     """Provisioned with the line's account, so it registers itself (handsets go through their base)."""
     model = default_catalogue().get(model_id)
-    return model is not None and model.has_url
+    return model is not None and model.registers
 
 
 def vpbx_overview(session: Session, actor: Actor, now: datetime | None = None) -> list[dict[str, Any]]:
