@@ -36,6 +36,11 @@ log = logging.getLogger(__name__)
 # starts the workers from an import string, two processes below the test, so the environment is
 # the only way in. Production never sets it; tests/core/test_settings.py allows only this name.
 TEST_RENDERER_ENV = "VOIPADMIN_PROVISIONING_RENDERER"
+# On SIGTERM (serve stopping, or dead: see processes/lifeline.py) Granian asks each worker to stop,
+# then waits; without a bound a stuck worker (a blocked write, a wedged thread) keeps the port open
+# and serving forever after serve is gone. A clean stop, access-log flush included, takes well
+# under a second; past this the worker is killed and only its unflushed log rows are lost.
+WORKER_STOP_SECONDS = 10
 
 
 def _renderer(settings: Settings) -> RendererLike:
@@ -89,6 +94,7 @@ def make_server(
         websockets=False,
         backlog=2048,  # a burst of phones re-provisioning at once
         log_access=False,  # our own access log records every request
+        workers_kill_timeout=WORKER_STOP_SECONDS,
         **tls,  # type: ignore[arg-type]  # Path and SSLProtocols values in one dict
     )
 

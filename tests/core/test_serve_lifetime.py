@@ -170,3 +170,13 @@ def test_two_serves_starting_at_the_same_instant_cannot_both_pass_the_check(sett
             claim.close()
     for claim in claim_ports(settings, opts):  # released with the first serve: free again
         claim.close()
+
+
+def test_a_worker_that_will_not_stop_is_killed_after_a_bound():
+    """Granian waits for its workers on SIGTERM; unbounded, one stuck worker would keep the port
+    serving after serve is gone (the kill -9 tests above rely on this bound on a loaded machine)."""
+    from core.provisioning.server import WORKER_STOP_SECONDS, make_server
+
+    server = make_server("127.0.0.1", free_port(), None, None, workers=1, threads=1)
+    assert server.workers_kill_timeout == WORKER_STOP_SECONDS
+    assert 0 < WORKER_STOP_SECONDS < 30  # inside the tests' wait for the port to close
