@@ -17,6 +17,7 @@ UNKNOWN_KEY = "unknown_key"
 UNKNOWN_MAC = "unknown_mac"
 THROTTLED = "throttled"
 BANNED = "banned"
+OLD_KEY = "old_key"  # a key a "Nouveau clé" retired (core.models.RetiredKey): the device's old URL
 
 # What counts as probing on the fraud page.
 PROBES = (UNKNOWN_KEY, UNKNOWN_MAC, MALFORMED, METHOD, THROTTLED, BANNED)
@@ -31,3 +32,11 @@ MAC_AMBIGUOUS = "mac_ambiguous"  # a MAC-named bootstrap that several devices wa
 PROVISIONING_PROBE = "provisioning_probe"  # a source throttled after too many misses
 SECURITY_EVENTS = (SIP_AUTH_FAILED, SIP_SCANNER, SIP_USER_SCAN, SIP_BANNED, KEY_MAC_MISMATCH, MAC_AMBIGUOUS,
                    PROVISIONING_PROBE)  # fmt: skip
+
+# The registration history (registration_event.event; core.sip.registrar writes, core.diagnosis reads).
+REG_START = "start"  # a contact bound that was not (or no longer) bound
+REG_CHANGE = "change"  # a refresh from another address, port, transport or User-Agent
+REG_UNREGISTER = "unregister"  # expires=0 or `Contact: *`
+REG_EXPIRED = "expired"  # not refreshed in time: purged
+REG_AUTH_FAILED = "auth_failed"  # a REGISTER for the line's user name whose digest failed
+REGISTRATION_EVENTS = (REG_START, REG_CHANGE, REG_UNREGISTER, REG_EXPIRED, REG_AUTH_FAILED)

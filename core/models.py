@@ -337,3 +337,34 @@ class RollupCursor(Base):
     __tablename__ = "rollup_cursor"
     source: Mapped[str] = mapped_column(String(32), primary_key=True)
     last_id: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class RetiredKey(Base):
+    """The SHA-256 of an access key a "Nouveau clé" replaced: a request with it is that device's old
+    configuration, told apart from random probing (diagnosis `old_key_used`). Only the hash: the
+    old URL stays unusable even to someone who reads the database."""
+
+    __tablename__ = "retired_key"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    device_id: Mapped[int] = mapped_column(ForeignKey("device.id", ondelete="CASCADE"), index=True)
+    retired_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class RegistrationEvent(Base):
+    """A line's registration history (issue 12, point 4): starts, refreshes that changed address or
+    User-Agent, ends (unregister, expiry) and failed authentications. Written behind by the registrar's
+    flush, never on the REGISTER path; pruned with the access log (core.retention)."""
+
+    __tablename__ = "registration_event"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)  # retention: by age
+    line_id: Mapped[int] = mapped_column(ForeignKey("line.id", ondelete="CASCADE"))
+    event: Mapped[str] = mapped_column(String(16))  # core.event_kinds.REGISTRATION_EVENTS
+    contact: Mapped[str] = mapped_column(String(512), default="")
+    source_ip: Mapped[str] = mapped_column(String(45), default="")
+    source_port: Mapped[int | None] = mapped_column(Integer)
+    transport: Mapped[str] = mapped_column(String(8), default="")
+    user_agent: Mapped[str] = mapped_column(String(255), default="")
+    # The diagnosis reads a line's newest rows: (line_id, id) walks them newest first without a sort.
+    __table_args__ = (Index("ix_registration_event_line", "line_id", "id"),)
