@@ -1,16 +1,21 @@
 """The registrar as a pure state machine (RFC 3261 §10.3): `handle(msg, source, now) -> replies`.
 
 No I/O and no clock reads: the transport passes the time in and sends what comes back. Binding
-changes collect in `changes` (latest state per (aor, contact) wins) for the write-behind.
+changes collect in `changes` (latest state per (aor, contact) wins) for the write-behind, and the
+registration history (issue 12: starts, refreshes from another address or User-Agent, unregisters,
+expiries, failed digests of a line's user name) in `history`, drained by the service's flush into
+`registration_event` rows. A refresh that changes nothing records nothing: 10,000 phones refresh.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+from collections import deque
 from dataclasses import dataclass
 from email.utils import formatdate
 
+from core import event_kinds
 from core.sip.credentials import Credential, CredentialTable
 from core.sip.digest import NonceFactory, make_challenge, parse_auth_params, verify
 from core.sip.grammar import format_params, parse_name_addr, parse_uri, parse_via
@@ -21,6 +26,7 @@ log = logging.getLogger(__name__)
 
 ALLOW = "REGISTER, OPTIONS, NOTIFY"
 SUPPORTED: frozenset[str] = frozenset()  # no extensions: any Require gets 420
+HISTORY_CONTACT_MAX = 512  # registration_event.contact
 # Stand-in HA1s: an unknown user's digest is checked against one, so it costs what a known user's does.
 _DUMMY_HA1 = {"MD5": os.urandom(16).hex(), "SHA-256": os.urandom(32).hex()}
 
@@ -40,6 +46,7 @@ class RegistrarConfig:
     max_expires: int = 3600
     default_expires: int = 3600
     max_contacts: int = 16  # per AOR, against memory abuse
+    max_history: int = 100_000  # pending history events; past it the oldest go (a flood must not grow memory)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +60,24 @@ class Binding:
     cseq: int
     expires_at: float
     updated_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryEvent:
+    """One row of a line's registration history (core.models.RegistrationEvent), queued for the flush."""
+
+    at: float
+    line_id: int
+    event: str  # core.event_kinds.REGISTRATION_EVENTS
+    contact: str = ""
+    source_ip: str = ""
+    source_port: int | None = None
+    transport: str = ""
+    user_agent: str = ""
+
+    @classmethod
+    def of(cls, event: str, at: float, line_id: int, contact: str, source: Source, ua: str) -> HistoryEvent:
+        return cls(at, line_id, event, contact[:HISTORY_CONTACT_MAX], source.ip, source.port, source.transport, ua)
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +132,8 @@ class Registrar:
         self.misses: set[str] = set()  # usernames not in the table: the store refreshes on miss
         self.lookups = Lookups()
         self.deferred: list[Deferred] = []  # the service reads each one's user, then calls `resume`
+        self.history: deque[HistoryEvent] = deque(maxlen=self.config.max_history)  # for the flush
+        self.history_dropped = 0  # events the cap dropped, until the service has logged them
 
     # -- entry point --
 
@@ -163,6 +190,9 @@ class Registrar:
         ok = verify(params, ha1 or _DUMMY_HA1.get(algorithm, _DUMMY_HA1["MD5"]), "REGISTER")
         ok = ok and cred is not None and ha1 is not None and params.get("username") == user
         if not ok:
+            line = cred or self.credentials.by_user.get(user)  # a wrong domain is this line's failure too
+            if line is not None:
+                self._record(HistoryEvent.of(event_kinds.REG_AUTH_FAILED, now, line.line_id, "", source, ua))
             banned = self.policy.auth_failed(
                 source.ip, source.port, user[:100], ua, cred.line_id if cred else None, now, "bad digest response",
                 scanner=why is not None,
@@ -264,6 +294,7 @@ class Registrar:
         for contact, binding in new.items():  # atomic: every check passed, queue all
             if binding is not None or contact in current:
                 self.changes[(aor, contact)] = binding
+        self._record_update(current, new, source, ua, now)
         if contacts == ["*"]:
             self.changes[(aor, "*")] = None  # and every row of the AOR in the DB, whatever memory holds
         if live:
@@ -273,6 +304,51 @@ class Registrar:
         extra = [("Contact", f"<{b.contact}>;expires={max(0, int(b.expires_at - now))}") for b in live.values()]
         extra.append(("Date", formatdate(now, usegmt=True)))
         return make_response(msg, 200, extra, to_tag=tag, via=via)
+
+    # -- registration history --
+
+    def _record_update(
+        self, current: dict[str, Binding], new: dict[str, Binding | None], source: Source, ua: str, now: float
+    ) -> None:
+        """The history of one accepted REGISTER. Bindings of the AOR found expired are dropped from memory
+        here (not only by `purge`), so each gets its REG_EXPIRED now, before what replaces it."""
+        for b in current.values():
+            if b.expires_at <= now:
+                self._expired(b)
+        for contact, binding in new.items():
+            old = current.get(contact)
+            if old is not None and old.expires_at <= now:
+                old = None  # expired (recorded above): what comes now starts again
+            if binding is None:
+                if old is not None:  # expires=0 or `Contact: *` of a bound contact
+                    self._record(HistoryEvent.of(event_kinds.REG_UNREGISTER, now, old.line_id, contact, source, ua))
+            elif old is None:
+                self._record(HistoryEvent.of(event_kinds.REG_START, now, binding.line_id, contact, source, ua))
+            elif (old.source.ip, old.source.port, old.source.transport, old.user_agent) != (
+                source.ip, source.port, source.transport, ua
+            ):  # fmt: skip
+                self._record(HistoryEvent.of(event_kinds.REG_CHANGE, now, binding.line_id, contact, source, ua))
+
+    def _expired(self, b: Binding) -> None:
+        # At the moment it expired, not when a purge noticed: the timeline shows when the phone was lost.
+        event = HistoryEvent.of(event_kinds.REG_EXPIRED, b.expires_at, b.line_id, b.contact, b.source, b.user_agent)
+        self._record(event)
+
+    def _record(self, event: HistoryEvent) -> None:
+        if len(self.history) == self.history.maxlen:
+            self.history_dropped += 1  # the append below drops the oldest
+        self.history.append(event)
+
+    def drain_history(self) -> list[HistoryEvent]:
+        """The pending history, oldest first (`history_dropped` says how many the cap dropped)."""
+        events, self.history = list(self.history), deque(maxlen=self.config.max_history)
+        return events
+
+    def requeue_history(self, events: list[HistoryEvent]) -> None:
+        """A flush that failed gives its events back, ahead of newer ones, within the cap."""
+        merged = events + list(self.history)
+        self.history_dropped += max(0, len(merged) - self.config.max_history)
+        self.history = deque(merged, maxlen=self.config.max_history)  # keeps the newest
 
     # -- helpers for the service --
 
@@ -303,10 +379,16 @@ class Registrar:
             self.bindings.setdefault(b.aor, {})[b.contact] = b
 
     def purge(self, now: float) -> int:
+        """Drop expired bindings, each with its REG_EXPIRED. Memory owns the expiry history of every binding
+        it held (those read back at start included); core.sip.store.purge_expired writes it only for rows
+        that had expired before the start, which memory never held."""
         removed = 0
         for aor in list(self.bindings):
             live = {c: b for c, b in self.bindings[aor].items() if b.expires_at > now}
             removed += len(self.bindings[aor]) - len(live)
+            for b in self.bindings[aor].values():
+                if b.expires_at <= now:
+                    self._expired(b)
             if live:
                 self.bindings[aor] = live
             else:

@@ -1,7 +1,8 @@
 """The registrar's DB side, all synchronous and run in a worker thread by the service.
 
 Credentials are read into a CredentialTable (refreshed on an interval and on misses); bindings,
-security events and bans are written behind in batches; expired rows are purged on a timer.
+security events, bans and the registration history are written behind in batches; expired rows are
+purged on a timer (with the history of the bindings that expired while no registrar held them).
 """
 
 from __future__ import annotations
@@ -11,14 +12,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Engine, delete, insert, or_, select, tuple_, update
+from sqlalchemy import CursorResult, Engine, String, delete, insert, literal, or_, select, tuple_, update
 
+from core import event_kinds
 from core.catalogue import Catalogue, default_catalogue
 from core.db import transaction
-from core.models import Ban, Device, DeviceCommand, Line, Registration, SecurityEvent, Vpbx
+from core.models import Ban, Device, DeviceCommand, Line, Registration, RegistrationEvent, SecurityEvent, Vpbx
 from core.sip.credentials import Credential, CredentialTable
 from core.sip.policy import SecEvent
-from core.sip.registrar import Binding, Source
+from core.sip.registrar import Binding, HistoryEvent, Source
 
 CHUNK = 400  # rows per statement (SQLite's variable limit and PG round trips)
 
@@ -122,6 +124,7 @@ class FlushStats:
     bindings: int = 0
     events: int = 0
     bans: int = 0
+    history: int = 0
 
 
 def flush(
@@ -129,10 +132,12 @@ def flush(
     changes: dict[tuple[str, str], Binding | None],
     events: list[SecEvent],
     bans: list[tuple[str, float, float, str]],
+    history: list[HistoryEvent] | None = None,
 ) -> FlushStats:
-    """One transaction for a batch: replace changed bindings, append events and bans."""
-    stats = FlushStats(len(changes), len(events), len(bans))
-    if not (changes or events or bans):
+    """One transaction for a batch: replace changed bindings, append events, bans and registration history."""
+    history = history or []
+    stats = FlushStats(len(changes), len(events), len(bans), len(history))
+    if not (changes or events or bans or history):
         return stats
     with transaction(engine) as s:
         keys = [k for k in changes if k[1] != "*"]
@@ -175,13 +180,48 @@ def flush(
         ]
         for part in _chunks(ev_rows):
             s.execute(insert(SecurityEvent), part)
+        history_rows = [
+            {
+                "at": dt(h.at),
+                "line_id": h.line_id,
+                "event": h.event,
+                "contact": h.contact[:512],
+                "source_ip": h.source_ip[:45],
+                "source_port": h.source_port,
+                "transport": h.transport[:8],
+                "user_agent": h.user_agent[:255],
+            }
+            for h in history
+        ]
+        for part in _chunks(history_rows):
+            s.execute(insert(RegistrationEvent), part)
         for ip, created, until, reason in bans:
             s.add(Ban(source_ip=ip, scope="sip", reason=reason[:255], created_at=dt(created), expires_at=dt(until)))
     return stats
 
 
-def purge_expired(engine: Engine, now: float) -> int:
+def purge_expired(engine: Engine, now: float, unheld_before: float | None = None) -> int:
+    """Delete the rows of expired bindings. Those that expired before `unheld_before` (the registrar's start:
+    it read back only the rows still live then) get their REG_EXPIRED history row in the same transaction;
+    every later expiry is the registrar's own to record (Registrar.purge), so no binding gets two."""
     with transaction(engine) as s:
+        if unheld_before is not None:
+            unheld = Registration.expires_at <= dt(min(now, unheld_before))
+            s.execute(
+                insert(RegistrationEvent).from_select(
+                    ["at", "line_id", "event", "contact", "source_ip", "source_port", "transport", "user_agent"],
+                    select(
+                        Registration.expires_at,  # when it expired, as the registrar's own REG_EXPIRED
+                        Registration.line_id,
+                        literal(event_kinds.REG_EXPIRED, String(16)),
+                        Registration.contact,
+                        Registration.source_ip,
+                        Registration.source_port,
+                        Registration.transport,
+                        Registration.user_agent,
+                    ).where(unheld, Registration.line_id.is_not(None)),
+                )
+            )
         result = cast("CursorResult[Any]", s.execute(delete(Registration).where(Registration.expires_at <= dt(now))))
         return result.rowcount or 0
 
