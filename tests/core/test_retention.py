@@ -1,4 +1,5 @@
-"""Access-log retention: old rows go in batches, recent ones stay, 0 days keeps everything."""
+"""Access-log and registration-history retention: old rows go in batches, recent ones stay, 0 days keeps
+everything."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import insert, select
 
-from core.models import AccessLog
-from core.retention import prune_access_log, run_retention
+from core.models import AccessLog, RegistrationEvent
+from core.retention import prune_access_log, prune_registration_events, run_retention
 from core.settings import Settings, SettingsError
 
 pytestmark = pytest.mark.db
@@ -46,12 +47,44 @@ def test_zero_days_keeps_everything(engine):
     assert len(_kept(engine)) == 2
 
 
+def _history(engine, ages_in_days: list[float], now: datetime = NOW) -> None:
+    from core.models import Line, Vpbx
+
+    with engine.begin() as conn:
+        vpbx = conn.execute(insert(Vpbx).values(name="t", sip_domain="t.test")).inserted_primary_key[0]
+        line = conn.execute(
+            insert(Line).values(vpbx_id=vpbx, number="+41215550000", sip_username="u", sip_password="p" * 12)
+        ).inserted_primary_key[0]
+        conn.execute(
+            insert(RegistrationEvent),
+            [
+                {"at": now - timedelta(days=age), "line_id": line, "event": "start", "contact": f"sip:u@h{i}"}
+                for i, age in enumerate(ages_in_days)
+            ],
+        )
+
+
+def _history_kept(engine) -> list[str]:
+    with engine.connect() as conn:
+        return sorted(conn.scalars(select(RegistrationEvent.contact)))
+
+
+def test_the_registration_history_goes_with_the_access_log_in_batches(engine):
+    _history(engine, [100] * 5 + [90.01, 89.99, 0])
+    assert prune_registration_events(engine, 90, now=NOW, batch=2) == 6  # three full batches, then an empty one
+    assert _history_kept(engine) == ["sip:u@h6", "sip:u@h7"]
+    assert prune_registration_events(engine, 0, now=NOW + timedelta(days=1000)) == 0  # 0 days keeps everything
+    assert len(_history_kept(engine)) == 2
+
+
 def test_the_serve_loop_prunes_once_at_start_and_returns_when_stopped(engine, settings):
     _rows(engine, [settings.access_log_days + 1, 0], now=datetime.now(UTC))  # the loop uses the real clock
+    _history(engine, [settings.access_log_days + 1, 0], now=datetime.now(UTC))
     stop = asyncio.Event()
     stop.set()  # already asked to stop: one pass, then no hour-long wait
     asyncio.run(asyncio.wait_for(run_retention(settings, engine, stop, interval=3600), 10))
     assert _kept(engine) == ["/p1"]
+    assert _history_kept(engine) == ["sip:u@h1"]
 
 
 @pytest.mark.parametrize("raw", ["-1", "ninety", "40000"])
