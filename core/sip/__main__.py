@@ -1,5 +1,5 @@
-"""`python -m core.sip [--host H] [--port N] [--rate R] [--min-expires S] [--purge-every S]`: the registrar
-alone (tests, benchmarks).
+"""`python -m core.sip [--host H] [--port N] [--rate R] [--min-expires S] [--purge-every S] [--bans-every S]`:
+the registrar alone (tests, benchmarks).
 
 `python -m core serve` runs the same `run_sip` next to the provisioning endpoint.
 """
@@ -24,6 +24,7 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=None, help="requests/s per source; 0 = no limit")
     parser.add_argument("--min-expires", type=int, default=None, help="shortest Expires accepted (default 60)")
     parser.add_argument("--purge-every", type=float, default=None, help="seconds between expiry purges (default 30)")
+    parser.add_argument("--bans-every", type=float, default=None, help="seconds between ban reloads (default 10)")
     parser.add_argument("--no-uvloop", action="store_true")
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args()
@@ -38,6 +39,8 @@ def main() -> int:
         config = replace(config, registrar=replace(config.registrar, min_expires=args.min_expires))
     if args.purge_every is not None:
         config = replace(config, purge_every=args.purge_every)
+    if args.bans_every is not None:  # tests see a lifted ban end without waiting the default interval
+        config = replace(config, bans_every=args.bans_every)
     if not args.no_uvloop:
         install_uvloop()
     engine = engine_from_settings(settings)

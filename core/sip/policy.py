@@ -1,7 +1,9 @@
 """Who gets an answer: per-source rate limit, bans, failed-auth counting, scanner tells.
 
 Pure and clock-free like the registrar (time is passed in). Decisions land in `events` and
-`new_bans`, which the service writes behind to SecurityEvent and Ban rows.
+`new_bans`, which the service writes behind to SecurityEvent and Ban rows. The Ban table is the truth
+for bans: each reload replaces the ban list with its rows (a ban lifted there ends here), keeping only
+the bans decided here and not yet written.
 """
 
 from __future__ import annotations
@@ -97,7 +99,7 @@ class Policy:
         self.config = config or PolicyConfig()
         self._sources: dict[str, _SourceState] = {}
         self._bans: dict[str, float] = {}  # ip -> expires (epoch seconds)
-        self._local: dict[str, float] = {}  # ip -> when we banned it (kept over a DB reload until flushed)
+        self._unwritten: dict[str, float] = {}  # ip -> until: our bans not yet in the Ban table (kept over a reload)
         self.events: list[SecEvent] = []
         self.new_bans: list[tuple[str, float, float, str]] = []  # ip, created, expires, reason
 
@@ -124,9 +126,19 @@ class Policy:
         return until is not None and until > now
 
     def load_bans(self, bans: dict[str, float], now: float) -> None:
-        """Replace the ban list with the DB's (bans may be lifted from the dashboard), keeping our fresh ones."""
-        self._local = {ip: t for ip, t in self._local.items() if t > now - 60}
-        self._bans = dict(bans) | {ip: self._bans[ip] for ip in self._local if ip in self._bans}
+        """Replace the ban list with the DB's (a ban lifted from the dashboard or CLI ends now), keeping
+        the bans decided here since the last write. The service never runs this during a flush, so a ban
+        is either still unwritten here or already in `bans`."""
+        self._unwritten = {ip: t for ip, t in self._unwritten.items() if t > now}
+        self._bans = dict(bans)
+        for ip, until in self._unwritten.items():
+            self._bans[ip] = max(until, self._bans.get(ip, 0.0))
+
+    def written(self, bans: list[tuple[str, float, float, str]]) -> None:
+        """These bans (from `drain`) are now Ban rows: from the next reload the table decides them."""
+        for ip, _created, until, _reason in bans:
+            if self._unwritten.get(ip) == until:  # not banned again since
+                del self._unwritten[ip]
 
     # -- signals --
 
@@ -175,7 +187,7 @@ class Policy:
     def ban(self, ip: str, now: float, reason: str, port: int | None = None, ua: str = "") -> None:
         until = now + self.config.ban_seconds
         self._bans[ip] = until
-        self._local[ip] = now
+        self._unwritten[ip] = until
         self.new_bans.append((ip, now, until, reason))
         self.events.append(SecEvent(event_kinds.SIP_BANNED, now, ip, port, user_agent=ua, detail=reason))
         self._sources.pop(ip, None)

@@ -1,8 +1,10 @@
 """`run_sip`: the registrar process side. Binds UDP+TCP, runs the registrar and its workers.
 
-Workers: binding/event write-behind, credentials refresh (interval and on miss), ban reload,
-expiry purge, the device-command worker (reboot/resync by NOTIFY) and a heartbeat row
-(core.heartbeat) so the dashboard and CLI, on any host, can tell whether a registrar is running.
+Workers: write-behind of bindings, security events, bans and the registration history (one
+transaction per flush), credentials refresh (interval and on miss), ban reload (the DB's bans replace
+the registrar's, so a ban lifted in the dashboard or CLI ends at the next reload), expiry purge, the
+device-command worker (reboot/resync by NOTIFY) and a heartbeat row (core.heartbeat) so the dashboard
+and CLI, on any host, can tell whether a registrar is running.
 """
 
 from __future__ import annotations
@@ -126,6 +128,11 @@ class SipService:
         self.loop_errors = RateLimitedLog(log, window=1.0)
         self.notify = NotifyManager(self.endpoint.send)
         self._last_cred_load = 0.0
+        self._started = 0.0  # when the bindings were read back (store.purge_expired: whose expiry is whose)
+        # A ban reload must not read the DB while a flush is writing bans it has taken from the policy's
+        # unwritten ones: it would miss them both ways (Policy.load_bans).
+        self._bans_lock = asyncio.Lock()
+        self.history_log = RateLimitedLog(log, window=60.0)
         self._command_tasks: set[asyncio.Task[None]] = set()  # device commands and held REGISTERs
 
     def _on_request(self, msg: SipRequest, source: Source, now: float) -> list[SipResponse]:
@@ -156,6 +163,7 @@ class SipService:
         await self.reload_credentials()
         self.registrar.policy.load_bans(await asyncio.to_thread(store.load_bans, self.engine, now), now)
         self.registrar.load(await asyncio.to_thread(store.load_bindings, self.engine, now))
+        self._started = now
         await asyncio.to_thread(store.reset_sending, self.engine)
 
     async def reload_credentials(self) -> None:
@@ -172,18 +180,29 @@ class SipService:
         self._last_cred_load = wall_clock()
 
     async def flush(self) -> None:
-        changes = self.registrar.drain_changes()
-        events, bans = self.registrar.policy.drain()
-        if not (changes or events or bans):
-            return
-        try:
-            await asyncio.to_thread(store.flush, self.engine, changes, events, bans)
-        except Exception:
-            log.exception("write-behind failed; %d bindings kept for the next round", len(changes))
-            for key, b in changes.items():  # newer changes made meanwhile win
-                self.registrar.changes.setdefault(key, b)
-            self.registrar.policy.events[:0] = events
-            self.registrar.policy.new_bans[:0] = bans
+        reg = self.registrar
+        if reg.history_dropped and self.history_log.warning(
+            "history-dropped", "registration history: %d oldest events dropped (over %d pending)",
+            reg.history_dropped, reg.config.max_history,
+        ):  # fmt: skip
+            reg.history_dropped = 0
+        async with self._bans_lock:
+            changes = reg.drain_changes()
+            events, bans = reg.policy.drain()
+            history = reg.drain_history()
+            if not (changes or events or bans or history):
+                return
+            try:
+                await asyncio.to_thread(store.flush, self.engine, changes, events, bans, history)
+            except Exception:
+                log.exception("write-behind failed; %d bindings kept for the next round", len(changes))
+                for key, b in changes.items():  # newer changes made meanwhile win
+                    reg.changes.setdefault(key, b)
+                reg.policy.events[:0] = events
+                reg.policy.new_bans[:0] = bans
+                reg.requeue_history(history)
+                return
+            reg.policy.written(bans)
 
     # -- periodic workers --
 
@@ -208,13 +227,14 @@ class SipService:
             await self.reload_credentials()
 
     async def _bans_tick(self) -> None:
-        now = wall_clock()
-        self.registrar.policy.load_bans(await asyncio.to_thread(store.load_bans, self.engine, now), now)
+        async with self._bans_lock:
+            now = wall_clock()
+            self.registrar.policy.load_bans(await asyncio.to_thread(store.load_bans, self.engine, now), now)
 
     async def _purge_tick(self) -> None:
         now = wall_clock()
-        self.registrar.purge(now)
-        await asyncio.to_thread(store.purge_expired, self.engine, now)
+        self.registrar.purge(now)  # REG_EXPIRED for what memory held; the DB's for what expired before start
+        await asyncio.to_thread(store.purge_expired, self.engine, now, self._started)
 
     async def _heartbeat_tick(self) -> None:
         """Beat with what really listens; a UDP socket that closed is opened again first."""

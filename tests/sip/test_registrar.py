@@ -267,3 +267,32 @@ def test_unknown_names_cannot_make_more_database_reads_than_the_budget(reg: Regi
                          "sip:pbx.test", "c")  # fmt: skip
     reg.handle(parse(forged.request(auth=auth)), forged.source, T0 + 10)  # type: ignore[arg-type]
     assert reg.drain_deferred() == []
+
+
+# -- bans: the Ban table decides, but a ban decided here holds until it is written --
+
+
+def test_a_reload_replaces_the_bans_but_keeps_ours_until_they_are_written() -> None:
+    policy = Policy(PolicyConfig(rate=0, ban_seconds=3600))
+    policy.load_bans({"192.0.2.1": T0 + 3600}, T0)  # banned by someone else (a Ban row)
+    policy.ban("192.0.2.2", T0, "5 failed SIP authentications")
+    assert not policy.admit("192.0.2.1", T0) and not policy.admit("192.0.2.2", T0)
+    policy.load_bans({}, T0 + 1)  # both rows gone: the first lifted, ours not written yet
+    assert policy.admit("192.0.2.1", T0 + 1) and not policy.admit("192.0.2.2", T0 + 1)
+    _, bans = policy.drain()
+    policy.written(bans)  # the flush wrote it: from now on its row decides
+    policy.load_bans({"192.0.2.2": T0 + 3600}, T0 + 2)
+    assert not policy.admit("192.0.2.2", T0 + 2)
+    policy.load_bans({}, T0 + 3)  # lifted (core.bans deletes the row) seconds after we banned it
+    assert policy.admit("192.0.2.2", T0 + 3)
+
+
+def test_a_ban_decided_again_after_its_drain_is_not_taken_as_written() -> None:
+    policy = Policy(PolicyConfig(rate=0, ban_seconds=3600))
+    policy.ban("192.0.2.3", T0, "first")
+    _, first = policy.drain()
+    policy.ban("192.0.2.3", T0 + 5, "again, while the first was being written")
+    policy.written(first)
+    policy.load_bans({"192.0.2.3": T0 + 3600}, T0 + 6)
+    assert not policy.admit("192.0.2.3", T0 + 3601)  # the newer one, unwritten, holds to its own end
+    assert policy.admit("192.0.2.3", T0 + 3606)
