@@ -1,12 +1,14 @@
 """Appareil: one device understood and fixed on one screen (issue 12).
 
-The page (pages/device.py) draws, for the device named by `?device=` or picked on a line:
-its parameters (never a secret), the manual's buttons, and the reboot/resync outcome
-(dashboard.commands). Only one device's facts are loaded: its line's devices for the picker,
-its line's bindings for "registered", nothing provider-wide.
+The page (pages/device.py) draws, for the device named by `?device=` or picked on a line: the verdict
+and its findings, each with the button that fixes it (dashboard.device_diagnosis draws them; the
+buttons are here), the manual's buttons with the reboot/resync outcome (dashboard.commands), its
+parameters (never a secret) and its timeline. Only one device's facts are loaded: its line's devices
+for the picker, its line's bindings for "registered", one diagnosis; nothing provider-wide.
 
-Destructive buttons (Redémarrage, Nouveau clé, new SIP credentials, unblock) name their object and
-ask first: the request waits in session_state (ASK_KEY) until the person confirms or cancels.
+Destructive buttons (Redémarrage, Nouveau clé, new SIP credentials, unblock, unban) name their object
+and ask first: the request waits in session_state (ASK_KEY) until the person confirms or cancels. A
+button core would refuse to the role (core.permissions) is not drawn; a caption says who can do it.
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ import streamlit as st
 
 from core import device_commands, devices, lines
 from core.device_commands import registered_devices
-from core.permissions import Actor
+from core.diagnosis import Diagnosis, Finding
+from core.permissions import BLOCK_ROLES, Actor
+from dashboard import device_diagnosis
 from dashboard.commands import command_outcome, registrar_up, remember_request, why_not_offered
 from dashboard.db import tx
 from dashboard.i18n import lang, t
@@ -28,6 +32,7 @@ from dashboard.widgets import (
     choose_line,
     device_from_url,
     device_name,
+    field_error,
     line_label,
     other_errors,
     when,
@@ -35,7 +40,7 @@ from dashboard.widgets import (
 
 PICK_KEY = "device_view_pick"  # the device select (ids)
 SHOWN_KEY = "device_view_shown"  # the device drawn last
-ASK_KEY = "device_view_ask"  # (device id, action) waiting for its confirmation
+ASK_KEY = "device_view_ask"  # (device id, action, argument) waiting for its confirmation
 FLASH_KEY = "device_view_flash"
 SCOPE = "device."  # field errors of this view's calls
 
@@ -46,6 +51,7 @@ CONFIRM = {
     "new_credentials": "dv_new_credentials_confirm",
     "unblock": "dv_unblock_confirm",
 }
+FIELDS = ("mac", "base")  # refusals shown next to a finding's own field, not with the other errors
 
 
 def pick_device(actor: Actor) -> dict[str, Any] | None:
@@ -97,20 +103,20 @@ def parameters(device: dict[str, Any], line: dict[str, Any], registered: bool) -
 # -- actions ------------------------------------------------------------------------------------------
 
 
-def _ask(device_id: int, action: str) -> None:
-    st.session_state[ASK_KEY] = (device_id, action)
+def _ask(device_id: int, action: str, arg: str | None = None) -> None:
+    st.session_state[ASK_KEY] = (device_id, action, arg)
 
 
-def _asked(device_id: int) -> str | None:
+def _asked(device_id: int) -> tuple[str, str | None] | None:
     ask = st.session_state.get(ASK_KEY)
-    return ask[1] if ask and ask[0] == device_id else None
+    return (ask[1], ask[2]) if ask and ask[0] == device_id else None
 
 
 def _flash(text: str) -> None:
     st.session_state[FLASH_KEY] = text
 
 
-def run_action(actor: Actor, device: dict[str, Any], action: str) -> None:
+def run_action(actor: Actor, device: dict[str, Any], action: str, arg: str | None = None) -> None:
     """Carry out a confirmed (or harmless) action through core, as the acting account."""
     st.session_state.pop(ASK_KEY, None)
     if action in device_commands.ACTIONS:
@@ -132,26 +138,27 @@ def run_action(actor: Actor, device: dict[str, Any], action: str) -> None:
 
 
 def action_button(actor: Actor, device: dict[str, Any], action: str, key: str, label: str | None = None,
-                  primary: bool = False) -> None:  # fmt: skip
+                  primary: bool = False, arg: str | None = None) -> None:  # fmt: skip
     """One button; a destructive action asks first (CONFIRM), the others run at once."""
     label = label or t(f"dv_do_{action}")
     if st.button(label, key=key, type="primary" if primary else "secondary"):
         if action in CONFIRM:
-            _ask(device["id"], action)
+            _ask(device["id"], action, arg)
             st.rerun()
-        run_action(actor, device, action)
+        run_action(actor, device, action, arg)
 
 
 def confirmation(actor: Actor, device: dict[str, Any]) -> None:
     """The question of the action waiting for its confirmation, naming what it changes."""
-    action = _asked(device["id"])
-    if action is None:
+    asked = _asked(device["id"])
+    if asked is None:
         return
+    action, arg = asked
     with st.container(border=True, key="device_view_confirm"):
-        st.warning(t(CONFIRM[action], name=device_name(device), line=device["line"]))
+        st.warning(t(CONFIRM[action], name=device_name(device), line=device["line"], ip=arg or ""))
         left, right = st.columns(2)
         if left.button(t(f"dv_do_{action}"), type="primary", key="dv_confirm_yes"):
-            run_action(actor, device, action)
+            run_action(actor, device, action, arg)
         if right.button(t("cancel"), key="dv_confirm_no"):
             st.session_state.pop(ASK_KEY, None)
             st.rerun()
@@ -174,8 +181,68 @@ def manual_buttons(actor: Actor, device: dict[str, Any], registered: bool) -> No
     for reason in why_not_offered(options):
         st.caption(reason)
     confirmation(actor, device)
-    other_errors((), SCOPE)
+    other_errors(FIELDS, SCOPE)
     command_outcome(actor, device["id"])
+
+
+# -- the fixing button of each finding ----------------------------------------------------------------
+
+
+def fix_mac(actor: Actor, device: dict[str, Any], f: Finding, fid: str) -> None:
+    """A MAC field, filled with the MAC the refused phone showed, saved through devices.update_device."""
+    mac = st.text_input(t("dv_mac_new"), value=f.params.get("ua_mac") or "", key=f"dv_{fid}_mac")
+    field_error("mac", SCOPE)
+    if st.button(t("dv_do_fix_mac"), key=f"dv_{fid}_fix_mac", type="primary"):
+        if call(devices.update_device, actor, device["id"], mac=mac, scope=SCOPE) is not None:
+            _flash(t("dv_mac_done"))
+            st.rerun()
+
+
+def attach_base(actor: Actor, device: dict[str, Any], fid: str) -> None:
+    """The line's bases this handset can join (devices.compatible_bases), saved as its base."""
+    with tx() as s:
+        bases = {b["id"]: b for b in devices.compatible_bases(s, actor, device["line_id"], device["model"])}
+    if not bases:
+        st.caption(t("dv_no_base"))
+        return
+    chosen = st.selectbox(t("base_station"), list(bases), format_func=lambda i: device_name(bases[i]),
+                          index=None, placeholder=t("choose"), key=f"dv_{fid}_base")  # fmt: skip
+    field_error("base", SCOPE)
+    if st.button(t("dv_do_attach_base"), key=f"dv_{fid}_attach_base", type="primary", disabled=chosen is None):
+        if call(devices.update_device, actor, device["id"], base=chosen, scope=SCOPE) is not None:
+            _flash(t("dv_base_done"))
+            st.rerun()
+
+
+def finding_button(actor: Actor, device: dict[str, Any], registered: bool, f: Finding, fid: str) -> None:
+    """The button that fixes `f` (Finding.button), if this account may press it and it can work now."""
+    button = f.button
+    if button in device_commands.ACTIONS:
+        options = device_commands.command_options(device["model"], registered, registrar_up())
+        if options[button] is None:
+            action_button(actor, device, button, key=f"dv_{fid}_{button}", primary=True)
+        for reason in why_not_offered({button: options[button]}):
+            st.caption(reason)
+    elif button == "setup":
+        action_button(actor, device, "setup", key=f"dv_{fid}_setup", primary=True)
+    elif button == "status":
+        st.page_link("pages/status.py", label=t("dv_do_status"), icon=":material/monitor_heart:",
+                     query_params={"line": str(device["line_id"])})  # fmt: skip
+    elif button == "fix_mac":
+        fix_mac(actor, device, f, fid)
+    elif button == "attach_base":
+        attach_base(actor, device, fid)
+    elif button == "unblock":
+        if actor.role in BLOCK_ROLES:
+            action_button(actor, device, "unblock", key=f"dv_{fid}_unblock", primary=True)
+        else:
+            st.caption(t("dv_ask_admin"))
+
+
+def diagnosis_section(actor: Actor, device: dict[str, Any], registered: bool) -> Diagnosis:
+    diagnosis = device_diagnosis.load(actor, device["id"])
+    device_diagnosis.findings(diagnosis, lambda f, fid: finding_button(actor, device, registered, f, fid))
+    return diagnosis
 
 
 def device_page(actor: Actor) -> None:
@@ -191,6 +258,8 @@ def device_page(actor: Actor) -> None:
     assert line is not None  # the device is visible, so is its line
     registered = is_registered(actor, device)
     st.header(device_name(device))
+    diagnosis = diagnosis_section(actor, device, registered)  # the verdict first
     manual_buttons(actor, device, registered)
     parameters(device, line, registered)
+    device_diagnosis.timeline(diagnosis)
     show_if_open(actor, [device])
