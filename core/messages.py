@@ -97,6 +97,10 @@ MESSAGES: dict[str, str] = {
     # device commands
     "command_unsupported": "{model} cannot be told to {action} remotely",
     "command_not_found": "no such command",
+    # bans
+    "ip_invalid": "'{value}' is not an IP address",
+    "ban_not_found": "{ip} is not banned",
+    "ban_not_yours": "{ip} is not an address of your vPBX's phones (last access or live registration)",
 }
 
 # What an account may not do (`doing` of role_forbidden), in English.
@@ -111,6 +115,7 @@ DOING: dict[str, str] = {
     "block_lines": "block lines",
     "change_lines": "change lines",
     "create_vpbx": "create a vPBX",
+    "manage_bans": "list or lift bans",
 }
 
 
@@ -168,6 +173,18 @@ FINDINGS: dict[str, dict[str, str]] = {
         "source_banned": "L'adresse {ip} du téléphone est bannie ({scope}) jusqu'au {until}, par exemple après des"
         " échecs d'un autre appareil du même site.",
         "reboot_failed": "La dernière demande « {action} » n'a pas abouti ({state}).",
+        "old_key_used": "Ce téléphone demande encore sa configuration avec l'adresse d'avant le « Nouveau clé » du"
+        " {date} ({count} demande(s), la dernière le {last}) : saisissez la nouvelle adresse sur le téléphone"
+        " (Configuration manuelle) ou réinitialisez-le.",
+        "stale_binding": "Un ancien enregistrement du téléphone ({ip}:{port}) est resté après son nouvel"
+        " enregistrement du {since} : les appels sonnent aussi vers cette ancienne adresse, qui ne répond plus,"
+        " jusqu'au {until}.",
+        "fetched_from_unusual_address": "Le téléphone ne se connecte pas toujours depuis le même réseau (adresses"
+        " {addresses}) : s'il a changé de site, c'est normal ; sinon, quelqu'un d'autre utilise peut-être son"
+        " adresse de configuration.",
+        "registrar_not_running": "Le serveur SIP (registrar) ne fonctionne pas en ce moment : aucun téléphone ne"
+        " peut s'enregistrer ni recevoir d'appel. Ce n'est pas la faute du téléphone ; il faut redémarrer le"
+        " service.",
     },
     "en": {
         "never_fetched": "The phone has never downloaded its configuration ({tries} refused tries or other accesses"
@@ -193,6 +210,16 @@ FINDINGS: dict[str, dict[str, str]] = {
         "source_banned": "The phone's address {ip} is banned ({scope}) until {until}, e.g. after failures of"
         " another device at the same site.",
         "reboot_failed": "The last '{action}' request did not succeed ({state}).",
+        "old_key_used": "This phone still asks for its configuration with the address from before the New key of"
+        " {date} ({count} request(s), the last at {last}): enter the new address on the phone (Manual setup)"
+        " or reset it.",
+        "stale_binding": "An old registration of the phone ({ip}:{port}) stayed after its new registration at"
+        " {since}: calls also ring that old address, which no longer answers, until {until}.",
+        "fetched_from_unusual_address": "The phone does not always connect from the same network (addresses"
+        " {addresses}): if it moved to another site, that is expected; otherwise someone else may be using its"
+        " configuration address.",
+        "registrar_not_running": "The SIP server (registrar) is not running: no phone can register or receive"
+        " calls. It is not the phone's fault; the service must be started again.",
     },
 }
 

@@ -89,6 +89,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "key_needs_type": "la touche {index} a une valeur ou un libellé mais pas de type",
         "command_unsupported": "{model} : « {action} » à distance impossible",
         "command_not_found": "demande introuvable",
+        "ip_invalid": "« {value} » n'est pas une adresse IP",
+        "ban_not_found": "l'adresse {ip} n'est pas bannie",
+        "ban_not_yours": "l'adresse {ip} n'est celle d'aucun téléphone de votre vPBX (dernier accès ou"
+        " enregistrement en cours)",
     },
     # English: core.messages (the CLI's words) except where the dashboard says it its own way.
     "en": MESSAGES
@@ -125,6 +129,7 @@ WORDS: dict[str, dict[str, dict[str, str]]] = {
             "block_lines": "bloquer des postes",
             "change_lines": "modifier des postes",
             "create_vpbx": "créer un vPBX",
+            "manage_bans": "consulter ou lever les bannissements",
         },
         "field": {
             "extension": "Poste",
@@ -139,6 +144,7 @@ WORDS: dict[str, dict[str, dict[str, str]]] = {
             "family": "Famille",
             "module": "Module",
             "account": "Compte",
+            "source_ip": "Adresse",
         },
     },
     "en": {
@@ -153,6 +159,7 @@ WORDS: dict[str, dict[str, dict[str, str]]] = {
             "block_lines": "block extensions",
             "change_lines": "change extensions",
             "create_vpbx": "create a vPBX",
+            "manage_bans": "list or lift bans",
         },
         "field": {
             "extension": "Extension",
@@ -167,6 +174,7 @@ WORDS: dict[str, dict[str, dict[str, str]]] = {
             "family": "Family",
             "module": "Module",
             "account": "Account",
+            "source_ip": "Address",
         },
     },
 }

@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "core.cli.data",
     "core.cli.config",
     "core.cli.diagnosis",
+    "core.cli.bans",
     "core.cli.serve",
     "core.cli.sip",
     "core.cli.up",
