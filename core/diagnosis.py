@@ -1,22 +1,34 @@
 """Why doesn't this phone work? (issue 12): one device's facts, then pure rules over them.
 
 `load_facts(session, actor, device_id, now)` reads everything the rules need in a constant number
-of indexed statements (tests/core/test_diagnosis.py counts them): the device with its line, the
-line's devices (its base and handsets live on the same line), the device's newest access-log rows
-(device_id index), its last successful fetch, the line's bindings, the failed SIP authentications
-for the line's user name (kind+at index, last 24 h), its reboot/resync commands, its redirection
-jobs and the bans covering its addresses. `diagnose(facts)` does no I/O: each finding has a stable
-code, a severity, fr/en text (core.messages.FINDINGS), evidence rows (time, address, User-Agent;
-never a secret: Facts holds none) and the action that fixes it (a dashboard button of the device
-view, a CLI command).
+of indexed statements (tests/core/test_diagnosis.py and test_statement_counts.py count them): the
+device with its line, the line's devices (its base and handsets live on the same line), the device's
+newest access-log rows and its newest requests with a retired key (device_id index), its last
+successful fetch, its key rotations (retired_key: the time only, never the key or its hash), the
+line's bindings, the line's newest registration history (`WHERE line_id = ? ORDER BY id DESC LIMIT N`
+on the (line_id, id) index: starts, changes, ends and the failed SIP authentications of the line's
+user name, which `auth_failing` reads instead of scanning security_event by user name), the
+registrar's heartbeat, its reboot/resync commands, its redirection jobs and the bans covering its
+addresses. `diagnose(facts)` does no I/O: each finding has a stable code, a severity, fr/en text
+(core.messages.FINDINGS), evidence rows (time, address, User-Agent; never a secret: Facts holds
+none) and the action that fixes it (a dashboard button of the device view, a CLI command).
 
-not yet: old_key_used (needs the hashes of retired keys), stale_binding and
-fetched_from_unusual_address (need the registration history), NOTIFY outcomes beyond the
-device_command rows.
+Bindings and history rows belong to a device as `registrations.match_device` says (MAC in the
+User-Agent, else the one device whose last fetch came from that address; an unmatched row on a line
+with one registering device is that device's). Phones that cannot be told apart (several on one
+line behind one NAT address, User-Agents without a MAC) are never blamed: an unmatched live binding
+from the device's own address counts as possibly its own, so nothing says it is not registered.
+
+While the built-in registrar is not running (stale heartbeat), a registering device gets the warning
+`registrar_not_running` and the findings that would blame the phone for a missing or lost
+registration (fetched_not_registered, registration_expired, stale_binding) are skipped: no phone can
+register then, and a binding expires because nobody answers its refresh.
 """
 
 from __future__ import annotations
 
+import ipaddress
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -24,25 +36,41 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, contains_eager
 
-from core import event_kinds
+from core import event_kinds, heartbeat
 from core.catalogue import DeviceModel, default_catalogue
 from core.credentials import find_mac
 from core.device_commands import registered_devices
 from core.messages import finding_text
-from core.models import AccessLog, Ban, Device, DeviceCommand, RedirectionJob, Registration, SecurityEvent
+from core.models import (
+    AccessLog,
+    Ban,
+    Device,
+    DeviceCommand,
+    RedirectionJob,
+    Registration,
+    RegistrationEvent,
+    RetiredKey,
+)
 from core.permissions import Actor, require_device
 from core.registrations import match_device
 
 ACCESS_ROWS = 50  # newest access-log rows read for evidence and the timeline
+OLD_KEY_ROWS = 10  # newest requests with a retired key (read apart: a busy log must not hide them)
+ROTATION_ROWS = 10
+HISTORY_ROWS = 100  # the line's newest registration_event rows
 AUTH_WINDOW = timedelta(hours=24)
-AUTH_ROWS = 20
 BINDING_ROWS = 50
 COMMAND_ROWS = 10
 JOB_ROWS = 10
 # A phone that fetched this recently may still be booting: not registered yet is no fault.
 BOOT_GRACE = timedelta(minutes=2)
+# A request with a retired key older than this is history (the timeline), not a finding.
+OLD_KEY_RECENT = timedelta(days=7)
+# Fetches within this window say where the phone is (fetched_from_unusual_address).
+ADDRESS_WINDOW = timedelta(days=7)
 FAILED_COMMANDS = ("failed", "timeout", "not_registered")
 SEVERITIES = ("info", "warning", "fault")  # verdict: the worst of fault/warning, else ok
+STARTS = (event_kinds.REG_START, event_kinds.REG_CHANGE)
 
 
 @dataclass(frozen=True)
@@ -63,6 +91,7 @@ class Binding:
     transport: str
     user_agent: str
     device_id: int | None  # the line's device it belongs to (registrations.match_device)
+    contact: str = ""
 
 
 @dataclass(frozen=True)
@@ -71,6 +100,21 @@ class AuthFailure:
     source_ip: str
     source_port: int | None
     user_agent: str
+    device_id: int | None = None  # as a binding's (match_device)
+
+
+@dataclass(frozen=True)
+class RegEvent:
+    """A registration_event row of the line but its failed authentications (Facts.auth_failures)."""
+
+    at: datetime
+    event: str  # REG_START | REG_CHANGE | REG_UNREGISTER | REG_EXPIRED
+    contact: str
+    source_ip: str
+    source_port: int | None
+    transport: str
+    user_agent: str
+    device_id: int | None  # as a binding's (match_device)
 
 
 @dataclass(frozen=True)
@@ -128,10 +172,14 @@ class Facts:
     accesses: tuple[Access, ...]  # newest first
     last_fetch: Access | None  # the newest successful key fetch
     bindings: tuple[Binding, ...]  # the line's, live and not yet purged
-    auth_failures: tuple[AuthFailure, ...]  # newest first
+    auth_failures: tuple[AuthFailure, ...]  # the line's user name, last 24 h, newest first
     commands: tuple[Command, ...]  # newest first
     jobs: tuple[Job, ...]  # newest first
     bans: tuple[BanFact, ...]  # active bans of the device's addresses
+    old_key_requests: tuple[Access, ...] = ()  # requests with a key a Nouveau clé retired, newest first
+    key_rotations: tuple[datetime, ...] = ()  # when its keys were retired, newest first
+    history: tuple[RegEvent, ...] = ()  # the line's registration history, newest first
+    registrar_running: bool = True  # the built-in registrar's heartbeat is fresh
 
 
 @dataclass(frozen=True)
@@ -194,12 +242,21 @@ def load_facts(session: Session, actor: Actor, device_id: int, now: datetime) ->
     accesses = session.scalars(
         select(AccessLog).where(AccessLog.device_id == device.id).order_by(AccessLog.id.desc()).limit(ACCESS_ROWS)
     ).all()
-    last_fetch = session.scalars(
-        select(AccessLog)
-        .where(AccessLog.device_id == device.id, AccessLog.reason == event_kinds.OK)
-        .order_by(AccessLog.id.desc())
-        .limit(1)
-    ).one_or_none()
+    last_fetch, old_keys = (
+        session.scalars(
+            select(AccessLog)
+            .where(AccessLog.device_id == device.id, AccessLog.reason == reason)
+            .order_by(AccessLog.id.desc())
+            .limit(limit)
+        ).all()
+        for reason, limit in ((event_kinds.OK, 1), (event_kinds.OLD_KEY, OLD_KEY_ROWS))
+    )
+    rotations = session.scalars(
+        select(RetiredKey.retired_at)
+        .where(RetiredKey.device_id == device.id)
+        .order_by(RetiredKey.id.desc())
+        .limit(ROTATION_ROWS)
+    ).all()
     regs = session.scalars(
         select(Registration)
         .where(Registration.line_id == line.id)
@@ -215,16 +272,37 @@ def load_facts(session: Session, actor: Actor, device_id: int, now: datetime) ->
             r.transport,
             r.user_agent,
             match_device(r.user_agent, r.source_ip, candidates),
+            r.contact,
         )  # fmt: skip
         for r in regs
     )
-    failures = session.scalars(
-        select(SecurityEvent)
-        .where(SecurityEvent.kind == event_kinds.SIP_AUTH_FAILED, SecurityEvent.at >= now - AUTH_WINDOW)
-        .where(SecurityEvent.username == line.sip_username)
-        .order_by(SecurityEvent.at.desc())
-        .limit(AUTH_ROWS)
+    # One statement on the (line_id, id) index, newest first: no sort, no scan of other lines' rows.
+    events = session.scalars(
+        select(RegistrationEvent)
+        .where(RegistrationEvent.line_id == line.id)
+        .order_by(RegistrationEvent.id.desc())
+        .limit(HISTORY_ROWS)
     ).all()
+    history = tuple(
+        RegEvent(
+            e.at,
+            e.event,
+            e.contact,
+            e.source_ip,
+            e.source_port,
+            e.transport,
+            e.user_agent,
+            match_device(e.user_agent, e.source_ip, candidates),
+        )  # fmt: skip
+        for e in events
+        if e.event != event_kinds.REG_AUTH_FAILED
+    )
+    failures = tuple(
+        AuthFailure(e.at, e.source_ip, e.source_port, e.user_agent, match_device(e.user_agent, e.source_ip, candidates))
+        for e in events
+        if e.event == event_kinds.REG_AUTH_FAILED and e.at >= now - AUTH_WINDOW
+    )
+    running = heartbeat.running(session, "sip", now)
     commands = session.scalars(
         select(DeviceCommand)
         .where(DeviceCommand.device_id == device.id)
@@ -240,16 +318,12 @@ def load_facts(session: Session, actor: Actor, device_id: int, now: datetime) ->
     own = {device.id, base.id if base is not None else -1}
     addresses = {device.last_access_ip, base.last_access_ip if base is not None else None}
     addresses |= {b.source_ip for b in bindings if b.device_id in own}
-    if last_fetch is not None:
-        addresses.add(last_fetch.source_ip)
-    wanted = sorted(a for a in addresses if a)
-    bans = (
-        session.scalars(
-            select(Ban).where(Ban.source_ip.in_(wanted), Ban.expires_at > now).order_by(Ban.expires_at.desc())
-        ).all()
-        if wanted
-        else []
-    )
+    if last_fetch:
+        addresses.add(last_fetch[0].source_ip)
+    wanted = sorted(a for a in addresses if a)  # none: an empty IN, still one statement (a constant count)
+    bans = session.scalars(
+        select(Ban).where(Ban.source_ip.in_(wanted), Ban.expires_at > now).order_by(Ban.expires_at.desc())
+    ).all()
     return Facts(
         now=now,
         device=_device_facts(device),
@@ -260,12 +334,16 @@ def load_facts(session: Session, actor: Actor, device_id: int, now: datetime) ->
         line_device_ids=registering,
         base=_device_facts(base) if base is not None else None,
         accesses=tuple(_access(r) for r in accesses),
-        last_fetch=_access(last_fetch) if last_fetch is not None else None,
+        last_fetch=_access(last_fetch[0]) if last_fetch else None,
         bindings=bindings,
-        auth_failures=tuple(AuthFailure(e.at, e.source_ip, e.source_port, e.user_agent) for e in failures),
+        auth_failures=failures,
         commands=tuple(Command(c.action, c.state, c.result, c.requested_at, c.finished_at) for c in commands),
         jobs=tuple(Job(j.service, j.action, j.state, j.attempts, j.last_error, j.updated_at) for j in jobs),
         bans=tuple(BanFact(b.source_ip, b.scope, b.reason, b.expires_at) for b in bans),
+        old_key_requests=tuple(_access(r) for r in old_keys),
+        key_rotations=tuple(rotations),
+        history=history,
+        registrar_running=running,
     )
 
 
@@ -285,14 +363,38 @@ def _last_fetch_at(facts: Facts) -> datetime | None:
     return facts.last_fetch.at if facts.last_fetch is not None else facts.device.last_access_at
 
 
-def _own_bindings(facts: Facts, device: DeviceFacts) -> list[Binding]:
-    """The bindings that belong to `device`: matched to it, or unmatched on a line where it is the only
+def _network(ip: str) -> str:
+    """The network an address is in for "same place": its IPv4 /24 or IPv6 /64 (an unparsable one: itself)."""
+    try:
+        addr = ipaddress.ip_address(ip)
+    except ValueError:
+        return ip
+    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+        addr = addr.ipv4_mapped
+    prefix = 24 if addr.version == 4 else 64
+    return str(ipaddress.ip_network(f"{addr}/{prefix}", strict=False))
+
+
+def _owns(facts: Facts, device: DeviceFacts, matched: int | None) -> bool:
+    """A binding or history row matched to `device`, or unmatched on a line where it is the only
     registering device (as the registrar matches before a NOTIFY: device_commands.registered_devices)."""
-    return [
-        b
-        for b in facts.bindings
-        if device.id in registered_devices([{"device": b.device_id}], list(facts.line_device_ids))
-    ]
+    return device.id in registered_devices([{"device": matched}], list(facts.line_device_ids))
+
+
+def _own_bindings(facts: Facts, device: DeviceFacts) -> list[Binding]:
+    return [b for b in facts.bindings if _owns(facts, device, b.device_id)]
+
+
+def _own_history(facts: Facts, device: DeviceFacts) -> list[RegEvent]:
+    return [e for e in facts.history if _owns(facts, device, e.device_id)]
+
+
+def _live(facts: Facts, device: DeviceFacts) -> list[Binding]:
+    """Its live bindings, and the unmatched live ones from its own address: phones behind one NAT address
+    whose User-Agents show no MAC cannot be told apart, and none of them is blamed for it."""
+    now = facts.now
+    maybe = [b for b in facts.bindings if b.device_id is None and b.source_ip == device.last_access_ip]
+    return [b for b in _own_bindings(facts, device) + maybe if b.expires_at > now]
 
 
 def _binding_row(b: Binding, now: datetime) -> dict[str, Any]:
@@ -300,22 +402,141 @@ def _binding_row(b: Binding, now: datetime) -> dict[str, Any]:
                 expires_at=_iso(b.expires_at), live=b.expires_at > now)  # fmt: skip
 
 
+def _event_row(e: RegEvent) -> dict[str, Any]:
+    return _row(e.at, e.source_ip, e.user_agent, kind=e.event, port=e.source_port, transport=e.transport)
+
+
+def _lost(facts: Facts, device: DeviceFacts) -> tuple[datetime, str, tuple[dict[str, Any], ...]] | None:
+    """When and where its registration ended by expiry: an expired binding the registrar has not purged
+    yet, else a REG_EXPIRED row of the device newer than its last start (the binding is purged)."""
+    now = facts.now
+    expired = [b for b in _own_bindings(facts, device) if b.expires_at <= now]
+    if expired:
+        last = max(expired, key=lambda b: b.expires_at)
+        return last.expires_at, last.source_ip, tuple(_binding_row(b, now) for b in expired)
+    history = _own_history(facts, device)
+    ends = [e for e in history if e.event == event_kinds.REG_EXPIRED]
+    starts = [e for e in history if e.event in STARTS]
+    if ends and (not starts or ends[0].at >= starts[0].at):
+        return ends[0].at, ends[0].source_ip, (_event_row(ends[0]),)
+    return None
+
+
 def _registration_findings(facts: Facts, device: DeviceFacts, fetched_at: datetime | None) -> list[Finding]:
-    now, out = facts.now, []
-    own = _own_bindings(facts, device)
-    live = [b for b in own if b.expires_at > now]
-    if live or fetched_at is None:
+    now = facts.now
+    if not facts.registrar_running or fetched_at is None or _live(facts, device):
+        return []  # registrar_not_running says why; never_fetched says the rest
+    line_cmd = f"python -m core line show {facts.line_number}"
+    lost = _lost(facts, device)
+    if lost is not None and lost[0] >= fetched_at:
+        since, ip, evidence = lost
+        return [Finding("registration_expired", "fault", {"since": _iso(since), "ip": ip}, evidence, "status",
+                        line_cmd)]  # fmt: skip
+    if now - fetched_at > BOOT_GRACE:  # fetched after the loss (or never registered), past the boot
+        return [Finding("fetched_not_registered", "fault", {"fetched": _iso(fetched_at)},
+                        (_row(fetched_at, device.last_access_ip, device.last_access_ua),), "status",
+                        line_cmd)]  # fmt: skip
+    return []
+
+
+def _stale_bindings(facts: Facts, device: DeviceFacts) -> list[Finding]:
+    """A live binding not refreshed since the device registered from another contact: e.g. left by a
+    reboot behind NAT with a new port, calls fork to it until it expires."""
+    if not facts.registrar_running:
         return []
-    diagnose_cmd = f"python -m core line show {facts.line_number}"
-    if own:  # an expired binding the registrar has not purged yet
-        last = max(own, key=lambda b: b.expires_at)
-        out.append(Finding("registration_expired", "fault", {"since": _iso(last.expires_at), "ip": last.source_ip},
-                           tuple(_binding_row(b, now) for b in own), "status", diagnose_cmd))  # fmt: skip
-    elif now - fetched_at > BOOT_GRACE:
-        out.append(Finding("fetched_not_registered", "fault", {"fetched": _iso(fetched_at)},
-                           (_row(fetched_at, device.last_access_ip, device.last_access_ua),), "status",
-                           diagnose_cmd))  # fmt: skip
+    starts = [e for e in _own_history(facts, device) if e.event in STARTS]
+    if not starts:
+        return []
+    newest = starts[0]
+    now = facts.now
+    stale = [
+        b
+        for b in _own_bindings(facts, device)
+        if b.expires_at > now
+        and b.at < newest.at
+        and b.contact != newest.contact
+        # the newest start is this device's by MAC or address, or came from the same address
+        and (newest.device_id == device.id or newest.source_ip == b.source_ip)
+    ]
+    if not stale:
+        return []
+    first = min(stale, key=lambda b: b.at)
+    params = {"ip": first.source_ip, "port": first.source_port, "since": _iso(newest.at),
+              "until": _iso(max(b.expires_at for b in stale))}  # fmt: skip
+    evidence = (*(_binding_row(b, now) for b in stale), _event_row(newest))
+    return [Finding("stale_binding", "warning", params, evidence, "status",
+                    f"python -m core line show {facts.line_number}")]  # fmt: skip
+
+
+def _runs(networks: Iterable[str]) -> list[str]:
+    """The networks in order with repeats folded: A A B B -> A B (moved once), A B A -> A B A."""
+    out: list[str] = []
+    for n in networks:
+        if not out or out[-1] != n:
+            out.append(n)
     return out
+
+
+def _unusual_address(facts: Facts, device: DeviceFacts, fetched_at: datetime | None) -> list[Finding]:
+    """Fetch and registration from different networks, or fetches from several: never a fault (an
+    office NAT gives all its phones ONE address; a phone that moved once and stayed is info)."""
+    now = facts.now
+    fetches = [a for a in facts.accesses if a.reason == event_kinds.OK and now - a.at <= ADDRESS_WINDOW]
+    runs = _runs(_network(a.source_ip) for a in fetches)
+    fetch_ip = facts.last_fetch.source_ip if facts.last_fetch is not None else device.last_access_ip
+    live = sorted((b for b in _own_bindings(facts, device) if b.expires_at > now), key=lambda b: b.at, reverse=True)
+    sip_ip = live[0].source_ip if live else None
+    apart = bool(fetch_ip and sip_ip and _network(fetch_ip) != _network(sip_ip))
+    if len(runs) < 2 and not apart:
+        return []
+    # Back and forth, or three networks: the key may be used in two places.
+    severity = "warning" if len(runs) >= 3 else "info"
+    newest: dict[str, Access] = {}
+    for a in fetches:
+        newest.setdefault(a.source_ip, a)
+    evidence = [_row(a.at, a.source_ip, a.user_agent, kind="fetch") for a in newest.values()]
+    if live:
+        evidence.append({**_binding_row(live[0], now), "kind": "binding"})
+    addresses = list(newest) + ([sip_ip] if sip_ip and sip_ip not in newest else [])
+    if fetch_ip and fetch_ip not in addresses:
+        addresses.insert(0, fetch_ip)
+    params = {"addresses": ", ".join(addresses), "fetch_ip": fetch_ip, "sip_ip": sip_ip}
+    return [Finding("fetched_from_unusual_address", severity, params, tuple(evidence), None,
+                    f"python -m core device show {device.id}")]  # fmt: skip
+
+
+def _old_key(facts: Facts, device: DeviceFacts, fetched_at: datetime | None) -> list[Finding]:
+    """Requests with a key a Nouveau clé retired: the phone still has its old address."""
+    if not facts.old_key_requests or facts.now - facts.old_key_requests[0].at > OLD_KEY_RECENT:
+        return []  # none, or history only (the timeline has them)
+    newest = facts.old_key_requests[0]
+    # Newest rotation before that request (else the newest one: a request's key is at least that old).
+    rotated = next((r for r in facts.key_rotations if r <= newest.at), facts.key_rotations[0] if facts.key_rotations
+                   else None)  # fmt: skip
+    fault = fetched_at is None or fetched_at < newest.at
+    params = {"date": _iso(rotated), "count": len(facts.old_key_requests), "last": _iso(newest.at)}
+    evidence = tuple(_row(a.at, a.source_ip, a.user_agent, status=a.status, reason=a.reason)
+                     for a in facts.old_key_requests)  # fmt: skip
+    return [Finding("old_key_used", "fault" if fault else "warning", params, evidence, "setup",
+                    f"python -m core device show {device.id}")]  # fmt: skip
+
+
+def _auth_failing(facts: Facts, device: DeviceFacts) -> list[Finding]:
+    """Failed REGISTERs of the line's user name that are this phone's: not those matched to another
+    device, and, while it is registered, only those from its own binding's address and port after its
+    last refresh (another phone behind the same NAT, or a guesser elsewhere, is not this one)."""
+    failures = [f for f in facts.auth_failures if f.device_id in (None, device.id)]
+    live = _live(facts, device)
+    if live:
+        refreshed = max(b.at for b in live)
+        sources = {(b.source_ip, b.source_port) for b in live}
+        failures = [f for f in failures if f.at > refreshed and (f.source_ip, f.source_port) in sources]
+    if not failures:
+        return []
+    return [Finding("auth_failing", "warning" if live else "fault",
+                    {"count": len(failures), "last": _iso(failures[0].at)},
+                    tuple(_row(f.at, f.source_ip, f.user_agent, port=f.source_port) for f in failures),
+                    "resync", f"python -m core device resync {device.id}")]  # fmt: skip
 
 
 def _findings(facts: Facts) -> list[Finding]:
@@ -329,6 +550,8 @@ def _findings(facts: Facts) -> list[Finding]:
         tried = tuple(_row(a.at, a.source_ip, a.user_agent, status=a.status, reason=a.reason) for a in facts.accesses)
         out.append(Finding("never_fetched", "fault", {"tries": len(tried)}, tried, "setup",
                            f"python -m core device show {d.id}"))  # fmt: skip
+
+    out += _old_key(facts, d, fetched_at)
 
     mismatches = [a for a in refusals if a.reason == event_kinds.KEY_MAC_MISMATCH]
     if mismatches:
@@ -348,17 +571,13 @@ def _findings(facts: Facts) -> list[Finding]:
                            f"python -m core device resync {d.id}" if resync else None))  # fmt: skip
 
     if model is not None and model.registers:
+        if not facts.registrar_running:
+            out.append(Finding("registrar_not_running", "warning", {}, (), None, "python -m core serve"))
         out += _registration_findings(facts, d, fetched_at)
-        live = [b for b in _own_bindings(facts, d) if b.expires_at > now]
-        if facts.auth_failures:
-            failed = facts.auth_failures[0]
-            recovered = any(b.at > failed.at for b in live)
-            if not recovered:
-                out.append(Finding("auth_failing", "warning" if live else "fault",
-                                   {"count": len(facts.auth_failures), "last": _iso(failed.at)},
-                                   tuple(_row(f.at, f.source_ip, f.user_agent, port=f.source_port)
-                                         for f in facts.auth_failures),
-                                   "resync", f"python -m core device resync {d.id}"))  # fmt: skip
+        out += _stale_bindings(facts, d)
+        out += _auth_failing(facts, d)
+        if model.has_url:
+            out += _unusual_address(facts, d, fetched_at)
 
     if kind == "dect_handset":
         if facts.base is None:
@@ -367,8 +586,9 @@ def _findings(facts: Facts) -> list[Finding]:
         else:
             base = facts.base
             base_fetch = base.last_access_at
-            base_live = [b for b in _own_bindings(facts, base) if b.expires_at > now]
             booting = base_fetch is not None and now - base_fetch <= BOOT_GRACE
+            # With the registrar down the base cannot be registered: online is then its fetch alone.
+            base_live = bool(_live(facts, base)) or not facts.registrar_running
             if base_fetch is None or (not base_live and not booting):
                 out.append(Finding("base_offline", "fault", {"base": base.id, "fetched": _iso(base_fetch)},
                                    (_row(base_fetch, base.last_access_ip, base.last_access_ua, device=base.id),),
@@ -395,7 +615,8 @@ def _findings(facts: Facts) -> list[Finding]:
         out.append(Finding("source_banned", "fault", {"ip": ban.source_ip, "scope": ban.scope,
                                                       "until": _iso(ban.expires_at)},
                            (_row(None, ban.source_ip, None, scope=ban.scope, reason=ban.reason,
-                                 expires_at=_iso(ban.expires_at)),), None, None))  # fmt: skip
+                                 expires_at=_iso(ban.expires_at)),), "unban",
+                           f"python -m core ban lift {ban.source_ip}"))  # fmt: skip
 
     if facts.commands:
         cmd = facts.commands[0]
@@ -410,16 +631,23 @@ def _findings(facts: Facts) -> list[Finding]:
 
 def _timeline(facts: Facts) -> list[dict[str, Any]]:
     now, rows = facts.now, []
-    for a in facts.accesses:
+    # The old-key requests read apart, but those already among the newest accesses.
+    seen = set(facts.accesses)
+    for a in (*facts.accesses, *(a for a in facts.old_key_requests if a not in seen)):
         kind = "fetch" if a.reason == event_kinds.OK else "bootstrap" if a.reason == event_kinds.BOOTSTRAP else (
             "refusal" if a.status >= 400 else "access")  # fmt: skip
         rows.append(_row(a.at, a.source_ip, a.user_agent, kind=kind, status=a.status, reason=a.reason))
+    for at in facts.key_rotations:  # when, never the key or its hash
+        rows.append(_row(at, None, None, kind="key_rotation"))
     owners = [facts.device] if facts.base is None else [facts.device, facts.base]
     for owner in owners:
         for b in _own_bindings(facts, owner):
             rows.append({**_binding_row(b, now), "kind": "binding", "device": owner.id})
+        for e in _own_history(facts, owner):
+            rows.append({**_event_row(e), "device": owner.id})
     for f in facts.auth_failures:
-        rows.append(_row(f.at, f.source_ip, f.user_agent, kind="auth_failed", port=f.source_port))
+        if f.device_id in (None, facts.device.id) or (facts.base is not None and f.device_id == facts.base.id):
+            rows.append(_row(f.at, f.source_ip, f.user_agent, kind="auth_failed", port=f.source_port))
     for c in facts.commands:
         rows.append(_row(c.requested_at, None, None, kind="command", action=c.action, state=c.state,
                          result=c.result, finished_at=_iso(c.finished_at)))  # fmt: skip

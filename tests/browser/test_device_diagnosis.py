@@ -10,7 +10,7 @@ import pytest
 from playwright.sync_api import Page, expect
 from sqlalchemy import select, update
 
-from core import lines
+from core import heartbeat, lines
 from core.db import make_engine, transaction
 from core.models import AccessLog, AuditEvent, Device, Line, Registration
 from core.permissions import system_actor
@@ -38,6 +38,7 @@ def healthy_but_blocked(server: Server) -> int:
                            line_id=line_id, source_ip="192.0.2.10", source_port=5062, transport="udp",
                            user_agent=UA, call_id="c1", cseq=1, expires_at=now + timedelta(hours=1)))  # fmt: skip
         lines.set_blocked(s, system_actor("pytest"), line_id, True)
+    heartbeat.beat(engine, "sip", now=now + timedelta(minutes=10))  # a registrar runs (fresh for the whole test)
     engine.dispose()
     return line_id
 

@@ -14,6 +14,7 @@ import ast
 import json
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -21,7 +22,7 @@ from sqlalchemy import Engine, select, update
 
 from core.cli import build_parser
 from core.db import make_engine, transaction
-from core.models import Account, AuditEvent, Device, DeviceCommand, Line, RedirectionJob
+from core.models import Account, AuditEvent, Ban, Device, DeviceCommand, Line, RedirectionJob
 
 pytestmark = pytest.mark.db
 
@@ -118,7 +119,13 @@ def _session(cli: Cli, engine: Engine) -> None:
     assert cli.json("device", "files", dev) == ["y000000000108.cfg", "805ec0010203.cfg"]
     report = cli.json("device", "diagnose", dev)  # added a moment ago, never fetched: a fault, still exit 0
     assert (report["device"], report["verdict"]) == (d["id"], "fault")
-    assert [f["code"] for f in report["findings"]] == ["never_fetched"]
+    assert [f["code"] for f in report["findings"]] == ["never_fetched", "registrar_not_running"]  # no serve here
+    with transaction(engine) as s:  # an office NAT banned after a neighbour's failures
+        s.add(Ban(source_ip="198.51.100.7", scope="sip", reason="auth failures",
+                  expires_at=datetime.now(UTC) + timedelta(hours=1)))  # fmt: skip
+    assert [b["source_ip"] for b in cli.json("ban", "list")] == ["198.51.100.7"]
+    assert cli.json("ban", "lift", "198.51.100.7") == {"source_ip": "198.51.100.7", "lifted": 1, "scopes": ["sip"]}
+    assert cli.json("ban", "list") == []
     main = cli("device", "config", dev).stdout
     assert main.startswith("#!version:1.0.0.1") and stored in main and "41215550101" in main
     other = cli.json("device", "config", dev, "--file", "805ec0010203.cfg")
@@ -177,5 +184,6 @@ def _session(cli: Cli, engine: Engine) -> None:
         "line.credentials.read",
         "line.block",
         "line.unblock",
+        "ban.lift",
     } <= actions
     engine.dispose()

@@ -145,3 +145,39 @@ def test_a_devices_keys_in_a_few_statements_whatever_their_number(two_sizes, pro
     counts = [statements_for(two_sizes, lambda s, d=d: keys.list_keys(s, provider, d)) for d in (few, many)]
     assert [len(found) for _, found in counts] == [1, 27]
     assert counts[0][0] == counts[1][0] <= 3
+
+
+def test_a_diagnosis_and_the_ban_list_take_the_same_statements_whatever_the_history(two_sizes, provider):
+    """load_facts reads the line's registration history in one indexed statement, however long it is; the
+    ban list is one statement for the provider and for a vPBX admin (its phones' addresses a subquery)."""
+    from core import bans, diagnosis
+    from core import event_kinds as ek
+    from core.models import AccessLog, Ban, RegistrationEvent, RetiredKey
+
+    now = datetime.now(UTC)
+    with transaction(two_sizes) as s:
+        desks = s.scalars(select(Device.id).where(Device.model_id == "yealink-t46u").order_by(Device.id)).all()
+        quiet, busy = desks[:2]
+        busy_line = s.get(Device, busy).line_id  # type: ignore[union-attr]
+        kinds = (ek.REG_START, ek.REG_CHANGE, ek.REG_AUTH_FAILED, ek.REG_EXPIRED, ek.REG_UNREGISTER)
+        s.execute(insert(RegistrationEvent), [
+            {"at": now - timedelta(seconds=i), "line_id": busy_line, "event": kinds[i % 5], "source_ip": "10.0.0.1"}
+            for i in range(400)])  # fmt: skip
+        s.execute(insert(AccessLog), [
+            {"at": now - timedelta(seconds=i), "source_ip": "10.0.0.1", "path": "/<key>.cfg", "device_id": busy,
+             "status": 404 if i % 2 else 200, "reason": ek.OLD_KEY if i % 2 else ek.OK}
+            for i in range(200)])  # fmt: skip
+        s.add_all(RetiredKey(key_hash=f"{i:064x}", device_id=busy) for i in range(15))
+    counts = [statements_for(two_sizes, lambda s, d=d: diagnosis.load_facts(s, provider, d, now))[0]
+              for d in (quiet, busy)]  # fmt: skip
+    assert counts[0] == counts[1] <= 12
+
+    with transaction(two_sizes) as s:
+        vpbx_id = s.scalar(select(Vpbx.id).where(Vpbx.name == "hundred"))
+    admin = Actor("admin-hundred", "vpbx_admin", vpbx_id=vpbx_id)
+    few = [statements_for(two_sizes, lambda s, a=a: bans.list_bans(s, a))[0] for a in (provider, admin)]
+    with transaction(two_sizes) as s:
+        s.add_all(Ban(source_ip=f"10.0.{i // 250}.{i % 250}", expires_at=now + timedelta(hours=1)) for i in range(300))
+    many = [statements_for(two_sizes, lambda s, a=a: bans.list_bans(s, a)) for a in (provider, admin)]
+    assert [len(many[0][1]), len(many[1][1])] == [200, 1]  # the provider's first page; the admin's 10.0.0.1
+    assert few == [count for count, _ in many] == [1, 1]

@@ -12,9 +12,10 @@ from sqlalchemy import select, update
 from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 
 from core import devices, heartbeat, lines
+from core import event_kinds as ek
 from core.db import transaction
 from core.diagnosis import Diagnosis
-from core.models import AccessLog, AuditEvent, Device, DeviceCommand, Line, SecurityEvent
+from core.models import AccessLog, AuditEvent, Device, DeviceCommand, Line, RegistrationEvent
 from core.permissions import system_actor
 from dashboard import device_diagnosis
 from tests.dashboard.conftest import register, texts
@@ -160,6 +161,7 @@ def healthy(engine, world) -> None:
             updated_at=datetime.now(UTC) - timedelta(hours=1)))  # fmt: skip
     access(engine, world.desk_a1, "192.0.2.10", DESK_UA)
     register(engine, world)
+    heartbeat.beat(engine, "sip", now=datetime.now(UTC) + timedelta(minutes=10))  # a registrar runs (stays fresh)
 
 
 def block_line(engine, line_id: int) -> None:
@@ -264,9 +266,8 @@ def test_the_timeline_filters_change_the_rows(app, world, engine):
     access(engine, world.desk_a1, "192.0.2.10", DESK_UA, ago=timedelta(minutes=1))
     access(engine, world.desk_a1, "198.51.100.7", OTHER_UA, status=404, reason="key_mac_mismatch")
     with transaction(engine) as s:
-        s.add(SecurityEvent(kind="sip_auth_failed", source_ip="203.0.113.9", source_port=5060,
-                            username=s.get(Line, world.seed.line_a1).sip_username,  # type: ignore[union-attr]
-                            user_agent="friendly-scanner", line_id=world.seed.line_a1))  # fmt: skip
+        s.add(RegistrationEvent(event=ek.REG_AUTH_FAILED, source_ip="203.0.113.9", source_port=5060,
+                                user_agent="friendly-scanner", line_id=world.seed.line_a1))  # fmt: skip
     at = app(world.provider_id, "pages/device.py", device=str(world.desk_a1))
     kinds = at.multiselect(key=f"dv_tl_kinds_{world.desk_a1}")
     assert set(kinds.options) == {"Configuration fetch", "Refusal", "Failed SIP authentication"}
