@@ -9,6 +9,16 @@ probing unknown keys), 50,000 failed SIP authentications (`security_event`, kind
 a few key/MAC mismatches in the last day, and a registration for most devices that register.
 About 5 % of the devices with a URL never fetched it, 3 % changed since their last fetch.
 
+For the diagnosis (issue 12, bench/diagnosis/run.py), within those 1,000,000 access-log rows: one phone
+fetching every ~2 minutes for 30 days (20,000 rows, the device with the most rows), one whose key was
+copied to another phone refused every minute for the last 7 days (10,000 key/MAC mismatches, also
+security events, after its own last fetch), 500 requests with retired keys; a retired key for one device
+in 25. And 1,000,000 rows of registration history (`registration_event`) over 30 days: starts, address
+or port changes, expiries and unregisters spread over the lines, the `auth_failed` row of every failed
+authentication of a known line, and the worst cases of one line: a phone behind a NAT that rebinds every
+minute (45,000 rows), one re-registering every 20 s from two addresses in turn (30,000), a phone with a
+wrong password retrying every 30 s for 3.5 days (10,000; its security events are part of the 50,000).
+
 The database must be empty (the schema is created or upgraded here through Alembic). Prints the
 three accounts to log in with (provider, vpbx_admin of bench-01, user of its first line): bench data,
 so the password is printed; never do this with real accounts.
@@ -17,6 +27,7 @@ so the password is printed; never do this with real accounts.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import random
 import sys
 import time
@@ -91,6 +102,66 @@ def bulk(conn: Connection, table: str, columns: Sequence[str], rows: Iterable[tu
         f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", converted
     )
     return len(converted)
+
+
+HISTORY_COLUMNS = ("at", "line_id", "event", "contact", "source_ip", "source_port", "transport", "user_agent")
+# The spread part of the history: a start, NAT port changes, expiries (a phone switched off, a lost
+# network), unregisters (a reboot).
+HISTORY_MIX = (("start", 30), ("change", 38), ("expired", 22), ("unregister", 10))
+
+
+def pattern0_line(line_rows: Sequence[dict[str, Any]], fraction: float) -> int:
+    """The id of a line of pattern 0 (a desk phone first) at about `fraction` of the lines."""
+    return int(line_rows[int(fraction * len(line_rows)) // len(PATTERNS) * len(PATTERNS)]["id"])
+
+
+def first_device(line_rows: Sequence[dict[str, Any]], fraction: float) -> int:
+    """The id of that line's first device, its desk phone (devices are made five per line, in order)."""
+    return (pattern0_line(line_rows, fraction) - 1) * len(PATTERNS[0]) + 1
+
+
+def registration_history(rng: random.Random, now: datetime, line_rows: Sequence[dict[str, Any]],
+                         registering: Sequence[dict[str, Any]], total: int,
+                         given: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:  # fmt: skip
+    """`total` registration_event rows over 30 days, oldest first: `given` (failed authentications), the two
+    busiest lines (a NAT rebinding every minute, a phone flipping between two addresses every 20 s) and the
+    rest spread over the lines with a mild skew."""
+    scale = total / 1_000_000
+    lines = {line["id"]: line for line in line_rows}
+    by_line: dict[int, list[dict[str, Any]]] = {}
+    for d in registering:
+        by_line.setdefault(d["line_id"], []).append(d)
+    start, span = (now - timedelta(days=30)).timestamp(), 30 * 86_400
+    rows = list(given)
+
+    def row(at: float, d: dict[str, Any], event: str, src: str, port: int) -> tuple[Any, ...]:
+        user = lines[d["line_id"]]["sip_username"]
+        return (datetime.fromtimestamp(at, UTC), d["line_id"], event, f"sip:{user}@{src}:{port};transport=udp", src,
+                port, "udp", ua_for(d["model_id"], d["mac"]))  # fmt: skip
+
+    flap = by_line[pattern0_line(line_rows, 0.8)][0]
+    n_flap = round(45_000 * scale)
+    for k in range(n_flap):  # a NAT that gives the phone a new port every minute; now and then it drops out
+        at = start + (k + rng.random()) * (span - 30) / n_flap
+        event = "expired" if k % 40 == 39 else "start" if k % 40 == 0 else "change"
+        rows.append(row(at, flap, event, ip(10, flap["line_id"]), 1024 + rng.randrange(64_000)))
+    storm = by_line[pattern0_line(line_rows, 0.5)][0]
+    n_storm = round(30_000 * scale)
+    for k in range(n_storm):  # two phones (or two WANs) on one account: each REGISTER moves the binding
+        at = now.timestamp() - 20 * (n_storm - k) - rng.random() * 5
+        rows.append(row(at, storm, "change", ip(10 + 90 * (k % 2), storm["line_id"]), 5060 + storm["id"] % 1000))
+    rest = total - len(rows)
+    weights = [rng.paretovariate(2.0) if line["id"] in by_line else 0.0 for line in line_rows]
+    chosen = rng.choices([line["id"] for line in line_rows], weights=weights, k=max(0, rest))
+    events = rng.choices([e for e, _ in HISTORY_MIX], weights=[w for _, w in HISTORY_MIX], k=max(0, rest))
+    for line_id, event in zip(chosen, events, strict=True):
+        ds = by_line[line_id]
+        d = ds[rng.randrange(len(ds))]
+        src = d["last_access_ip"] or ip(10, line_id)
+        port = 1024 + rng.randrange(64_000) if event == "change" else 5060 + d["id"] % 1000
+        rows.append(row(start + rng.random() * span, d, event, src, port))
+    rows.sort(key=lambda r: r[0])
+    return rows
 
 
 def fix_sequences(conn: Connection, tables: Sequence[str]) -> None:
@@ -168,9 +239,38 @@ def seed(url: str, scale: float = 1.0, password: str | None = None, rng_seed: in
         span = 30 * 86_400
         last: dict[int, tuple[float, str, str]] = {}
         log: list[tuple[Any, ...]] = []
-        for _ in range(n_log - n_probe):
+        # The diagnosis' worst cases (bench/diagnosis): whole lines' devices, taken out of the legitimate fetches.
+        n_hot_fetch, n_refused, n_old_key = round(20_000 * scale), round(10_000 * scale), round(500 * scale)
+        by_id = {d["id"]: d for d in devices}
+        hot_fetch = by_id[first_device(line_rows, 0.4)]  # auto-provisioning every ~2 minutes
+        hot_refused = by_id[first_device(line_rows, 0.6)]  # its key copied to another phone
+        refused_since = (now - timedelta(days=7)).timestamp()
+        for k in range(n_hot_fetch):
+            at = start + (k + rng.random()) * span / n_hot_fetch
+            src, ua = ip(10, hot_fetch["line_id"]), ua_for(hot_fetch["model_id"], hot_fetch["mac"])
+            log.append((at, src, ua, "GET", f"/{hot_fetch['access_key'][:6]}….cfg", hot_fetch["id"], 200, 4200, "ok"))
+            last[hot_fetch["id"]] = (at, src, ua)
+        mismatch_events = []
+        clone_ua = ua_for(hot_refused["model_id"], "0015DEADBEEF")
+        for k in range(n_refused):
+            at = refused_since + (k + rng.random()) * (now.timestamp() - 60 - refused_since) / n_refused
+            log.append((at, ip(100, 60_000), clone_ua, "GET", f"/{hot_refused['access_key'][:6]}….cfg",
+                        hot_refused["id"], 404, 0, "key_mac_mismatch"))  # fmt: skip
+            mismatch_events.append((datetime.fromtimestamp(at, UTC), "key_mac_mismatch", ip(100, 60_000), None, "",
+                                    clone_ua, None, hot_refused["id"],
+                                    f"device MAC {hot_refused['mac']}, User-Agent MAC 0015DEADBEEF"))  # fmt: skip
+        retired = [d for d in devices if d["access_key"] and d["id"] % 25 == 11]
+        stale = [d for d in retired if d["id"] % 500 == 11] or retired[:1]  # still fetching an old URL
+        for k in range(n_old_key):
+            d = stale[k % len(stale)]
+            at = now.timestamp() - rng.random() * 3 * 86_400
+            log.append((at, d["last_access_ip"] or ip(10, d["line_id"]), ua_for(d["model_id"], d["mac"]), "GET",
+                        "/0ld…….cfg", d["id"], 404, 0, "old_key"))  # fmt: skip
+        for _ in range(n_log - n_probe - n_hot_fetch - n_refused - n_old_key):
             d = fetching[rng.randrange(len(fetching))]
             at = start + rng.random() * span
+            if d is hot_refused and at > refused_since:  # its own fetches stopped when the clone started
+                at = start + rng.random() * (refused_since - start)
             src = second_ip.get(d["id"]) if rng.random() < 0.3 else None
             src = src or ip(10, d["line_id"])
             ua = ua_for(d["model_id"], d["mac"])
@@ -226,7 +326,8 @@ def seed(url: str, scale: float = 1.0, password: str | None = None, rng_seed: in
             user, domain = line["sip_username"], f"pbx{line['vpbx_id']:02d}.bench.example"
             src = d["last_access_ip"] or ip(10, d["line_id"])
             port = 5060 + d["id"] % 1000
-            alive = d["id"] % 10 != 4  # one in ten has let its binding expire: "not registered"
+            # One in ten has let its binding expire: "not registered"; so has the phone with a wrong password.
+            alive = d["id"] % 10 != 4 and d["id"] != first_device(line_rows, 0.2)
             regs.append({
                 "aor": f"{user}@{domain}", "contact": f"sip:{user}@{src}:{port};transport=udp", "line_id": line["id"],
                 "device_id": None, "source_ip": src, "source_port": port, "transport": "udp",
@@ -240,7 +341,18 @@ def seed(url: str, scale: float = 1.0, password: str | None = None, rng_seed: in
 
         attackers = max(3, round(400 * scale))
         events = []
-        for _ in range(n_sip):
+        history: list[tuple[Any, ...]] = []  # registration_event rows
+        wrong_pw = by_id[first_device(line_rows, 0.2)]  # retries every 30 s with a wrong password
+        n_wrong = round(10_000 * scale)
+        wrong_line = lines_by_id[wrong_pw["line_id"]]
+        src, port = ip(10, wrong_pw["line_id"]), 5060 + wrong_pw["id"] % 1000
+        ua, user = ua_for(wrong_pw["model_id"], wrong_pw["mac"]), wrong_line["sip_username"]
+        for k in range(n_wrong):
+            at = now - timedelta(seconds=30 * (n_wrong - k) + rng.random() * 5)
+            events.append((at, "sip_auth_failed", src, port, user, ua, wrong_line["id"], None, "wrong password"))
+            history.append((at, wrong_line["id"], "auth_failed", f"sip:{user}@{src}:{port};transport=udp", src, port,
+                            "udp", ua))  # fmt: skip
+        for _ in range(n_sip - n_wrong):
             a = min(int(rng.paretovariate(0.8)), attackers) - 1
             at = start + rng.random() * span
             known = rng.random() < 0.7
@@ -250,11 +362,16 @@ def seed(url: str, scale: float = 1.0, password: str | None = None, rng_seed: in
             events.append((datetime.fromtimestamp(at, UTC), "sip_auth_failed", ip(45, a), 5060 + a % 100, username,
                            SIP_ATTACK_UAS[a % len(SIP_ATTACK_UAS)], line["id"] if line else None, None,
                            "wrong password" if line else "unknown user"))  # fmt: skip
+            if line:  # the registrar's history row of a failed authentication for a known line
+                history.append((datetime.fromtimestamp(at, UTC), line["id"], "auth_failed",
+                                f"sip:{username}@{ip(45, a)}:{5060 + a % 100}", ip(45, a), 5060 + a % 100, "udp",
+                                SIP_ATTACK_UAS[a % len(SIP_ATTACK_UAS)]))  # fmt: skip
         for k in range(max(1, round(40 * scale))):  # a key copied to another phone, within the last day
             d = fetching[(k * 97) % len(fetching)]
             at = now - timedelta(minutes=30 * k + 7)
             events.append((at, "key_mac_mismatch", ip(100, 50_000 + k), None, "", ua_for(d["model_id"], "0015DEADBEEF"),
                            None, d["id"], f"device MAC {d['mac']}, User-Agent MAC 0015DEADBEEF"))  # fmt: skip
+        events += mismatch_events
         events.sort(key=lambda r: r[0])
         sec_cols = ("at", "kind", "source_ip", "source_port", "username", "user_agent", "line_id", "device_id",
                     "detail")  # fmt: skip
@@ -262,6 +379,15 @@ def seed(url: str, scale: float = 1.0, password: str | None = None, rng_seed: in
 
         log_cols = ("at", "source_ip", "user_agent", "method", "path", "device_id", "status", "bytes", "reason")
         n_rows = bulk(conn, "access_log", log_cols, ((datetime.fromtimestamp(r[0], UTC), *r[1:]) for r in log))
+        n_history = bulk(
+            conn,
+            "registration_event",
+            HISTORY_COLUMNS,
+            registration_history(rng, now, line_rows, registering, round(1_000_000 * scale), history),
+        )
+        n_retired = bulk(conn, "retired_key", ("key_hash", "device_id", "retired_at"), (
+            (hashlib.sha256(new_access_key().encode()).hexdigest(), d["id"], now - timedelta(days=1 + d["id"] % 90))
+            for d in retired))  # fmt: skip
         fix_sequences(conn, ("vpbx", "line", "device"))
         addresses = len({r[1] for r in log})
 
@@ -283,6 +409,7 @@ def seed(url: str, scale: float = 1.0, password: str | None = None, rng_seed: in
     return {
         "vpbx": n_vpbx, "lines": len(line_rows), "devices": len(devices), "keys": len(keys),
         "access_log": n_rows, "addresses": addresses, "security_events": n_events, "registrations": len(regs),
+        "registration_events": n_history, "retired_keys": n_retired,
         "accounts": made, "password": password, "seconds": round(time.monotonic() - started, 1),
         "rollup_seconds": rollup_seconds,
     }  # fmt: skip
@@ -299,7 +426,8 @@ def main(argv: list[str] | None = None) -> None:
     print(
         f"seeded in {result['seconds']} s: {result['vpbx']} vPBXs, {result['lines']} lines, {result['devices']} "
         f"devices, {result['keys']} keys, {result['access_log']} access-log rows from {result['addresses']} "
-        f"addresses, {result['security_events']} security events, {result['registrations']} registrations "
+        f"addresses, {result['security_events']} security events, {result['registrations']} registrations, "
+        f"{result['registration_events']} registration-history rows, {result['retired_keys']} retired keys "
         f"(fraud rollup: {result['rollup_seconds']} s of it)"
     )
     for username, role in result["accounts"]:
