@@ -1,7 +1,7 @@
 """The dashboard at provider size in a real browser (issue 10): every page, the line search, switching lines,
-Fraude 24 h / 7 d / 30 d and leaving each page, timed from the click until the page's script has finished.
+Fraude 24 h / 7 d / 30 d, Appareil and leaving each page, timed from the click until the page's script has finished.
 
-usage: .venv/bin/python bench/dashboard/run.py [--runs 3] [--only sqlite|postgresql]
+usage: .venv/bin/python bench/dashboard/run.py [--runs 3] [--only sqlite|postgresql] [--only-device]
                                                [--sqlite-url URL] [--pg-url URL] [--password PW] [--scale 1.0]
 
 Without a URL, each database is made and seeded here (bench/dashboard/seed.py, about 70 s each): SQLite in a
@@ -14,6 +14,13 @@ Timing: the clock starts (time.time()) just before Playwright clicks or presses 
 running -> notRunning transition after that, i.e. the end of the script run the action started.
 One warm-up pass first (module imports, first queries), then --runs measured passes; the table shows
 the median and every value, in seconds.
+
+Appareil (issue 12, pages/device.py): the view opened by its link, `/device?device=ID` as a new page load, for
+bench/diagnosis's cases (a typical desk phone, the device with the most access-log rows, one on the line with the
+most registration history, a DECT handset), timed from just before `page.goto` until the last script run of
+the load has finished (an init script observes `stApp` from document start; a second later the count of runs
+is read again, so a rerun the page asks for is included), beside the Overview loaded the same way (the floor
+of any page load); then opening it from the sidebar and leaving it.
 """
 
 from __future__ import annotations
@@ -38,6 +45,7 @@ from playwright.sync_api import Page, sync_playwright  # noqa: E402
 from playwright.sync_api import TimeoutError as PlaywrightTimeout  # noqa: E402
 
 from bench.dashboard.seed import PROVIDER, seed  # noqa: E402
+from core.db import make_engine  # noqa: E402
 from dashboard.i18n import TEXTS  # noqa: E402
 from tests.net import free_port, wait_for  # noqa: E402
 
@@ -66,6 +74,29 @@ TIMER_JS = """
     });
   }).observe(app, {attributes: true, attributeFilter: ["data-test-script-state"], attributeOldValue: true});
 }
+"""
+
+
+# Installed at document start (page.add_init_script): every running -> notRunning of stApp's script state is
+# counted and the last one stamped, from the first run of a page load on.
+LOAD_JS = """
+(() => {
+  const b = window.__load = {started: false, runs: 0, t1: null};
+  const attach = (app) => {
+    if (app.getAttribute("data-test-script-state") === "running") b.started = true;
+    new MutationObserver((records) => {
+      const now = Date.now();
+      records.forEach((r, i) => {
+        const next = i + 1 < records.length ? records[i + 1].oldValue : app.getAttribute("data-test-script-state");
+        if (next === "running") b.started = true;
+        if (next === "notRunning" && b.started) { b.runs += 1; b.t1 = now; b.started = false; }
+      });
+    }).observe(app, {attributes: true, attributeFilter: ["data-test-script-state"], attributeOldValue: true});
+  };
+  const find = () => document.querySelector("[data-testid='stApp']");
+  const watch = new MutationObserver(() => { const app = find(); if (app) { watch.disconnect(); attach(app); } });
+  watch.observe(document, {childList: true, subtree: true});
+})();
 """
 
 
@@ -138,6 +169,47 @@ def one_pass(page: Page) -> dict[str, tuple[float, float]]:
     return got
 
 
+def loaded(page: Page, url: str) -> tuple[float, float]:
+    """(seconds from just before page.goto(url) until the last script run of the load has ended, server CPU)."""
+    cpu0, t0 = server_cpu(), time.time()
+    page.goto(url)
+    page.wait_for_function("() => window.__load && window.__load.runs > 0", timeout=TIMEOUT_MS, polling=20)
+    wait_idle(page)
+    page.wait_for_timeout(1_000)  # a rerun the page asks for starts within this; its end then counts
+    wait_idle(page)
+    seconds = page.evaluate("() => window.__load.t1") / 1000 - t0
+    cpu = server_cpu() - cpu0  # includes the second of waiting: an idle server spends ~nothing in it
+    if page.get_by_test_id("stException").count():
+        raise RuntimeError(f"the page raised: {page.get_by_test_id('stException').first.inner_text()[:300]}")
+    return float(seconds), cpu
+
+
+def device_cases(db_url: str) -> list[tuple[str, int]]:
+    """(name, device id) of bench/diagnosis's cases the device view is opened on."""
+    from bench.diagnosis.run import find_cases
+
+    engine = make_engine(db_url)
+    try:
+        wanted = ("typical desk phone", "most access-log rows", "line with most registration history", "DECT handset")
+        return [(c.name, c.device_id) for c in find_cases(engine) if c.name in wanted]
+    finally:
+        engine.dispose()
+
+
+def device_pass(page: Page, base: str, cases: list[tuple[str, int]]) -> dict[str, tuple[float, float]]:
+    # The floor of any page load (frontend, websocket, login check, frame): the Overview loaded the same way.
+    got: dict[str, tuple[float, float]] = {f"open {EN['home']} (page load, reference)": loaded(page, f"{base}/")}
+    for name, device_id in cases:
+        got[f"open {EN['device']} ?device= (page load): {name}"] = loaded(page, f"{base}/device?device={device_id}")
+        # The view keeps ?device= of the device it drew and starts with its verdict (an alert).
+        if f"device={device_id}" not in page.url or not page.get_by_test_id("stAlert").count():
+            raise RuntimeError(f"the device view did not show device {device_id}: {page.url}")
+    got[f"leave {EN['device']} (-> Overview)"] = timed(page, nav(page, EN["home"]))
+    got[f"open {EN['device']} (sidebar)"] = timed(page, nav(page, EN["device"]))
+    got[f"leave {EN['device']} (-> Overview) again"] = timed(page, nav(page, EN["home"]))
+    return got
+
+
 @contextmanager
 def dashboard(db_url: str, work: Path) -> Iterator[str]:
     port = free_port()
@@ -175,11 +247,19 @@ def dashboard(db_url: str, work: Path) -> Iterator[str]:
         log.close()
 
 
-def measure(db_url: str, password: str, runs: int, work: Path) -> dict[str, list[tuple[float, float]]]:
+def measure(db_url: str, password: str, runs: int, work: Path, only_device: bool = False
+            ) -> dict[str, list[tuple[float, float]]]:  # fmt: skip
     results: dict[str, list[tuple[float, float]]] = {}
+    cases = device_cases(db_url)
     with dashboard(db_url, work) as base, sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
         context = browser.new_context(locale="en-US", viewport={"width": 1400, "height": 1000})
+        context.add_init_script(LOAD_JS)
+
+        def one(page: Page) -> dict[str, tuple[float, float]]:
+            got = {} if only_device else one_pass(page)
+            return {**got, **device_pass(page, base, cases)}
+
         page = context.new_page()
         page.set_default_timeout(TIMEOUT_MS)
         page.goto(f"{base}/session/login?lang=en&next=/")
@@ -188,9 +268,9 @@ def measure(db_url: str, password: str, runs: int, work: Path) -> dict[str, list
         page.get_by_role("button", name="Log in").click()
         page.get_by_test_id("stSidebarNav").wait_for()
         wait_idle(page)
-        one_pass(page)  # warm-up, not counted
+        one(page)  # warm-up, not counted
         for n in range(runs):
-            for name, seconds in one_pass(page).items():
+            for name, seconds in one(page).items():
                 results.setdefault(name, []).append(seconds)
             print(f"  pass {n + 1}/{runs} done", file=sys.stderr)
         browser.close()
@@ -232,7 +312,9 @@ def main() -> None:
     parser.add_argument("--pg-url")
     parser.add_argument("--password", default="bench-password-10")
     parser.add_argument("--scale", type=float, default=1.0, help="for seeding here (1.0 = provider size)")
+    parser.add_argument("--only-device", action="store_true", help="only the Appareil actions")
     args = parser.parse_args()
+    only = args.only_device
     columns: dict[str, dict[str, list[tuple[float, float]]]] = {}
     with tempfile.TemporaryDirectory(prefix="voipadmin-dash-bench.") as tmp:
         work = Path(tmp)
@@ -241,14 +323,14 @@ def main() -> None:
             if url is None:
                 url = f"sqlite:///{work / 'bench.sqlite3'}"
                 print(seed(url, args.scale, args.password)["seconds"], "s to seed SQLite", file=sys.stderr)
-            columns["SQLite"] = measure(url, args.password, args.runs, work / "sqlite")
+            columns["SQLite"] = measure(url, args.password, args.runs, work / "sqlite", only)
         if args.only != "sqlite":
             if args.pg_url:
-                columns["PostgreSQL"] = measure(args.pg_url, args.password, args.runs, work / "postgresql")
+                columns["PostgreSQL"] = measure(args.pg_url, args.password, args.runs, work / "postgresql", only)
             else:
                 with postgres(work) as url:
                     print(seed(url, args.scale, args.password)["seconds"], "s to seed PostgreSQL", file=sys.stderr)
-                    columns["PostgreSQL"] = measure(url, args.password, args.runs, work / "postgresql")
+                    columns["PostgreSQL"] = measure(url, args.password, args.runs, work / "postgresql", only)
     print(table(columns))
 
 
