@@ -275,8 +275,12 @@ def ensure_seeded(url: str, scale: float) -> None:
 @contextmanager
 def postgres(work: Path, keep: bool) -> Iterator[str]:
     env = dict(os.environ, PGPORT=os.environ.get("PGPORT", "54381"))
-    url = subprocess.run(["bash", "scripts/pg-start.sh", str(work / "pg")], cwd=ROOT, env=env, check=True,
-                         capture_output=True, text=True).stdout.strip()  # fmt: skip
+    if (work / "pg" / "postmaster.pid").exists():  # left running by --keep-pg: use it, leave it running
+        keep = True
+        url = f"postgresql+psycopg://postgres@127.0.0.1:{env['PGPORT']}/voipadmin_test"
+    else:
+        url = subprocess.run(["bash", "scripts/pg-start.sh", str(work / "pg")], cwd=ROOT, env=env, check=True,
+                             capture_output=True, text=True).stdout.strip()  # fmt: skip
     try:
         yield url
     finally:
