@@ -5,6 +5,7 @@ The one place for these rules: services, CLI, dashboard and templates all call h
 
 from __future__ import annotations
 
+import hashlib
 import re
 import secrets
 import string
@@ -40,6 +41,14 @@ def new_access_key() -> str:
 
 def is_access_key(text: str) -> bool:
     return bool(ACCESS_KEY_RE.match(text))
+
+
+def key_hash(key: str) -> str:
+    """The SHA-256 (lowercase hex) of an access key, as `retired_key.key_hash` keeps it: the one form
+    a retired key is stored in (devices.new_key) and looked up by (provisioning/directory). A key has
+    192 random bits, so an unsalted hash cannot be reversed; only the hash: the old URL stays unusable
+    even to someone who reads the database."""
+    return hashlib.sha256(key.encode()).hexdigest()
 
 
 def generated_device_password() -> str:

@@ -17,13 +17,14 @@ from core.credentials import (
     CHOSEN_PROVISIONING_MAC,
     ProvisioningMac,
     device_password,
+    key_hash,
     new_access_key,
     normalize_mac,
     provisioning_mac_state,
 )
 from core.errors import NotFound, ValidationError
 from core.lines import find_line
-from core.models import Device, Line, RedirectionJob
+from core.models import Device, Line, RedirectionJob, RetiredKey
 from core.permissions import Actor, require_device, scope_lines
 from core.settings import current_settings
 from core.views import device_view, device_views
@@ -325,10 +326,14 @@ def provisioning_once_more(session: Session, actor: Actor, device_id: int) -> di
 
 
 def new_key(session: Session, actor: Actor, device_id: int) -> dict[str, Any]:
-    """ "Nouveau clé": a fresh access key; the old URL answers 404 at once; function keys are kept."""
+    """ "Nouveau clé": a fresh access key; the old URL answers 404 at once; function keys are kept.
+
+    The old key's hash is kept (RetiredKey, same transaction): a phone still asking with it is
+    logged as this device's old URL (reason old_key), not as probing, and the diagnosis says so."""
     device = find_device(session, actor, device_id)
     if device.access_key is None:
         raise ValidationError("no_url", "device")
+    session.add(RetiredKey(key_hash=key_hash(device.access_key), device_id=device.id))
     device.access_key = new_access_key()
     device.bump_revision()
     audit.record(session, actor, "device.new_key", "device", device.id)

@@ -247,3 +247,63 @@ def test_a_field_the_model_does_not_take_is_refused(engine, provider, seed, mode
     with pytest.raises(ValidationError) as err, transaction(engine) as s:
         devices.update_device(s, provider, d["id"], **kw)
     assert err.value.field == field
+
+
+def _key_of(engine, device_id):
+    with transaction(engine) as s:
+        return s.scalar(select(Device.access_key).where(Device.id == device_id))
+
+
+def _retired(engine):
+    from core.models import RetiredKey
+
+    with transaction(engine) as s:
+        return [(r.key_hash, r.device_id, r.retired_at) for r in s.scalars(select(RetiredKey).order_by(RetiredKey.id))]
+
+
+def test_new_key_keeps_only_the_hash_of_the_key_it_retires(engine, provider, seed):
+    import hashlib
+    from datetime import UTC, datetime, timedelta
+
+    d = _add(engine, provider, seed.line_a1, "yealink-t46u")
+    first = _key_of(engine, d["id"])
+    with transaction(engine) as s:
+        devices.new_key(s, provider, d["id"])
+    second = _key_of(engine, d["id"])
+    with transaction(engine) as s:
+        devices.new_key(s, provider, d["id"])
+    retired = _retired(engine)
+    # The SHA-256 hex of each replaced key (computed here independently), never the key itself.
+    assert [(h, dev) for h, dev, _ in retired] == [
+        (hashlib.sha256(first.encode()).hexdigest(), d["id"]),
+        (hashlib.sha256(second.encode()).hexdigest(), d["id"]),
+    ]
+    assert all(datetime.now(UTC) - at < timedelta(minutes=1) for _, _, at in retired)
+    with transaction(engine) as s:
+        details = " ".join(s.scalars(select(AuditEvent.detail).where(AuditEvent.action == "device.new_key")))
+    assert first not in details and retired[0][0] not in details and second not in details
+
+
+def test_new_key_retires_in_the_same_transaction(engine, provider, seed):
+    d = _add(engine, provider, seed.line_a1, "yealink-t46u")
+    key = _key_of(engine, d["id"])
+    with pytest.raises(RuntimeError), transaction(engine) as s:
+        devices.new_key(s, provider, d["id"])
+        raise RuntimeError("the caller fails after the use case")
+    assert _key_of(engine, d["id"]) == key and _retired(engine) == []
+    web = _add(engine, provider, seed.line_a2, "webphone")
+    with pytest.raises(ValidationError) as err, transaction(engine) as s:
+        devices.new_key(s, provider, web["id"])
+    assert err.value.code == "no_url" and _retired(engine) == []
+
+
+def test_deleting_a_device_deletes_its_retired_keys(engine, provider, seed):
+    gone = _add(engine, provider, seed.line_a1, "yealink-t46u")
+    kept = _add(engine, provider, seed.line_a2, "yealink-t46u")
+    with transaction(engine) as s:
+        for d in (gone, kept, gone):
+            devices.new_key(s, provider, d["id"])
+    assert [dev for _, dev, _ in _retired(engine)] == [gone["id"], kept["id"], gone["id"]]
+    with transaction(engine) as s:
+        devices.delete_device(s, provider, gone["id"])
+    assert [dev for _, dev, _ in _retired(engine)] == [kept["id"]]  # ON DELETE CASCADE (SQLite: foreign_keys=ON)
