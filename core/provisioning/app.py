@@ -48,6 +48,7 @@ class Limits:
     miss_window: float = 60.0
     cooldown: float = 300.0  # ...throttle it for this long
     ban_refresh: float = 2.0
+    retired_refresh: float = 2.0  # PostgreSQL: retired keys re-read at most this often (SQLite: after a commit)
     log_interval: float = 0.5
     log_batch: int = 1000
     render_cache: int = 20_000
@@ -71,7 +72,9 @@ class ProvisioningApp:
         self.settings = settings
         self.engine = engine
         self.writer = LogWriter(engine, interval=limits.log_interval, batch=limits.log_batch)
-        self.directory = DeviceDirectory(engine, renderer, cache_size=limits.render_cache)
+        self.directory = DeviceDirectory(
+            engine, renderer, cache_size=limits.render_cache, retired_refresh=limits.retired_refresh
+        )
         self.counter = MissCounter(limits.miss_threshold, limits.miss_window, limits.cooldown)
         self.bans = BanList(engine, refresh=limits.ban_refresh)
         self.endpoint = ProvisioningEndpoint(self.directory, self.writer, self.counter)

@@ -8,6 +8,12 @@ next request. Lookups run on a connection this process holds open (no ORM, no po
   Any change drops the whole cache, so the next lookup of each key is a fresh SELECT; a commit
   can never be missed, only cost a revalidation.
 - PostgreSQL has no such counter: one indexed SELECT per request.
+Retired keys (the SHA-256 of each key a "Nouveau clé" replaced, retired_key) are a set in memory, so
+an unknown key (a random probe) costs one hash and a set lookup, never a statement of its own. The
+set grows by id (`id > last seen`), read on an unknown key when the database moved on (SQLite:
+the same version the key cache follows) or every `retired_refresh` seconds (PostgreSQL). A hit,
+which only a phone that once held the key can cause, is confirmed by one indexed SELECT (its device
+may have been deleted since: the cascade took the row).
 MAC lookups (bootstrap, rare) are always a SELECT; a MAC is unique per vPBX only, so the lookup
 tells "exactly one device waits for it" from "several" (endpoint.py refuses the latter).
 The expensive part (loading the ORM device, rendering) is cached by (device, key, config_revision,
@@ -18,13 +24,14 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, Engine, update
 from sqlalchemy.orm import Session
 
-from core.credentials import ProvisioningMac
+from core.credentials import ProvisioningMac, key_hash
 from core.devices import queue_redirection
 from core.errors import NotFound
 from core.models import Device
@@ -37,6 +44,10 @@ from core.render import RenderedFile
 log = logging.getLogger(__name__)
 
 _COLUMNS = "id, model_id, access_key, config_revision, mac, provisioning_mac"
+# PostgreSQL hands out ids when a transaction inserts, not when it commits: a Nouveau clé committed
+# just after a read past a higher id would be skipped for good, so each read looks this many ids back.
+# SQLite's writers take turns, so its ids appear in commit order.
+RETIRED_LOOKBACK = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +79,12 @@ class _BoundedCache:
 
 class DeviceDirectory:
     def __init__(
-        self, engine: Engine, renderer: RendererLike, cache_size: int = 20_000, wal_watch: bool = True
+        self,
+        engine: Engine,
+        renderer: RendererLike,
+        cache_size: int = 20_000,
+        wal_watch: bool = True,
+        retired_refresh: float = 2.0,
     ) -> None:
         self.engine = engine
         self.renderer = renderer
@@ -82,8 +98,17 @@ class DeviceDirectory:
         self._version_cursor: Any = None  # kept: a fresh cursor per request costs more than the PRAGMA
         self._keys: dict[str, DeviceRow] = {}
         self._keys_max = cache_size
+        # Every retired key's hash (~150 bytes each; never pruned but by a device's deletion, seen on a hit).
+        self._retired: set[str] = set()
+        self._retired_last_id = 0
+        self._retired_version: bytes | int | None = None  # SQLite: the version the set was last read at
+        self._retired_read_at = -float("inf")  # PostgreSQL: time.monotonic() of the last read
+        self.retired_refresh = retired_refresh
+        self._retired_lookback = 0 if self._versioned else RETIRED_LOOKBACK
         mark = "?" if engine.dialect.paramstyle == "qmark" else "%s"
         self._by_key_sql = f"SELECT {_COLUMNS} FROM device WHERE access_key = {mark}"
+        self._retired_since_sql = f"SELECT id, key_hash FROM retired_key WHERE id > {mark} ORDER BY id"
+        self._retired_device_sql = f"SELECT device_id FROM retired_key WHERE key_hash = {mark}"
         # MACs are unique per vPBX only: at most two rows tell "exactly one" from "several".
         once = f"provisioning_mac = '{ProvisioningMac.ONCE.value}'"
         self._once_by_mac_sql = f"SELECT {_COLUMNS} FROM device WHERE mac = {mark} AND {once} LIMIT 2"
@@ -120,15 +145,18 @@ class DeviceDirectory:
         return rows[0] if rows else None
 
     def _query_all_locked(self, sql: str, value: str) -> list[DeviceRow]:
+        return [DeviceRow(*row) for row in self._rows_locked(sql, value)]
+
+    def _rows_locked(self, sql: str, value: str | int) -> list[tuple[Any, ...]]:
         for attempt in (1, 2):
             try:
                 cur = self._connection().cursor()
                 try:
                     cur.execute(sql, (value,))
-                    rows = cur.fetchall()
+                    rows: list[tuple[Any, ...]] = cur.fetchall()
                 finally:
                     cur.close()
-                return [DeviceRow(*row) for row in rows]
+                return rows
             except Exception:
                 self.close()  # a dropped connection: reconnect once, then let the error out
                 if attempt == 2:
@@ -173,6 +201,38 @@ class DeviceDirectory:
                     self._keys[key] = row
             return row
 
+    def retired_device(self, key: str) -> int | None:
+        """The device a "Nouveau clé" took `key` from, or None (a key never issued: a guess).
+
+        Asked for unknown keys only, right after `by_key` (whose revalidation read the version the
+        set follows on SQLite)."""
+        digest = key_hash(key)
+        with self._lock:
+            self._refresh_retired_locked()
+            if digest not in self._retired:
+                return None
+            rows = self._rows_locked(self._retired_device_sql, digest)
+            if not rows:  # its device was deleted, and the cascade took the row
+                self._retired.discard(digest)
+                return None
+            return int(rows[0][0])
+
+    def _refresh_retired_locked(self) -> None:
+        version = self._version  # read before the SELECT: the rows are at least as new (None: PostgreSQL)
+        if self._versioned:
+            if version is not None and version == self._retired_version:
+                return
+        else:
+            now = time.monotonic()
+            if now - self._retired_read_at < self.retired_refresh:
+                return
+            self._retired_read_at = now
+        rows = self._rows_locked(self._retired_since_sql, max(0, self._retired_last_id - self._retired_lookback))
+        for row_id, digest in rows:
+            self._retired.add(digest)
+            self._retired_last_id = max(self._retired_last_id, row_id)
+        self._retired_version = version if self._version == version else None  # not across a reconnect
+
     def once_by_mac(self, mac: str) -> list[DeviceRow]:
         """The devices (at most two) with this MAC waiting for their MAC-named bootstrap."""
         with self._lock:
@@ -181,6 +241,7 @@ class DeviceDirectory:
     def close(self) -> None:
         self._keys.clear()
         self._version = self._version_cursor = None  # a new connection has its own data_version sequence
+        self._retired_version = None  # the set itself stays right: it grows by id
         self._watch = None  # the mapping is safe to read only while our connection keeps -shm alive
         if self._raw is not None:
             try:

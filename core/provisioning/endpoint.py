@@ -2,7 +2,8 @@
 name with the MAC in the User-Agent).
 
 Order of checks for one request: path shape, then the device by key (cached, revalidated against
-the database on every request: see directory.py), then the User-Agent's MAC against the device's,
+the database on every request: see directory.py; an unknown key may be one a "Nouveau clé" retired,
+answered alike but logged as that device's old URL), then the User-Agent's MAC against the device's,
 then the file (from the render cache, or rendered right here: this runs on one of the server's
 request threads, so a render or a database write holds up only that thread). Every refusal a
 guesser could learn from is the same 404 body, or 429 once the source is throttled.
@@ -64,6 +65,9 @@ class ProvisioningEndpoint:
 
         row = self.directory.by_key(target.key or "")
         if row is None:
+            retired_from = self.directory.retired_device(target.key or "")
+            if retired_from is not None:
+                return self._old_key(info, retired_from)
             return self._miss(info, reasons.UNKNOWN_KEY)
         info.device_id = row.id
         if row.mac:
@@ -168,6 +172,23 @@ class ProvisioningEndpoint:
         log.error("device %s: rendering %s failed", row.id, info.masked_path, exc_info=True)
         info.reason = reasons.RENDER_ERROR
         return responses.SERVER_ERROR
+
+    def _old_key(self, info: RequestInfo, device_id: int) -> Response:
+        """A key a "Nouveau clé" retired: the device's old URL, still set in a phone.
+
+        The answer is the unknown key's (404, 429 while the source is throttled), so it tells nothing;
+        only our log differs (the device, reason old_key), for the diagnosis. Not a miss: a retired
+        key cannot be guessed (192 random bits, kept only as its hash), so a hit proves the requester
+        once held the real key; counted, one phone with its old URL retrying every minute would
+        throttle its office's NAT address (no bootstrap for the phones behind it, a probe alarm on
+        the fraud page) for what is a setup to fix, not an attack. Someone holding a retired key can
+        tell it from a guess by never being throttled for it, and learns nothing usable from that.
+        """
+        info.device_id = device_id
+        info.reason = reasons.OLD_KEY
+        if info.throttled:
+            return responses.too_many(self.counter.retry_after(info.source_ip))
+        return responses.MISS
 
     def _miss(self, info: RequestInfo, reason: str) -> Response:
         info.miss = True
