@@ -38,12 +38,22 @@ UA = "Yealink SIP-T46U 108.86.0.20 80:5e:c0:01:02:03"
 OFFICE = "198.51.100.7"
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
+_clock: list[datetime] = []
 
 
 @pytest.fixture(autouse=True)
-def registrar_running(engine: Engine) -> None:
+def frozen_now() -> None:
+    """One "now" per test: the rows are dated from it and the diagnosis runs at it, so a test that compares
+    dates rendered to the second cannot straddle a second boundary (it did once in CI)."""
+    _clock[:] = [datetime.now(UTC)]
+
+
+def _now() -> datetime:
+    return _clock[0]
+
+
+@pytest.fixture(autouse=True)
+def registrar_running(frozen_now: None, engine: Engine) -> None:
     """The built-in registrar runs: its heartbeat row, fresh for the whole test (a real one beats every 2 s)."""
     heartbeat.beat(engine, "sip", now=_now() + timedelta(hours=1))
 
