@@ -28,12 +28,12 @@ register then, and a binding expires because nobody answers its refresh.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session, contains_eager
 
 from core import event_kinds, heartbeat
@@ -229,6 +229,14 @@ def _access(r: AccessLog) -> Access:
     return Access(r.at, r.source_ip, r.user_agent, r.status, r.reason)
 
 
+def _newest_accesses(session: Session, limit: int, *where: ColumnElement[bool]) -> Sequence[AccessLog]:
+    """The newest `limit` access-log rows matching `where`, newest first. The ids come first from the
+    (device_id[, reason], id) index alone: asked directly, PostgreSQL bets on walking the primary key
+    backwards, which reads every later row of the whole log when the device's rows are old or absent."""
+    ids = select(AccessLog.id).where(*where).order_by(AccessLog.id.desc()).limit(limit)
+    return session.scalars(select(AccessLog).where(AccessLog.id.in_(ids)).order_by(AccessLog.id.desc())).all()
+
+
 def load_facts(session: Session, actor: Actor, device_id: int, now: datetime) -> Facts:
     """The facts of one device the actor may see (else the NotFound of a missing device)."""
     stmt = select(Device).join(Device.line).options(contains_eager(Device.line)).where(Device.id == int(device_id))
@@ -239,16 +247,9 @@ def load_facts(session: Session, actor: Actor, device_id: int, now: datetime) ->
     candidates = [(d.id, d.mac, d.last_access_ip) for d in on_line]
     registering = tuple(d.id for d in on_line if (m := catalogue.get(d.model_id)) is not None and m.registers)
     base = next((d for d in on_line if d.id == device.base_station_id), None)
-    accesses = session.scalars(
-        select(AccessLog).where(AccessLog.device_id == device.id).order_by(AccessLog.id.desc()).limit(ACCESS_ROWS)
-    ).all()
+    accesses = _newest_accesses(session, ACCESS_ROWS, AccessLog.device_id == device.id)
     last_fetch, old_keys = (
-        session.scalars(
-            select(AccessLog)
-            .where(AccessLog.device_id == device.id, AccessLog.reason == reason)
-            .order_by(AccessLog.id.desc())
-            .limit(limit)
-        ).all()
+        _newest_accesses(session, limit, AccessLog.device_id == device.id, AccessLog.reason == reason)
         for reason, limit in ((event_kinds.OK, 1), (event_kinds.OLD_KEY, OLD_KEY_ROWS))
     )
     rotations = session.scalars(
