@@ -3,7 +3,6 @@ role scoping, no secret in the report, and a statement count that does not grow 
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -13,6 +12,7 @@ from sqlalchemy import Engine, insert, select, update
 
 from core import bans, devices, diagnosis, heartbeat, lines
 from core import event_kinds as ek
+from core.credentials import key_hash
 from core.db import transaction
 from core.errors import NotFound
 from core.models import (
@@ -342,11 +342,7 @@ def _new_key(engine: Engine, actor: Actor, device_id: int, ago: timedelta) -> No
         old_key = s.get(Device, device_id).access_key  # type: ignore[union-attr]
         devices.new_key(s, actor, device_id)
         s.flush()
-        digest = hashlib.sha256(old_key.encode()).hexdigest()  # type: ignore[union-attr]
-        row = s.scalars(select(RetiredKey).where(RetiredKey.key_hash == digest)).one_or_none()
-        if row is None:  # H2: devices.new_key does not store it yet
-            row = RetiredKey(key_hash=digest, device_id=device_id)
-            s.add(row)
+        row = s.scalars(select(RetiredKey).where(RetiredKey.key_hash == key_hash(old_key))).one()  # type: ignore[arg-type]
         row.retired_at = _now() - ago
         s.execute(update(Device).where(Device.id == device_id).values(updated_at=_now() - ago))
 
