@@ -3,9 +3,9 @@ device's failures is lifted from the device's diagnosis or `python -m core ban l
 
 Lifting deletes the active Ban rows of the address, every scope: the provisioning endpoint reloads
 bans on its own and the registrar ends the ban at its next reload (core.sip.policy). A source that
-fails again is banned again. Only the roles offered Fraude (permissions.FRAUD_ROLES) may act on bans:
-the provider on any address, a vPBX administrator on an address one of its own devices uses (its
-last access, or a live binding of one of its lines); an end user never.
+fails again is banned again. Only permissions.BAN_ROLES may act on bans (the device view draws its
+unban button for them alone): the provider on any address, a vPBX administrator on an address one of
+its own devices uses (its last access, or a live binding of one of its lines); an end user never.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 from core import audit
 from core.errors import NotFound, PermissionDenied, ValidationError
 from core.models import Ban, Device, Line, Registration, utcnow
-from core.permissions import FRAUD_ROLES, Actor, require_role
+from core.permissions import BAN_ROLES, Actor, require_role
 
 BANS_SHOWN = 200  # newest-expiring first; a flood of bans is the Fraude page's to rank
 
@@ -61,7 +61,7 @@ def _used_by_vpbx(
 
 def _vpbx_scope(actor: Actor) -> int | None:
     """None for the provider (every address), else the vPBX whose phones' addresses the actor may act on."""
-    require_role(actor, *FRAUD_ROLES, doing="manage_bans")
+    require_role(actor, *BAN_ROLES, doing="manage_bans")
     if actor.is_provider:
         return None
     return actor.vpbx_id if actor.vpbx_id is not None else -1

@@ -17,10 +17,10 @@ from typing import Any
 
 import streamlit as st
 
-from core import device_commands, devices, lines
+from core import bans, device_commands, devices, lines
 from core.device_commands import registered_devices
 from core.diagnosis import Diagnosis, Finding
-from core.permissions import BLOCK_ROLES, Actor
+from core.permissions import BAN_ROLES, BLOCK_ROLES, Actor
 from dashboard import device_diagnosis
 from dashboard.commands import command_outcome, registrar_up, remember_request, why_not_offered
 from dashboard.db import tx
@@ -50,6 +50,7 @@ CONFIRM = {
     "new_key": "new_key_confirm",
     "new_credentials": "dv_new_credentials_confirm",
     "unblock": "dv_unblock_confirm",
+    "unban": "dv_unban_confirm",  # formatted with the banned address (the action's argument)
 }
 FIELDS = ("mac", "base")  # refusals shown next to a finding's own field, not with the other errors
 
@@ -132,6 +133,10 @@ def run_action(actor: Actor, device: dict[str, Any], action: str, arg: str | Non
     elif action == "unblock":
         if call(lines.set_blocked, actor, device["line_id"], False, scope=SCOPE) is not None:
             _flash(t("unblock_done"))
+    elif action == "unban" and arg:
+        lifted = call(bans.lift_ban, actor, arg, scope=SCOPE)  # a refusal: other_errors says it, in words
+        if lifted is not None:
+            _flash(t("dv_unban_done", ip=lifted["source_ip"], count=lifted["lifted"]))
     elif action == "setup":
         open_setup(device["id"])
     st.rerun()
@@ -235,6 +240,13 @@ def finding_button(actor: Actor, device: dict[str, Any], registered: bool, f: Fi
     elif button == "unblock":
         if actor.role in BLOCK_ROLES:
             action_button(actor, device, "unblock", key=f"dv_{fid}_unblock", primary=True)
+        else:
+            st.caption(t("dv_ask_admin"))
+    elif button == "unban":
+        # The banned address is the finding's (core.diagnosis: source_banned's params["ip"]); core decides
+        # again whether this account may lift it (a vPBX admin: only an address its own phones use).
+        if actor.role in BAN_ROLES:
+            action_button(actor, device, "unban", key=f"dv_{fid}_unban", primary=True, arg=str(f.params["ip"]))
         else:
             st.caption(t("dv_ask_admin"))
 

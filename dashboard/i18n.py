@@ -241,7 +241,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "dv_unban_confirm": (
             "Lever le bannissement de l'adresse {ip} ? Si elle échoue encore, elle sera de nouveau bannie."
         ),
-        "dv_unban_done": "Bannissement levé.",
+        "dv_unban_done": "Bannissement de l'adresse {ip} levé ({count} bannissement(s) supprimé(s)).",
         "dv_mac_new": "MAC du téléphone",
         "dv_mac_done": "MAC enregistrée : le téléphone peut télécharger sa configuration.",
         "dv_base_done": "Station de base enregistrée.",
@@ -545,7 +545,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "dv_ask_admin": "Only the vPBX administrator or support can do this: ask them.",
         "dv_do_unban": "Lift the ban …",
         "dv_unban_confirm": "Lift the ban on address {ip}? If it fails again, it gets banned again.",
-        "dv_unban_done": "Ban lifted.",
+        "dv_unban_done": "Ban on address {ip} lifted ({count} ban(s) removed).",
         "dv_mac_new": "The phone's MAC",
         "dv_mac_done": "MAC saved: the phone can download its configuration.",
         "dv_base_done": "Base station saved.",

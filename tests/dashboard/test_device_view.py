@@ -11,12 +11,12 @@ import pytest
 from sqlalchemy import select, update
 from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 
-from core import devices, heartbeat, lines
+from core import bans, devices, heartbeat, lines
 from core import event_kinds as ek
 from core.db import transaction
 from core.diagnosis import Diagnosis
-from core.models import AccessLog, AuditEvent, Device, DeviceCommand, Line, RegistrationEvent
-from core.permissions import system_actor
+from core.models import AccessLog, AuditEvent, Ban, Device, DeviceCommand, Line, RegistrationEvent
+from core.permissions import BAN_ROLES, ROLES, system_actor
 from dashboard import device_diagnosis
 from tests.dashboard.conftest import register, texts
 from tests.dashboard.test_one_language import assert_one_language, on_screen
@@ -250,6 +250,108 @@ def test_end_user_sees_their_verdict_and_timeline_but_cannot_unblock(app, world,
     timeline = at.dataframe[-1].value
     assert list(timeline["Kind"]) == ["SIP registration", "Configuration fetch"]  # newest first
     assert list(timeline["Address"]) == ["192.0.2.10:5062", "192.0.2.10"]
+
+
+OFFICE = "192.0.2.10"  # the address healthy() gives Alice's desk phone (its fetch and its binding)
+ACCOUNT_OF_ROLE = {"provider": "provider_id", "vpbx_admin": "admin_a_id", "user": "alice_id"}
+
+
+def ban(engine, ip: str, scope: str, hours: float = 1) -> None:
+    with transaction(engine) as s:
+        s.add(Ban(source_ip=ip, scope=scope, reason="5 failed SIP authentications",
+                  expires_at=datetime.now(UTC) + timedelta(hours=hours)))  # fmt: skip
+
+
+def banned_office(engine, world) -> None:
+    """Alice's healthy desk phone behind an office address banned for SIP and for everything (two findings),
+    an expired ban of it, and another address's ban that lifting the office's must leave alone."""
+    healthy(engine, world)
+    ban(engine, OFFICE, "sip")
+    ban(engine, OFFICE, "all", hours=2)
+    ban(engine, OFFICE, "sip", hours=-1)
+    ban(engine, "203.0.113.99", "all")
+
+
+def bans_of(engine) -> list[tuple[str, str, bool]]:
+    with transaction(engine) as s:
+        now = datetime.now(UTC)
+        return [(b.source_ip, b.scope, b.expires_at > now) for b in s.scalars(select(Ban).order_by(Ban.id))]
+
+
+def lift_audit(engine) -> list[tuple[str, str | None]]:
+    with transaction(engine) as s:
+        rows = s.scalars(select(AuditEvent).where(AuditEvent.action == "ban.lift")).all()
+        return [(e.actor, e.target_id) for e in rows]
+
+
+def unban_buttons(at) -> list[str]:
+    return [b.key for b in at.button if "unban" in (b.key or "")]
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_the_unban_button_is_drawn_for_the_roles_core_lets_lift(app, world, engine, role):
+    banned_office(engine, world)
+    at = app(getattr(world, ACCOUNT_OF_ROLE[role]), "pages/device.py", device=str(world.desk_a1))
+    assert f"The phone's address {OFFICE} is banned (sip) until" in texts(at)  # every role reads the finding
+    if role in BAN_ROLES:  # core.permissions.BAN_ROLES, as core.bans.lift_ban checks it
+        assert unban_buttons(at) == ["dv_source_banned_unban", "dv_source_banned_1_unban"]
+    else:
+        assert unban_buttons(at) == []
+        assert "Only the vPBX administrator or support can do this: ask them." in [c.value for c in at.caption]
+
+
+def test_provider_lifts_the_ban_after_confirming_and_the_verdict_changes(app, world, engine):
+    banned_office(engine, world)
+    before = bans_of(engine)
+    at = app(world.provider_id, "pages/device.py", device=str(world.desk_a1))
+    assert at.error[0].value == "This phone does not work properly."
+    at.button(key="dv_source_banned_unban").click().run()
+    assert bans_of(engine) == before and lift_audit(engine) == []  # asked, not done
+    assert f"Lift the ban on address {OFFICE}? If it fails again, it gets banned again." in texts(at)
+    at.button(key="dv_confirm_yes").click().run()
+    assert not at.exception
+    # Every active ban of the address went (both scopes); its expired row and the other address's stay.
+    assert bans_of(engine) == [(OFFICE, "sip", False), ("203.0.113.99", "all", True)]
+    assert lift_audit(engine) == [("support", OFFICE)]
+    assert f"Ban on address {OFFICE} lifted (2 ban(s) removed)." in [e.value for e in at.success]
+    assert "This phone works: nothing to report." in [e.value for e in at.success]
+    assert unban_buttons(at) == [] and "is banned" not in texts(at)
+
+
+def test_cancel_keeps_the_ban(app, world, engine):
+    banned_office(engine, world)
+    before = bans_of(engine)
+    at = app(world.provider_id, "pages/device.py", device=str(world.desk_a1))
+    at.button(key="dv_source_banned_1_unban").click().run()
+    at.button(key="dv_confirm_no").click().run()
+    assert bans_of(engine) == before and lift_audit(engine) == [] and not at.warning
+    assert unban_buttons(at) == ["dv_source_banned_unban", "dv_source_banned_1_unban"]
+
+
+def test_vpbx_admin_lifts_the_ban_of_its_phones_address_and_the_finding_goes(app, world, engine):
+    banned_office(engine, world)
+    at = app(world.admin_a_id, "pages/device.py", device=str(world.desk_a1))
+    at.button(key="dv_source_banned_unban").click().run()
+    at.button(key="dv_confirm_yes").click().run()
+    assert not at.exception
+    assert [(ip, live) for ip, _, live in bans_of(engine) if ip == OFFICE] == [(OFFICE, False)]
+    assert lift_audit(engine) == [("admin-acme", OFFICE)]
+    assert "This phone works: nothing to report." in [e.value for e in at.success]
+    assert "is banned" not in texts(at) and unban_buttons(at) == []
+
+
+def test_a_ban_lifted_meanwhile_is_said_in_french(app, world, engine):
+    """Someone else lifts it between the question and the confirmation: core's refusal, in the reader's words."""
+    banned_office(engine, world)
+    at = app(world.admin_a_id, "pages/device.py", device=str(world.desk_a1), lang="fr")
+    at.button(key="dv_source_banned_unban").click().run()
+    assert f"Lever le bannissement de l'adresse {OFFICE} ?" in texts(at)
+    with transaction(engine) as s:
+        bans.lift_ban(s, system_actor("t"), OFFICE)
+    at.button(key="dv_confirm_yes").click().run()
+    assert not at.exception
+    assert any(f"l'adresse {OFFICE} n'est pas bannie" in e.value for e in at.error), [e.value for e in at.error]
+    assert lift_audit(engine) == [("system:t", OFFICE)]  # the dashboard's attempt changed nothing
 
 
 def test_a_device_of_another_line_or_vpbx_shows_no_diagnosis(app, world, engine):
