@@ -612,12 +612,16 @@ def _findings(facts: Facts) -> list[Finding]:
         out.append(Finding("line_blocked", "warning", {"line": facts.line_number}, (), "unblock",
                            f"python -m core line unblock {facts.line_number}"))  # fmt: skip
 
-    for ban in facts.bans:
-        out.append(Finding("source_banned", "fault", {"ip": ban.source_ip, "scope": ban.scope,
-                                                      "until": _iso(ban.expires_at)},
-                           (_row(None, ban.source_ip, None, scope=ban.scope, reason=ban.reason,
-                                 expires_at=_iso(ban.expires_at)),), "unban",
-                           f"python -m core ban lift {ban.source_ip}"))  # fmt: skip
+    # One finding per banned address (lifting it lifts every scope): the widest scope, the latest end.
+    for ip in dict.fromkeys(b.source_ip for b in facts.bans):
+        bans = [b for b in facts.bans if b.source_ip == ip]
+        scopes = {b.scope for b in bans}
+        scope = "all" if "all" in scopes or len(scopes) > 1 else scopes.pop()
+        until = max(b.expires_at for b in bans)
+        evidence = tuple(_row(None, ip, None, scope=b.scope, reason=b.reason, expires_at=_iso(b.expires_at))
+                         for b in bans)  # fmt: skip
+        out.append(Finding("source_banned", "fault", {"ip": ip, "scope": scope, "until": _iso(until)}, evidence,
+                           "unban", f"python -m core ban lift {ip}"))  # fmt: skip
 
     if facts.commands:
         cmd = facts.commands[0]

@@ -224,8 +224,20 @@ FINDINGS: dict[str, dict[str, str]] = {
 }
 
 
+# A ban's scope (ban.scope) in words; the dashboard's evidence rows say it the same way.
+BAN_SCOPES: dict[str, dict[str, str]] = {
+    "fr": {"sip": "SIP", "provisioning": "provisioning", "all": "SIP et provisioning"},
+    "en": {"sip": "SIP", "provisioning": "provisioning", "all": "SIP and provisioning"},
+}
+
+
 def finding_text(code: str, params: dict[str, Any], lang: str = "en") -> str:
     """A diagnosis finding said in `lang` (fr/en; anything else reads as English)."""
-    table = FINDINGS["fr" if lang == "fr" else "en"]
-    template = table.get(code)
-    return code if template is None else template.format(**{k: "—" if v is None else v for k, v in params.items()})
+    lang = "fr" if lang == "fr" else "en"
+    template = FINDINGS[lang].get(code)
+    if template is None:
+        return code
+    words = {k: "—" if v is None else v for k, v in params.items()}
+    if "scope" in words:
+        words["scope"] = BAN_SCOPES[lang].get(words["scope"], words["scope"])
+    return template.format(**words)

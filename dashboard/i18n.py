@@ -6,6 +6,8 @@ from typing import Any
 
 import streamlit as st
 
+from core.messages import BAN_SCOPES
+
 LANGUAGES = ("fr", "en")
 LANG_KEY = "lang"
 
@@ -285,9 +287,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "oc_not_registered": "non enregistré",
         "oc_no_answer": "sans réponse",
         "oc_error": "échec",
-        "scope_sip": "SIP",
-        "scope_provisioning": "provisioning",
-        "scope_all": "SIP et provisioning",
+        **{f"scope_{k}": v for k, v in BAN_SCOPES["fr"].items()},
         "tl_title": "Chronologie",
         "tl_kinds": "Types d'événement",
         "tl_all": "Tous",
@@ -589,9 +589,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "oc_not_registered": "not registered",
         "oc_no_answer": "no answer",
         "oc_error": "failed",
-        "scope_sip": "SIP",
-        "scope_provisioning": "provisioning",
-        "scope_all": "SIP and provisioning",
+        **{f"scope_{k}": v for k, v in BAN_SCOPES["en"].items()},
         "tl_title": "Timeline",
         "tl_kinds": "Kinds of event",
         "tl_all": "All",

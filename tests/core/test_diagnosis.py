@@ -490,6 +490,18 @@ def test_source_banned_by_the_phones_own_address(engine, provider, seed):
     assert _diagnose(engine, provider, dev).verdict == "ok"
 
 
+def test_an_address_banned_in_two_scopes_is_one_finding(engine, provider, seed):
+    """Lifting lifts every scope of the address, so one finding (one button) says both, until the later end."""
+    dev = _healthy(engine, provider, seed.line_a1)
+    with transaction(engine) as s:
+        s.add(Ban(source_ip=OFFICE, scope="sip", reason="auth failures", expires_at=_now() + timedelta(hours=1)))
+        s.add(Ban(source_ip=OFFICE, scope="provisioning", reason="misses", expires_at=_now() + timedelta(hours=3)))
+    banned = [f for f in _diagnose(engine, provider, dev).findings if f.code == "source_banned"]
+    assert len(banned) == 1 and len(banned[0].evidence) == 2
+    assert banned[0].params == {"ip": OFFICE, "scope": "all", "until": diagnosis._iso(_now() + timedelta(hours=3))}
+    assert "(SIP et provisioning)" in banned[0].text("fr") and "(SIP and provisioning)" in banned[0].text("en")
+
+
 def test_reboot_failed_unless_the_phone_fetched_since(engine, provider, seed):
     dev = _healthy(engine, provider, seed.line_a1)
     with transaction(engine) as s:
