@@ -70,6 +70,10 @@ OLD_KEY_RECENT = timedelta(days=7)
 ADDRESS_WINDOW = timedelta(days=7)
 FAILED_COMMANDS = ("failed", "timeout", "not_registered")
 SEVERITIES = ("info", "warning", "fault")  # verdict: the worst of fault/warning, else ok
+# Within a severity, the findings that are a cause come before those that are its symptom (a phone
+# refused for its old password also lost its registration: say the password first).
+CAUSES_FIRST = ("source_banned", "line_blocked", "auth_failing", "mac_mismatch", "old_key_used", "never_fetched",
+                "handset_without_base", "base_offline")  # fmt: skip
 STARTS = (event_kinds.REG_START, event_kinds.REG_CHANGE)
 
 
@@ -514,12 +518,17 @@ def _old_key(facts: Facts, device: DeviceFacts, fetched_at: datetime | None) -> 
     # Newest rotation before that request (else the newest one: a request's key is at least that old).
     rotated = next((r for r in facts.key_rotations if r <= newest.at), facts.key_rotations[0] if facts.key_rotations
                    else None)  # fmt: skip
-    fault = fetched_at is None or fetched_at < newest.at
+    # A fetch with a current key between the rotation and that request: the phone had its new address, and
+    # something else (a second phone, a copied configuration) still asks for the old one: a warning.
+    took_new = any(a.reason == event_kinds.OK and (rotated is None or a.at > rotated) and a.at < newest.at
+                   for a in facts.accesses)  # fmt: skip
+    if not took_new and fetched_at is not None and fetched_at > newest.at:
+        return []  # the phone took its new address after its last old request: solved (the timeline keeps it)
+    severity = "warning" if took_new else "fault"  # else nothing fetched since: stuck on the old address
     params = {"date": _iso(rotated), "count": len(facts.old_key_requests), "last": _iso(newest.at)}
     evidence = tuple(_row(a.at, a.source_ip, a.user_agent, status=a.status, reason=a.reason)
                      for a in facts.old_key_requests)  # fmt: skip
-    return [Finding("old_key_used", "fault" if fault else "warning", params, evidence, "setup",
-                    f"python -m core device show {device.id}")]  # fmt: skip
+    return [Finding("old_key_used", severity, params, evidence, "setup", f"python -m core device show {device.id}")]
 
 
 def _auth_failing(facts: Facts, device: DeviceFacts) -> list[Finding]:
@@ -664,7 +673,12 @@ def _timeline(facts: Facts) -> list[dict[str, Any]]:
 
 def diagnose(facts: Facts) -> Diagnosis:
     """The verdict and findings of `facts`, worst first; no I/O, no clock (facts.now is the time)."""
-    findings = sorted(_findings(facts), key=lambda f: -SEVERITIES.index(f.severity))
+
+    def rank(f: Finding) -> tuple[int, int]:
+        cause = CAUSES_FIRST.index(f.code) if f.code in CAUSES_FIRST else len(CAUSES_FIRST)
+        return -SEVERITIES.index(f.severity), cause
+
+    findings = sorted(_findings(facts), key=rank)
     worst = {f.severity for f in findings}
     verdict = "fault" if "fault" in worst else "warning" if "warning" in worst else "ok"
     return Diagnosis(facts.device.id, verdict, tuple(findings), tuple(_timeline(facts)))

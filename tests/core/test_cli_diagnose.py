@@ -49,11 +49,12 @@ def test_json_report_names_the_fault_and_keeps_secrets_out(cli, settings):
     assert set(report) == {"device", "verdict", "findings", "timeline"}
     assert report["device"] == d["id"] and report["verdict"] == "fault"
     codes = [f["code"] for f in report["findings"]]
-    assert codes == ["never_fetched", "mac_mismatch", "registrar_not_running"]  # no serve runs: faults first
+    # Faults first, the cause (its file refused for the MAC) before the symptom; no serve runs: a warning.
+    assert codes == ["mac_mismatch", "never_fetched", "registrar_not_running"]
     for f in report["findings"]:
         assert set(f) == {"code", "severity", "text", "evidence", "action"} and f["text"]
         assert set(f["action"]) == {"button", "command"}
-    assert report["findings"][1]["evidence"][0]["source_ip"] == "203.0.113.5"
+    assert report["findings"][0]["evidence"][0]["source_ip"] == "203.0.113.5"
     assert report["timeline"][0]["kind"] == "refusal"
     assert not [secret for secret in secrets if secret in proc.stdout]
 

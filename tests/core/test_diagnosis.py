@@ -364,7 +364,10 @@ def test_old_key_used_after_a_new_key(engine, provider, seed):
     rotation = [row for row in d.timeline if row["kind"] == "key_rotation"]
     assert rotation == [{"at": diagnosis._iso(_now() - timedelta(days=2)), "source_ip": "", "user_agent": "",
                          "kind": "key_rotation"}]  # fmt: skip
-    _fetch(engine, dev, timedelta(minutes=1))  # one phone has the new address; another still asks the old
+    _fetch(engine, dev, timedelta(minutes=1))  # the phone took its new address: solved, the timeline keeps it
+    d = _diagnose(engine, provider, dev)
+    assert "old_key_used" not in _codes(d) and [r["kind"] for r in d.timeline].count("refusal") == 2
+    _fetch(engine, dev, timedelta(seconds=30), reason=ek.OLD_KEY, status=404)  # and yet something asks the old
     assert _codes(_diagnose(engine, provider, dev))["old_key_used"] == "warning"
 
 
@@ -389,8 +392,10 @@ def test_old_key_requests_are_found_behind_a_busy_log(engine, provider, seed):
     with transaction(engine) as s:
         s.execute(insert(AccessLog), rows)
     d = _diagnose(engine, provider, dev)
-    assert _codes(d) == {"old_key_used": "warning"}
+    assert _codes(d) == {}  # the phone fetched with its new key since (55 times): solved
     assert sum(row["reason"] == "old_key" for row in d.timeline if "reason" in row) == 1
+    _fetch(engine, dev, timedelta(minutes=1), reason=ek.OLD_KEY, status=404)  # something still asks the old
+    assert _codes(_diagnose(engine, provider, dev)) == {"old_key_used": "warning"}
 
 
 def test_registrar_not_running(engine, provider, seed):

@@ -214,11 +214,11 @@ def test_old_key_used_after_a_new_key_over_https(wire: Wire, provider: Actor) ->
     f = finding(d, "old_key_used")
     assert f.params["count"] == 1 and [(e["source_ip"], e["status"]) for e in f.evidence] == [(ip, 404)]
     assert d.verdict == "fault"
-    # The new URL answers, and once the phone took it the finding is history (a warning, no longer a fault).
+    # The new URL answers, and once the phone took it the finding is history (the timeline keeps it).
     assert wire.fetch(OLD_KEY, ip).status_code == 200
     wait_for(lambda: access_reasons(wire.engine, dev).count(ek.OK) == 2, 15, "the fetch with the new key")
-    after = findings(diagnose(wire.engine, provider, dev))
-    assert after.get("old_key_used") == "warning", after
+    after = diagnose(wire.engine, provider, dev)
+    assert "old_key_used" not in findings(after) and "refusal" in [r["kind"] for r in after.timeline], after
 
 
 def test_mac_mismatch_from_a_user_agent_with_another_mac(wire: Wire, provider: Actor) -> None:
@@ -262,6 +262,7 @@ def test_auth_failing_when_baresip_keeps_the_old_password_after_new_credentials(
     found = findings(d)
     assert found.get("auth_failing") == "fault", found  # no live binding left: the phone is out
     assert found.get("pending_changes") == "warning", found  # the new password is not fetched yet
+    assert d.findings[0].code == "auth_failing", found  # the cause first, then its symptom (registration_expired)
     f = finding(d, "auth_failing")
     assert f.params["count"] >= 1
     assert {(e["source_ip"], e["port"]) for e in f.evidence} == {(ip, phone.port)}
