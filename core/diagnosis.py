@@ -27,7 +27,6 @@ register then, and a binding expires because nobody answers its refresh.
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -51,6 +50,7 @@ from core.models import (
     RegistrationEvent,
     RetiredKey,
 )
+from core.networks import network
 from core.permissions import Actor, require_device
 from core.registrations import match_device
 
@@ -368,18 +368,6 @@ def _last_fetch_at(facts: Facts) -> datetime | None:
     return facts.last_fetch.at if facts.last_fetch is not None else facts.device.last_access_at
 
 
-def _network(ip: str) -> str:
-    """The network an address is in for "same place": its IPv4 /24 or IPv6 /64 (an unparsable one: itself)."""
-    try:
-        addr = ipaddress.ip_address(ip)
-    except ValueError:
-        return ip
-    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
-        addr = addr.ipv4_mapped
-    prefix = 24 if addr.version == 4 else 64
-    return str(ipaddress.ip_network(f"{addr}/{prefix}", strict=False))
-
-
 def _owns(facts: Facts, device: DeviceFacts, matched: int | None) -> bool:
     """A binding or history row matched to `device`, or unmatched on a line where it is the only
     registering device (as the registrar matches before a NOTIFY: device_commands.registered_devices)."""
@@ -487,11 +475,11 @@ def _unusual_address(facts: Facts, device: DeviceFacts, fetched_at: datetime | N
     office NAT gives all its phones ONE address; a phone that moved once and stayed is info)."""
     now = facts.now
     fetches = [a for a in facts.accesses if a.reason == event_kinds.OK and now - a.at <= ADDRESS_WINDOW]
-    runs = _runs(_network(a.source_ip) for a in fetches)
+    runs = _runs(network(a.source_ip) for a in fetches)
     fetch_ip = facts.last_fetch.source_ip if facts.last_fetch is not None else device.last_access_ip
     live = sorted((b for b in _own_bindings(facts, device) if b.expires_at > now), key=lambda b: b.at, reverse=True)
     sip_ip = live[0].source_ip if live else None
-    apart = bool(fetch_ip and sip_ip and _network(fetch_ip) != _network(sip_ip))
+    apart = bool(fetch_ip and sip_ip and network(fetch_ip) != network(sip_ip))
     if len(runs) < 2 and not apart:
         return []
     # Back and forth, or three networks: the key may be used in two places.

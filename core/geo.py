@@ -21,10 +21,13 @@ What an address is, in order (`label`):
   203.0.113.0/24, 2001:db8::/32, 3fff::/20) count as public: the product's tests use them as stand-ins
   for public addresses; the data knows no country for them.
 
-A "network" (`provider_network`): iptocc exposes no range (it keeps country runs, not allocations),
-so the network of an address is its /24 (IPv4) or /64 (IPv6), public or not, as CIDR text
-("192.168.1.0/24", "2001:db8:0:1::/64"). Two addresses of one ISP in different /24s are then two
-networks: "a new network" means a new /24 or /64, never a new provider as such.
+A "network" (`provider_network`): iptocc keeps country runs, not the registries' allocations, so
+there is no provider range to give. The network of a public address is therefore a provider-sized
+block: its /16 (IPv4; the big access providers' blocks are /16 or larger, so a DSL or cable line
+renumbered within its provider's pool mostly stays in it) or its /32 (IPv6: the registries' usual
+allocation to one provider). Non-public addresses keep core.networks' /24 or /64 (the LAN they are
+on). A move to another /16 of the same provider is then a new network: the `fetch_new_network`
+rule is low severity for that reason.
 
 Countries' centroids come from data/country_centroids.csv (every ISO 3166-1 alpha-2 code plus EU; its
 header says where the points come from: mostly the CIA World Factbook, public domain).
@@ -43,6 +46,7 @@ import math
 import socket
 from functools import cache, lru_cache
 
+from core import networks
 from core.settings import ROOT
 
 __all__ = ["centroid", "country", "distance_km", "label", "provider_network"]
@@ -142,15 +146,18 @@ def country(ip: str) -> str:
 
 @lru_cache(maxsize=CACHE_SIZE)
 def provider_network(ip: str) -> str:
-    """The address's network as CIDR text: its /24 (IPv4) or /64 (IPv6), public or not (the module's
-    docstring says why); "invalid" for text that is no address."""
+    """The provider-sized block of a public address as CIDR text: its /16 (IPv4) or /32 (IPv6); for any
+    other address its /24 or /64 (core.networks.network); "invalid" for text that is no address.
+    The module's docstring says why these sizes."""
     parsed = _parse(ip)
     if parsed is None:
         return "invalid"
-    version, value, _ = parsed
+    version, value, text = parsed
+    if _label(version, value):
+        return networks.network(text)
     if version == 4:
-        return f"{value >> 24}.{value >> 16 & 255}.{value >> 8 & 255}.0/24"
-    return socket.inet_ntop(socket.AF_INET6, (value >> 64 << 64).to_bytes(16)) + "/64"
+        return f"{value >> 24}.{value >> 16 & 255}.0.0/16"
+    return socket.inet_ntop(socket.AF_INET6, (value >> 96 << 96).to_bytes(16)) + "/32"
 
 
 @cache

@@ -34,6 +34,9 @@ MESSAGES: dict[str, str] = {
     "device_not_found": "no such device",
     "vpbx_forbidden": "this account may not manage that vPBX",
     "role_forbidden": "a {role} account may not {doing}",
+    # alerts
+    "alert_not_found": "no such alert",
+    "alert_resolved": "this alert is resolved already: a repeat opens a new one",
     # credentials
     "password_digits": "must be {min} to {max} digits, or empty for a generated password",
     "mac_invalid": "'{value}' is not a MAC address (12 hex characters, e.g. 00041345C9BF)",
@@ -116,6 +119,7 @@ DOING: dict[str, str] = {
     "change_lines": "change lines",
     "create_vpbx": "create a vPBX",
     "manage_bans": "list or lift bans",
+    "manage_alerts": "see or handle fraud alerts",
 }
 
 

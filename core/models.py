@@ -19,6 +19,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -374,3 +375,103 @@ class RegistrationEvent(Base):
     user_agent: Mapped[str] = mapped_column(String(255), default="")
     # The diagnosis reads a line's newest rows: (line_id, id) walks them newest first without a sort.
     __table_args__ = (Index("ix_registration_event_line", "line_id", "id"),)
+
+
+LIVE_ALERT = text("state != 'resolved'")
+
+
+class Alert(Base):
+    """A fraud alert raised by core.alerts from the raw evidence (issue 13). One live alert per
+    (rule, subject): repeats add to its count and evidence; once resolved, a repeat opens a new one.
+    Scoped like the data: `vpbx_id` is the vPBX whose line or device it concerns (0: none, a source's
+    probing seen by the provider only)."""
+
+    __tablename__ = "alert"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    rule: Mapped[str] = mapped_column(String(40))  # core.alert_rules.RULES
+    severity: Mapped[str] = mapped_column(String(8))  # high | medium | low
+    subject: Mapped[str] = mapped_column(String(160))  # what it is about: "device:12", "source:198.51.100.7"
+    state: Mapped[str] = mapped_column(String(16), default="open")  # open | acknowledged | resolved
+    vpbx_id: Mapped[int] = mapped_column(Integer, default=0)
+    line_id: Mapped[int | None] = mapped_column(ForeignKey("line.id", ondelete="SET NULL"))
+    device_id: Mapped[int | None] = mapped_column(ForeignKey("device.id", ondelete="SET NULL"))
+    source_ip: Mapped[str] = mapped_column(String(45), default="")
+    detail: Mapped[str] = mapped_column(Text, default="")  # JSON: the rule's words' parameters, no secret
+    first_seen: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_seen: Mapped[datetime] = mapped_column(UTCDateTime)
+    count: Mapped[int] = mapped_column(Integer, default=1)
+    acted_by: Mapped[str] = mapped_column(String(100), default="")  # who acknowledged or resolved it
+    acted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    note: Mapped[str] = mapped_column(Text, default="")
+    __table_args__ = (
+        # The de-duplication: at most one alert per rule and subject that is not resolved.
+        Index("uq_alert_live", "rule", "subject", unique=True, sqlite_where=LIVE_ALERT, postgresql_where=LIVE_ALERT),
+        Index("ix_alert_state_seen", "state", "last_seen"),
+        Index("ix_alert_vpbx_state", "vpbx_id", "state", "last_seen"),
+    )
+
+
+class AlertEvidence(Base):
+    """The raw rows behind an alert (a copy of what matters: the raw tables are pruned sooner). The first
+    and the newest rows are kept (core.alerts.EVIDENCE_KEPT each), the middle of a long run is dropped."""
+
+    __tablename__ = "alert_evidence"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alert.id", ondelete="CASCADE"))
+    origin: Mapped[str] = mapped_column(String(24))  # access_log | security_event | registration_event
+    origin_id: Mapped[int] = mapped_column(Integer)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    source_ip: Mapped[str] = mapped_column(String(45), default="")
+    country: Mapped[str] = mapped_column(String(16), default="")  # core.geo.country: "FR", "private"...
+    what: Mapped[str] = mapped_column(String(64), default="")  # the row's reason, kind or event
+    user_agent: Mapped[str] = mapped_column(String(255), default="")
+    path: Mapped[str] = mapped_column(String(255), default="")  # masked, as in the access log
+    __table_args__ = (Index("ix_alert_evidence_alert", "alert_id", "id"),)
+
+
+class AlertTally(Base):
+    """Counts per minute for the windowed rules (N failures in 10 minutes, M sources with one pattern in an
+    hour): `member` is "" for a plain count, the source address for a count of distinct sources."""
+
+    __tablename__ = "alert_tally"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    rule: Mapped[str] = mapped_column(String(40))
+    subject: Mapped[str] = mapped_column(String(160))
+    member: Mapped[str] = mapped_column(String(64), default="")
+    minute: Mapped[int] = mapped_column(Integer)  # Unix time // 60
+    n: Mapped[int] = mapped_column(Integer, default=0)
+    __table_args__ = (
+        UniqueConstraint("rule", "subject", "member", "minute", name="uq_alert_tally_key"),
+        Index("ix_alert_tally_minute", "minute"),
+    )
+
+
+class SeenPlace(Base):
+    """Where a device fetched from or a line registered from, so far: the baseline the "new network" and
+    "new country" rules compare against. `kind` is network | country; `value` a core.networks.network or
+    a core.geo.country."""
+
+    __tablename__ = "seen_place"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    subject: Mapped[str] = mapped_column(String(40))  # "fetch:<device id>" | "register:<line id>"
+    kind: Mapped[str] = mapped_column(String(8))
+    value: Mapped[str] = mapped_column(String(64))
+    first_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    __table_args__ = (UniqueConstraint("subject", "kind", "value", name="uq_seen_place"),)
+
+
+class AlertNotification(Base):
+    """Outbox row: push one high-severity alert to a channel (webhook, e-mail), retried with backoff by
+    serve's notifier (core.alert_notify) until sent or out of attempts."""
+
+    __tablename__ = "alert_notification"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alert.id", ondelete="CASCADE"), index=True)
+    channel: Mapped[str] = mapped_column(String(16))  # webhook | email
+    state: Mapped[str] = mapped_column(String(16), default="pending", index=True)  # pending | sent | failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_error: Mapped[str] = mapped_column(String(255), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

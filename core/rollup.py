@@ -164,7 +164,7 @@ def _upsert(conn: Connection, grain: str, rows: Select[*tuple[Any, ...]]) -> Non
     )
 
 
-def _ensure_cursor(engine: Engine, source: str) -> int:
+def ensure_cursor(engine: Engine, source: str) -> int:
     with engine.begin() as conn:
         current = conn.scalar(select(RollupCursor.last_id).where(RollupCursor.source == source))
     if current is not None:
@@ -177,28 +177,33 @@ def _ensure_cursor(engine: Engine, source: str) -> int:
     return 0
 
 
+def claim(conn: Connection, cursor: str, table: Any, after: int, batch: int, settled: datetime) -> int | None:
+    """Move the cursor named `cursor` from `after` over at most `batch` rows of `table` older than `settled`,
+    by compare-and-set in `conn`'s transaction; the new cursor, or None if there is nothing to take or
+    another pass took these rows first (the caller then rolls back). core.alerts claims the same way."""
+    window = select(table.id, table.at).where(table.id > after).order_by(table.id).limit(batch).subquery()
+    upto, fresh = conn.execute(
+        select(func.max(window.c.id), func.min(case((window.c.at >= settled, window.c.id))))
+    ).one()
+    if upto is None:
+        return None
+    if fresh is not None:
+        upto = fresh - 1
+        if upto <= after:
+            return None
+    moved = conn.execute(
+        update(RollupCursor).where(RollupCursor.source == cursor, RollupCursor.last_id == after).values(last_id=upto)
+    ).rowcount
+    return int(upto) if moved == 1 else None
+
+
 def roll_up_source(engine: Engine, source: str, batch: int = BATCH, now: datetime | None = None) -> int:
     """One pass over at most `batch` new rows of `source`; returns how many raw rows were consumed (0: none)."""
-    after = _ensure_cursor(engine, source)
-    table = _table(source)
+    after = ensure_cursor(engine, source)
     settled = (now or datetime.now(UTC)) - timedelta(seconds=SETTLE)
     with engine.begin() as conn:
-        window = select(table.id, table.at).where(table.id > after).order_by(table.id).limit(batch).subquery()
-        upto, fresh = conn.execute(
-            select(func.max(window.c.id), func.min(case((window.c.at >= settled, window.c.id))))
-        ).one()
-        if upto is None:
-            return 0
-        if fresh is not None:
-            upto = fresh - 1
-            if upto <= after:
-                return 0
-        moved = conn.execute(
-            update(RollupCursor)
-            .where(RollupCursor.source == source, RollupCursor.last_id == after)
-            .values(last_id=upto)
-        ).rowcount
-        if moved != 1:  # another pass took these rows: leave them to it
+        upto = claim(conn, source, _table(source), after, batch, settled)
+        if upto is None:  # nothing settled yet, or another pass took these rows: leave them to it
             conn.rollback()
             return 0
         hours_from = (now or datetime.now(UTC)) - timedelta(days=HOUR_ROWS_DAYS)

@@ -33,6 +33,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "device_not_found": "appareil introuvable",
         "vpbx_forbidden": "ce compte ne gère pas ce vPBX",
         "role_forbidden": "un compte {role} ne peut pas {doing}",
+        "alert_not_found": "alerte introuvable",
+        "alert_resolved": "cette alerte est déjà résolue : une répétition en ouvre une nouvelle",
         "password_digits": "{min} à {max} chiffres, ou vide pour un mot de passe généré",
         "mac_invalid": "« {value} » n'est pas une adresse MAC (12 caractères hexadécimaux, p. ex. 00041345C9BF)",
         "mac_reserved": "« {value} » ne peut pas être l'adresse MAC d'un appareil",
@@ -130,6 +132,7 @@ WORDS: dict[str, dict[str, dict[str, str]]] = {
             "change_lines": "modifier des postes",
             "create_vpbx": "créer un vPBX",
             "manage_bans": "consulter ou lever les bannissements",
+            "manage_alerts": "consulter ou traiter les alertes de fraude",
         },
         "field": {
             "extension": "Poste",
@@ -145,6 +148,10 @@ WORDS: dict[str, dict[str, dict[str, str]]] = {
             "module": "Module",
             "account": "Compte",
             "source_ip": "Adresse",
+            "note": "Note",
+            "alert": "Alerte",
+            "state": "État",
+            "severity": "Gravité",
         },
     },
     "en": {
@@ -160,6 +167,7 @@ WORDS: dict[str, dict[str, dict[str, str]]] = {
             "change_lines": "change extensions",
             "create_vpbx": "create a vPBX",
             "manage_bans": "list or lift bans",
+            "manage_alerts": "see or handle fraud alerts",
         },
         "field": {
             "extension": "Extension",
@@ -175,6 +183,10 @@ WORDS: dict[str, dict[str, dict[str, str]]] = {
             "module": "Module",
             "account": "Account",
             "source_ip": "Address",
+            "note": "Note",
+            "alert": "Alert",
+            "state": "State",
+            "severity": "Severity",
         },
     },
 }

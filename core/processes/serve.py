@@ -21,6 +21,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from core.alerts import run_alerts
 from core.db import engine_from_settings
 from core.migrate import upgrade
 from core.redirection.worker import run_redirection_worker
@@ -137,6 +138,7 @@ async def _run(settings: Settings, engine: Engine, opts: ServeOptions, cert: Pat
     tasks.append(asyncio.create_task(run_redirection_worker(settings, engine, stop)))
     tasks.append(asyncio.create_task(run_retention(settings, engine, stop)))
     tasks.append(asyncio.create_task(run_rollup(engine, stop)))  # the fraud page's rollup (core/rollup.py)
+    tasks.append(asyncio.create_task(run_alerts(settings, engine, stop)))  # fraud alerts (core/alerts.py)
     stopper = asyncio.create_task(stop.wait())
     done, _ = await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
     failed = stopper not in done
