@@ -22,7 +22,7 @@ from sqlalchemy import Engine, select, update
 
 from core.cli import build_parser
 from core.db import make_engine, transaction
-from core.models import Account, AuditEvent, Ban, Device, DeviceCommand, Line, RedirectionJob
+from core.models import AccessLog, Account, AuditEvent, Ban, Device, DeviceCommand, Line, RedirectionJob
 
 pytestmark = pytest.mark.db
 
@@ -134,6 +134,18 @@ def _session(cli: Cli, engine: Engine) -> None:
     assert new_url != d["url"] and new_url.endswith(".cfg")
     with transaction(engine) as s:
         assert new_url.endswith(f"/{s.get(Device, d['id']).access_key}.cfg")
+    # The phone still on its old URL: the alert worker's pass (`alerts scan`) raises retired_key_used.
+    with transaction(engine) as s:
+        s.add(AccessLog(at=datetime.now(UTC) - timedelta(seconds=10), source_ip="198.51.100.7", user_agent="Yealink",
+                        path="/abcdef….cfg", device_id=d["id"], status=404, reason="old_key"))  # fmt: skip
+    assert cli.json("alerts", "scan")["rows"] >= 1
+    (alert,) = cli.json("alerts", "list")
+    assert (alert["rule"], alert["device_id"], alert["state"]) == ("retired_key_used", d["id"], "open")
+    assert [e["what"] for e in cli.json("alerts", "show", str(alert["id"]))["evidence"]] == ["old_key"]
+    assert cli.json("alerts", "ack", str(alert["id"]), "--note", "calling")["state"] == "acknowledged"
+    assert cli.json("alerts", "resolve", str(alert["id"]), "--note", "phone reset")["note"] == "phone reset"
+    assert cli.json("alerts", "list") == []
+    assert [a["id"] for a in cli.json("alerts", "list", "--state", "resolved")] == [alert["id"]]
 
     # "Une fois de plus" needs a device whose MAC bootstrap was used: as the endpoint leaves it.
     with transaction(engine) as s:
