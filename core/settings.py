@@ -5,13 +5,15 @@ Read once per process through `Settings.from_env()`; tests build their own `Sett
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import os
+import re
 import secrets
 import stat
 import zoneinfo
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import TypeVar
@@ -131,6 +133,44 @@ def _days(env: dict[str, str], name: str, default: int) -> int:
     return whole_number(env, name, default, 0, 36500, "a number of days, 0 to keep for ever")
 
 
+FLAGS = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}
+
+
+def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
+    """A yes/no setting: 0/1 (or false/true, no/yes, off/on); the error names the variable."""
+    raw = (env.get(name) or "").strip().lower()
+    if raw == "":
+        return default
+    if raw not in FLAGS:
+        raise SettingsError(f"{name} must be 0 or 1, got {env.get(name)!r}")
+    return FLAGS[raw]
+
+
+def _addresses(raw: str) -> tuple[str, ...]:
+    """A comma-separated list of e-mail addresses (checked in Settings, which names the variable)."""
+    return tuple(a.strip() for a in raw.split(",") if a.strip())
+
+
+# A plain mailbox, local@domain: what an alert is sent to and from. Deliberately narrower than RFC 5322
+# (no quoted local parts, no comments, no display name): an operator's typo is refused at start rather
+# than bounced by the relay an hour later, and nothing in it can break out of a header.
+EMAIL_ADDRESS_RE = re.compile(
+    r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@(?=.{1,253}\Z)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*"
+)
+MIN_WEBHOOK_SECRET = 16  # characters: an HMAC key a person cannot guess from the receiver's logs
+
+
+def is_local_host(host: str) -> bool:
+    """localhost or a loopback address: traffic to it never leaves this machine."""
+    if host.lower() in ("localhost", "localhost.localdomain"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 @dataclass(frozen=True)
 class Settings:
     data_dir: Path = DEFAULT_DATA_DIR
@@ -169,6 +209,19 @@ class Settings:
     login_max_per_account: int | None = None
     login_max_per_source: int | None = None
     login_window_seconds: int | None = None
+    # High-severity alerts pushed out by serve's notifier (core/alert_notify.py, docs/ALERT-NOTIFICATIONS.md).
+    # repr=False: the secret, the password, and the URL (a receiver's path or query is often its token)
+    # never appear in a repr, hence in no log line or traceback that prints the settings.
+    alert_webhook_url: str = field(default="", repr=False)
+    alert_webhook_secret: str = field(default="", repr=False)
+    alert_smtp_host: str = ""
+    alert_smtp_port: int = 25
+    alert_smtp_starttls: bool = False
+    alert_smtp_user: str = ""
+    alert_smtp_password: str = field(default="", repr=False)
+    alert_email_from: str = ""
+    alert_email_to: tuple[str, ...] = ()
+    dashboard_url: str = ""  # the link in an alert; "" = http://localhost:<dashboard_port>
 
     def __post_init__(self) -> None:
         if not self.db_url:
@@ -186,6 +239,70 @@ class Settings:
         parts = urlsplit(self.public_url)
         if parts.scheme not in ("https", "http") or not parts.hostname:
             raise SettingsError(f"VOIPADMIN_PUBLIC_URL must be an https:// URL, got {self.public_url!r}")
+        if not self.dashboard_url:
+            object.__setattr__(self, "dashboard_url", f"http://localhost:{self.dashboard_port}")
+        self._check_alert_notifications()
+
+    def _check_alert_notifications(self) -> None:
+        """The alert channels: each half-configured one is refused, naming what is missing, so an
+        installation never believes it is told about fraud while nothing can be sent. No message
+        quotes the secret or the password (nor the webhook URL, which may carry a token)."""
+        dash = urlsplit(self.dashboard_url)
+        if dash.scheme not in ("https", "http") or not dash.hostname:
+            raise SettingsError("VOIPADMIN_DASHBOARD_URL must be an http:// or https:// URL with a host")
+        if dash.username is not None or dash.query or dash.fragment:
+            # It is copied into every alert sent out: nothing but where the dashboard is.
+            raise SettingsError("VOIPADMIN_DASHBOARD_URL must have no user, password, query or fragment")
+        if self.alert_webhook_url:
+            try:
+                hook = urlsplit(self.alert_webhook_url)
+                host = hook.hostname
+                _ = hook.port  # a bad port raises here, not at the first alert
+            except ValueError:
+                raise SettingsError("VOIPADMIN_ALERT_WEBHOOK_URL is not a valid URL") from None
+            if hook.scheme not in ("https", "http") or not host:
+                raise SettingsError("VOIPADMIN_ALERT_WEBHOOK_URL must be an https:// URL")
+            if hook.scheme == "http" and not is_local_host(host):
+                raise SettingsError(
+                    "VOIPADMIN_ALERT_WEBHOOK_URL must be https:// (http:// only to localhost or a loopback address)"
+                )
+            if not self.alert_webhook_secret:
+                raise SettingsError("VOIPADMIN_ALERT_WEBHOOK_SECRET must be set when VOIPADMIN_ALERT_WEBHOOK_URL is "
+                                    "(the receiver checks each alert's HMAC signature with it)")  # fmt: skip
+            if len(self.alert_webhook_secret) < MIN_WEBHOOK_SECRET:
+                raise SettingsError(f"VOIPADMIN_ALERT_WEBHOOK_SECRET must be at least {MIN_WEBHOOK_SECRET} characters")
+        elif self.alert_webhook_secret:
+            raise SettingsError("VOIPADMIN_ALERT_WEBHOOK_SECRET is set but VOIPADMIN_ALERT_WEBHOOK_URL is not")
+        smtp = self.alert_smtp_host
+        if smtp and (not re.fullmatch(r"[A-Za-z0-9.:-]+", smtp)):
+            raise SettingsError(f"VOIPADMIN_ALERT_SMTP_HOST must be a host name or address, got {smtp!r}")
+        if not 1 <= self.alert_smtp_port <= 65535:
+            raise SettingsError(
+                f"VOIPADMIN_ALERT_SMTP_PORT must be a port number (1-65535), got {self.alert_smtp_port}"
+            )
+        for address in self.alert_email_to:
+            if not EMAIL_ADDRESS_RE.fullmatch(address):
+                raise SettingsError(f"VOIPADMIN_ALERT_EMAIL_TO must be e-mail addresses separated by commas, "
+                                    f"got {address!r}")  # fmt: skip
+        if self.alert_email_from and not EMAIL_ADDRESS_RE.fullmatch(self.alert_email_from):
+            raise SettingsError(f"VOIPADMIN_ALERT_EMAIL_FROM must be an e-mail address, got {self.alert_email_from!r}")
+        if not smtp:
+            for name, value in (("VOIPADMIN_ALERT_EMAIL_TO", self.alert_email_to),
+                                ("VOIPADMIN_ALERT_EMAIL_FROM", self.alert_email_from),
+                                ("VOIPADMIN_ALERT_SMTP_USER", self.alert_smtp_user),
+                                ("VOIPADMIN_ALERT_SMTP_PASSWORD", self.alert_smtp_password)):  # fmt: skip
+                if value:
+                    raise SettingsError(f"{name} is set but VOIPADMIN_ALERT_SMTP_HOST is not")
+            return
+        if not self.alert_email_to:
+            raise SettingsError("VOIPADMIN_ALERT_EMAIL_TO must be set when VOIPADMIN_ALERT_SMTP_HOST is")
+        if not self.alert_email_from:
+            raise SettingsError("VOIPADMIN_ALERT_EMAIL_FROM must be set when VOIPADMIN_ALERT_SMTP_HOST is")
+        if bool(self.alert_smtp_user) != bool(self.alert_smtp_password):
+            raise SettingsError("VOIPADMIN_ALERT_SMTP_USER and VOIPADMIN_ALERT_SMTP_PASSWORD must be set together")
+        if self.alert_smtp_user and not self.alert_smtp_starttls and not is_local_host(smtp):
+            raise SettingsError("VOIPADMIN_ALERT_SMTP_USER needs VOIPADMIN_ALERT_SMTP_STARTTLS=1 unless the SMTP host "
+                                "is local: the password would cross the network in clear")  # fmt: skip
 
     @property
     def public_host(self) -> str:
@@ -246,6 +363,16 @@ class Settings:
             login_max_per_account=_whole_or_none(env, "VOIPADMIN_LOGIN_MAX_PER_ACCOUNT", 1, 1_000_000, "attempts"),
             login_max_per_source=_whole_or_none(env, "VOIPADMIN_LOGIN_MAX_PER_SOURCE", 1, 1_000_000, "attempts"),
             login_window_seconds=_whole_or_none(env, "VOIPADMIN_LOGIN_WINDOW_SECONDS", 1, 86_400, "seconds"),
+            alert_webhook_url=(env.get("VOIPADMIN_ALERT_WEBHOOK_URL") or "").strip(),
+            alert_webhook_secret=env.get("VOIPADMIN_ALERT_WEBHOOK_SECRET") or "",
+            alert_smtp_host=(env.get("VOIPADMIN_ALERT_SMTP_HOST") or "").strip(),
+            alert_smtp_port=_int(env, "VOIPADMIN_ALERT_SMTP_PORT", 25),
+            alert_smtp_starttls=_flag(env, "VOIPADMIN_ALERT_SMTP_STARTTLS", False),
+            alert_smtp_user=env.get("VOIPADMIN_ALERT_SMTP_USER") or "",
+            alert_smtp_password=env.get("VOIPADMIN_ALERT_SMTP_PASSWORD") or "",
+            alert_email_from=(env.get("VOIPADMIN_ALERT_EMAIL_FROM") or "").strip(),
+            alert_email_to=_addresses(env.get("VOIPADMIN_ALERT_EMAIL_TO") or ""),
+            dashboard_url=(env.get("VOIPADMIN_DASHBOARD_URL") or "").strip(),
         )
 
     def secret_key(self) -> bytes:
