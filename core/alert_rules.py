@@ -9,7 +9,8 @@ history) and hands each row to the rules of its origin. A rule's *family* says h
 - ``place``: a subject seen from a network or country it was never seen from, once it has a baseline
   (its first place is the baseline, not an alert: a new phone's first fetch is normal);
 - ``apart``, ``far_apart``, ``after_credentials``, ``done_mac``: the registration and bootstrap rules
-  whose logic is in core.alerts (named here so their thresholds and words stay data).
+  whose logic is in core.alerts (named here so their thresholds and words stay data);
+- ``reported``: raised by a person, not by rows (core.respond: an end user's "I lost my data").
 
 A rule's subject is what its alerts are de-duplicated by: one live alert per rule and subject.
 Changing a threshold, a window or a severity is an edit here; tests/core/test_alert_rules.py says what
@@ -85,6 +86,8 @@ RULES: tuple[Rule, ...] = (
          window=86400,
          words=("Enregistrement depuis un réseau inconnu peu après de nouveaux identifiants SIP",
                  "Registration from an unknown network soon after new SIP credentials"),),
+    Rule("data_loss_reported", "reported", "", frozenset(), "line", HIGH,
+         words=("Perte de données signalée : procédure à lancer", "Data loss reported: procedure to start"),),
 )  # fmt: skip
 # `threshold` of registered_far_apart: kilometres between the bindings' countries' centroids.
 

@@ -18,6 +18,7 @@ UNKNOWN_MAC = "unknown_mac"
 THROTTLED = "throttled"
 BANNED = "banned"
 OLD_KEY = "old_key"  # a key a "Nouveau clé" retired (core.models.RetiredKey): the device's old URL
+KEY_HANDOVER = "handover"  # that old URL's one last use in a fraud response: the bootstrap to the new key
 
 # What counts as probing on the fraud page.
 PROBES = (UNKNOWN_KEY, UNKNOWN_MAC, MALFORMED, METHOD, THROTTLED, BANNED)

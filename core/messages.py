@@ -37,6 +37,9 @@ MESSAGES: dict[str, str] = {
     # alerts
     "alert_not_found": "no such alert",
     "alert_resolved": "this alert is resolved already: a repeat opens a new one",
+    # the fraud procedure (core.respond)
+    "response_not_found": "this line has no fraud procedure",
+    "response_not_running": "this procedure is {state}: start it first (or start a new one)",
     # credentials
     "password_digits": "must be {min} to {max} digits, or empty for a generated password",
     "mac_invalid": "'{value}' is not a MAC address (12 hex characters, e.g. 00041345C9BF)",
@@ -120,6 +123,7 @@ DOING: dict[str, str] = {
     "create_vpbx": "create a vPBX",
     "manage_bans": "list or lift bans",
     "manage_alerts": "see or handle fraud alerts",
+    "respond_lines": "run the fraud procedure on lines",
 }
 
 

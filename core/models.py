@@ -475,3 +475,56 @@ class AlertNotification(Base):
     last_error: Mapped[str] = mapped_column(String(255), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class FraudResponse(Base):
+    """The manual's procedure for one line ("perte de données critiques et utilisation abusive"), run as
+    a workflow by core.respond: block -> new SIP credentials -> new keys -> push -> verify -> unblock.
+    Each step's time is kept, so a run resumes after a restart where it stopped. `requested` is an end
+    user's "I lost my data", waiting for an administrator to start it."""
+
+    __tablename__ = "fraud_response"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    line_id: Mapped[int] = mapped_column(ForeignKey("line.id", ondelete="CASCADE"), index=True)
+    state: Mapped[str] = mapped_column(String(16), default="running")  # requested | running | done | cancelled
+    requested_by: Mapped[str] = mapped_column(String(100), default="")
+    requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    started_by: Mapped[str] = mapped_column(String(100), default="")
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    blocked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    credentials_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    keys_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    pushed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    unblocked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    was_blocked: Mapped[bool] = mapped_column(Boolean, default=False)  # blocked before: stays blocked at the end
+    note: Mapped[str] = mapped_column(Text, default="")
+
+
+class ResponseDevice(Base):
+    """One device's part in a fraud response: how its new configuration is pushed, and what was seen of it."""
+
+    __tablename__ = "response_device"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    response_id: Mapped[int] = mapped_column(ForeignKey("fraud_response.id", ondelete="CASCADE"), index=True)
+    device_id: Mapped[int | None] = mapped_column(ForeignKey("device.id", ondelete="SET NULL"))
+    push: Mapped[str] = mapped_column(String(16), default="")  # notify | redirection | manual | none
+    command_ids: Mapped[str] = mapped_column(String(64), default="")  # the resync commands sent, "12,15"
+    fetched_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # first fetch with the new key
+    registered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # first binding with the new credentials
+    skipped_by: Mapped[str] = mapped_column(String(100), default="")  # verified by hand (a phone thrown away)
+
+
+class KeyHandover(Base):
+    """A retired key's one last use: the registered phone, told by NOTIFY to resync, asks its old URL and
+    gets the secret-free bootstrap pointing at its new key; only from the address its binding had when the
+    NOTIFY was sent, once, before `expires_at`. Anyone else holding the old key still gets the 404."""
+
+    __tablename__ = "key_handover"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    device_id: Mapped[int] = mapped_column(ForeignKey("device.id", ondelete="CASCADE"), index=True)
+    key_hash: Mapped[str] = mapped_column(String(64), index=True)
+    source_ip: Mapped[str] = mapped_column(String(45))
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -35,6 +35,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "role_forbidden": "un compte {role} ne peut pas {doing}",
         "alert_not_found": "alerte introuvable",
         "alert_resolved": "cette alerte est déjà résolue : une répétition en ouvre une nouvelle",
+        "response_not_found": "ce poste n'a pas de procédure de fraude",
+        "response_not_running": "cette procédure est {state} : lancez-la d'abord (ou lancez-en une nouvelle)",
         "password_digits": "{min} à {max} chiffres, ou vide pour un mot de passe généré",
         "mac_invalid": "« {value} » n'est pas une adresse MAC (12 caractères hexadécimaux, p. ex. 00041345C9BF)",
         "mac_reserved": "« {value} » ne peut pas être l'adresse MAC d'un appareil",
@@ -133,6 +135,7 @@ WORDS: dict[str, dict[str, dict[str, str]]] = {
             "create_vpbx": "créer un vPBX",
             "manage_bans": "consulter ou lever les bannissements",
             "manage_alerts": "consulter ou traiter les alertes de fraude",
+            "respond_lines": "lancer la procédure de fraude sur des postes",
         },
         "field": {
             "extension": "Poste",
@@ -152,6 +155,8 @@ WORDS: dict[str, dict[str, dict[str, str]]] = {
             "alert": "Alerte",
             "state": "État",
             "severity": "Gravité",
+            "response": "Procédure",
+            "step": "Étape",
         },
     },
     "en": {
@@ -168,6 +173,7 @@ WORDS: dict[str, dict[str, dict[str, str]]] = {
             "create_vpbx": "create a vPBX",
             "manage_bans": "list or lift bans",
             "manage_alerts": "see or handle fraud alerts",
+            "respond_lines": "run the fraud procedure on extensions",
         },
         "field": {
             "extension": "Extension",
@@ -187,6 +193,8 @@ WORDS: dict[str, dict[str, dict[str, str]]] = {
             "alert": "Alert",
             "state": "State",
             "severity": "Severity",
+            "response": "Procedure",
+            "step": "Step",
         },
     },
 }

@@ -26,6 +26,7 @@ COMMAND_MODULES = (
     "core.cli.diagnosis",
     "core.cli.bans",
     "core.cli.alerts",
+    "core.cli.respond",
     "core.cli.serve",
     "core.cli.sip",
     "core.cli.up",

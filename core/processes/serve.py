@@ -21,6 +21,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from core.alert_notify import run_notifier
 from core.alerts import run_alerts
 from core.db import engine_from_settings
 from core.migrate import upgrade
@@ -139,6 +140,7 @@ async def _run(settings: Settings, engine: Engine, opts: ServeOptions, cert: Pat
     tasks.append(asyncio.create_task(run_retention(settings, engine, stop)))
     tasks.append(asyncio.create_task(run_rollup(engine, stop)))  # the fraud page's rollup (core/rollup.py)
     tasks.append(asyncio.create_task(run_alerts(settings, engine, stop)))  # fraud alerts (core/alerts.py)
+    tasks.append(asyncio.create_task(run_notifier(settings, engine, stop)))  # their webhook / e-mail outbox
     stopper = asyncio.create_task(stop.wait())
     done, _ = await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
     failed = stopper not in done

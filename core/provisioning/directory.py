@@ -26,6 +26,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, Engine, update
@@ -34,7 +35,7 @@ from sqlalchemy.orm import Session
 from core.credentials import ProvisioningMac, key_hash
 from core.devices import queue_redirection
 from core.errors import NotFound
-from core.models import Device
+from core.models import Device, KeyHandover
 from core.provisioning import responses
 from core.provisioning.responses import Response
 from core.provisioning.types import RendererLike
@@ -285,6 +286,24 @@ class DeviceDirectory:
         with Session(self.engine) as session:
             device = session.get(Device, row.id)
             return None if device is None else self.renderer.bootstrap(device, name)
+
+    def take_handover(self, device_id: int, key: str, source_ip: str, name: str | None) -> RenderedFile | None:
+        """A retired key's one last use during a fraud response (core.respond, models.KeyHandover): the
+        secret-free bootstrap pointing at the device's new key, if a handover waits for this key from this
+        address and has not expired; claimed by a conditional UPDATE, so it is served once whatever the
+        processes. Asked only for retired keys (rare: a phone on its old URL), one indexed statement."""
+        now = datetime.now(UTC)
+        with Session(self.engine) as session, session.begin():
+            result = session.execute(
+                update(KeyHandover)
+                .where(KeyHandover.key_hash == key_hash(key), KeyHandover.device_id == device_id,
+                       KeyHandover.source_ip == source_ip, KeyHandover.used_at.is_(None), KeyHandover.expires_at > now)
+                .values(used_at=now)
+            )  # fmt: skip
+            if cast("CursorResult[Any]", result).rowcount != 1:
+                return None
+            device = session.get(Device, device_id)
+            return None if device is None else self.renderer.handover(device, name)
 
     def mark_done(self, row: DeviceRow) -> bool:
         """First key fetch while Provisioning MAC is `once`: set `done`, queue the redirection withdrawal.

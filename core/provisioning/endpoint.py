@@ -67,7 +67,7 @@ class ProvisioningEndpoint:
         if row is None:
             retired_from = self.directory.retired_device(target.key or "")
             if retired_from is not None:
-                return self._old_key(info, retired_from)
+                return self._old_key(info, retired_from, target.key or "", target.name)
             return self._miss(info, reasons.UNKNOWN_KEY)
         info.device_id = row.id
         if row.mac:
@@ -173,7 +173,7 @@ class ProvisioningEndpoint:
         info.reason = reasons.RENDER_ERROR
         return responses.SERVER_ERROR
 
-    def _old_key(self, info: RequestInfo, device_id: int) -> Response:
+    def _old_key(self, info: RequestInfo, device_id: int, key: str, name: str | None) -> Response:
         """A key a "Nouveau clé" retired: the device's old URL, still set in a phone.
 
         The answer is the unknown key's (404, 429 while the source is throttled), so it tells nothing;
@@ -188,6 +188,10 @@ class ProvisioningEndpoint:
         info.reason = reasons.OLD_KEY
         if info.throttled:
             return responses.too_many(self.counter.retry_after(info.source_ip))
+        handed = self.directory.take_handover(device_id, key, info.source_ip, name)  # a fraud response's resync
+        if handed is not None:
+            info.reason = reasons.KEY_HANDOVER
+            return responses.make(200, handed.content, handed.content_type)
         return responses.MISS
 
     def _miss(self, info: RequestInfo, reason: str) -> Response:

@@ -23,6 +23,8 @@ class RendererLike(Protocol):
 
     def bootstrap(self, device: Device, requested_name: str) -> RenderedFile | None: ...
 
+    def handover(self, device: Device, requested_name: str | None = None) -> RenderedFile | None: ...
+
 
 @dataclass(slots=True)
 class RequestInfo:

@@ -143,6 +143,17 @@ class Renderer:
                 return RenderedFile(file_name, text.encode("utf-8"), family.content_type)
         return None
 
+    def handover(self, device: Device, requested_name: str | None = None) -> RenderedFile | None:
+        """What a phone on its retired URL gets once during a fraud response (core.respond): the bootstrap file
+        of the name it asked for, else its family's first; either points at the new key and holds no secret
+        (None: no bootstrap, no MAC)."""
+        found = self.bootstrap(device, requested_name) if requested_name else None
+        if found is not None:
+            return found
+        model, family = self._lookup(device)
+        files = self._files(family.bootstrap, device, model)
+        return self.bootstrap(device, files[0][0]) if files else None
+
     def manual_steps(self, device: Device, lang: str = "fr") -> str:
         if lang not in LANGUAGES:
             raise ValidationError("one_of", "lang", choices=", ".join(LANGUAGES))

@@ -171,6 +171,18 @@ def _session(cli: Cli, engine: Engine) -> None:
     assert "key cleared" in cli("key", "clear", dev, "--index", "3").stdout
     assert cli.json("key", "list", dev) == []
 
+    # The fraud procedure: an end user's "I lost my data" alerts the administrators; a run to its keys step,
+    # resumable (respond-status), a device counted as done by hand.
+    asked = cli.json("line", "lost-data", "+41215550102", "--note", "phone stolen")
+    assert (asked["state"], asked["number"]) == ("requested", "+41215550102")
+    assert [a["rule"] for a in cli.json("alerts", "list")] == ["data_loss_reported"]
+    run = cli.json("line", "respond", "+41215550101", "--until", "keys")
+    assert [s["step"] for s in run["steps"] if s["at"]] == ["block", "credentials", "keys"]
+    assert cli.json("line", "show", "+41215550101")["pstn_blocked"] is True
+    assert cli.json("line", "respond-status", "+41215550101")["next_step"] == "push"
+    skipped = cli.json("line", "respond-skip", "+41215550101", dev)
+    assert [x["skipped_by"] for x in skipped["devices"] if x["device_id"] == d["id"]] != [""]
+
     added = cli.json("account", "add", "adm", "--role", "vpbx_admin", "--vpbx", "acme")
     assert added["role"] == "vpbx_admin" and len(added["password"]) == 16
     with transaction(engine) as s:

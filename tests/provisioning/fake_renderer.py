@@ -42,3 +42,6 @@ class FakeRenderer:
             return None
         body = f"# bootstrap\nprovisioning_url={device_url(self.settings, device)}\n"
         return RenderedFile(name=requested_name, content=body.encode(), content_type="text/plain; charset=utf-8")
+
+    def handover(self, device: Device, requested_name: str | None = None) -> RenderedFile | None:
+        return self.bootstrap(device, f"{device.mac.lower()}.cfg") if device.mac else None

@@ -1,4 +1,5 @@
-"""alerts: alert, alert_evidence, alert_tally, seen_place, alert_notification (issue 13)
+"""alerts and fraud responses: alert, alert_evidence, alert_tally, seen_place, alert_notification,
+fraud_response, response_device, key_handover (issue 13)
 
 Revision ID: 0007
 Revises: 0006
@@ -113,8 +114,65 @@ def upgrade() -> None:
     op.create_index(op.f("ix_alert_notification_alert_id"), "alert_notification", ["alert_id"], unique=False)
     op.create_index(op.f("ix_alert_notification_state"), "alert_notification", ["state"], unique=False)
 
+    op.create_table(
+        'fraud_response',
+        sa.Column('id', sa.Integer(), nullable=False),
+        sa.Column('line_id', sa.Integer(), nullable=False),
+        sa.Column('state', sa.String(length=16), nullable=False),
+        sa.Column('requested_by', sa.String(length=100), nullable=False),
+        sa.Column('requested_at', core.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column('started_by', sa.String(length=100), nullable=False),
+        sa.Column('started_at', core.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column('blocked_at', core.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column('credentials_at', core.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column('keys_at', core.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column('pushed_at', core.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column('verified_at', core.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column('unblocked_at', core.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column('finished_at', core.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column('was_blocked', sa.Boolean(), nullable=False),
+        sa.Column('note', sa.Text(), nullable=False),
+        sa.ForeignKeyConstraint(['line_id'], ['line.id'], name=op.f('fk_fraud_response_line_id_line'), ondelete='CASCADE'),
+        sa.PrimaryKeyConstraint('id', name=op.f('pk_fraud_response')),
+    )
+    op.create_index(op.f('ix_fraud_response_line_id'), 'fraud_response', ['line_id'], unique=False)
+    op.create_table(
+        'response_device',
+        sa.Column('id', sa.Integer(), nullable=False),
+        sa.Column('response_id', sa.Integer(), nullable=False),
+        sa.Column('device_id', sa.Integer(), nullable=True),
+        sa.Column('push', sa.String(length=16), nullable=False),
+        sa.Column('command_ids', sa.String(length=64), nullable=False),
+        sa.Column('fetched_at', core.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column('registered_at', core.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column('skipped_by', sa.String(length=100), nullable=False),
+        sa.ForeignKeyConstraint(['device_id'], ['device.id'], name=op.f('fk_response_device_device_id_device'),
+                                ondelete='SET NULL'),
+        sa.ForeignKeyConstraint(['response_id'], ['fraud_response.id'],
+                                name=op.f('fk_response_device_response_id_fraud_response'), ondelete='CASCADE'),
+        sa.PrimaryKeyConstraint('id', name=op.f('pk_response_device')),
+    )
+    op.create_index(op.f('ix_response_device_response_id'), 'response_device', ['response_id'], unique=False)
+    op.create_table(
+        'key_handover',
+        sa.Column('id', sa.Integer(), nullable=False),
+        sa.Column('device_id', sa.Integer(), nullable=False),
+        sa.Column('key_hash', sa.String(length=64), nullable=False),
+        sa.Column('source_ip', sa.String(length=45), nullable=False),
+        sa.Column('expires_at', core.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column('used_at', core.models.UTCDateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(['device_id'], ['device.id'], name=op.f('fk_key_handover_device_id_device'),
+                                ondelete='CASCADE'),
+        sa.PrimaryKeyConstraint('id', name=op.f('pk_key_handover')),
+    )
+    op.create_index(op.f('ix_key_handover_device_id'), 'key_handover', ['device_id'], unique=False)
+    op.create_index(op.f('ix_key_handover_key_hash'), 'key_handover', ['key_hash'], unique=False)
+
 
 def downgrade() -> None:
+    op.drop_table('key_handover')
+    op.drop_table('response_device')
+    op.drop_table('fraud_response')
     op.drop_table("alert_notification")
     op.drop_table("seen_place")
     op.drop_table("alert_tally")
