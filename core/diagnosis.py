@@ -36,6 +36,7 @@ from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session, contains_eager
 
 from core import event_kinds, heartbeat
+from core.call_control import block_enforced_by
 from core.catalogue import DeviceModel, default_catalogue
 from core.credentials import find_mac
 from core.device_commands import registered_devices
@@ -606,7 +607,8 @@ def _findings(facts: Facts) -> list[Finding]:
                                f"python -m core device show {d.id}"))  # fmt: skip
 
     if facts.pstn_blocked:
-        out.append(Finding("line_blocked", "warning", {"line": facts.line_number}, (), "unblock",
+        out.append(Finding("line_blocked", "warning", {"line": facts.line_number, "enforced_by": block_enforced_by()},
+                           (), "unblock",
                            f"python -m core line unblock {facts.line_number}"))  # fmt: skip
 
     # One finding per banned address (lifting it lifts every scope): the widest scope, the latest end.

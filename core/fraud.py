@@ -19,6 +19,7 @@ from sqlalchemy import Subquery, case, func, or_, select, union_all
 from sqlalchemy.orm import Session
 
 from core import rollup
+from core.call_control import block_enforced_by
 from core.catalogue import default_catalogue
 from core.models import Device, FraudRollup, Line, RollupCursor, Vpbx
 from core.permissions import Actor, scope_lines
@@ -254,7 +255,7 @@ def _minute(value: Any) -> str:
 
 def _line_row(line_id: int, number: str, ext: str | None, name: str, vpbx: str, blocked: bool) -> dict[str, Any]:
     return {"id": line_id, "number": number, "extension": ext, "display_name": name, "vpbx": vpbx,
-            "pstn_blocked": bool(blocked)}  # fmt: skip
+            "pstn_blocked": bool(blocked), "pstn_block_enforced_by": block_enforced_by()}  # fmt: skip
 
 
 _LINE_COLS = (Line.id, Line.number, Line.extension, Line.display_name, Vpbx.name, Line.pstn_blocked)

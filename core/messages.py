@@ -177,7 +177,7 @@ FINDINGS: dict[str, dict[str, str]] = {
         " configuration.",
         "base_offline": "La station de base {base} de ce combiné n'est pas en ligne (dernier téléchargement :"
         " {fetched}) : le combiné ne peut pas téléphoner.",
-        "line_blocked": "Les appels vers le réseau public sont bloqués pour le poste {line}.",
+        "line_blocked": "Le blocage des appels vers le réseau public est demandé pour le poste {line}{enforced}.",
         "source_banned": "L'adresse {ip} du téléphone est bannie ({scope}) jusqu'au {until}, par exemple après des"
         " échecs d'un autre appareil du même site.",
         "reboot_failed": "La dernière demande « {action} » n'a pas abouti ({state}).",
@@ -214,7 +214,7 @@ FINDINGS: dict[str, dict[str, str]] = {
         "handset_without_base": "This DECT handset belongs to no base station: it gets no configuration.",
         "base_offline": "This handset's base station {base} is not online (last download: {fetched}): the handset"
         " cannot make calls.",
-        "line_blocked": "Calls to the public network are blocked for line {line}.",
+        "line_blocked": "Blocking calls to the public network is asked for line {line}{enforced}.",
         "source_banned": "The phone's address {ip} is banned ({scope}) until {until}, e.g. after failures of"
         " another device at the same site.",
         "reboot_failed": "The last '{action}' request did not succeed ({state}).",
@@ -248,4 +248,16 @@ def finding_text(code: str, params: dict[str, Any], lang: str = "en") -> str:
     words = {k: "—" if v is None else v for k, v in params.items()}
     if "scope" in words:
         words["scope"] = BAN_SCOPES[lang].get(words["scope"], words["scope"])
+    if "enforced_by" in params:
+        words["enforced"] = block_enforcement_text(params["enforced_by"], lang)
     return template.format(**words)
+
+
+def block_enforcement_text(enforced_by: str | None, lang: str = "en") -> str:
+    """Where a PSTN block is carried out (core.call_control), said after "blocked": never a block shown as
+    working where nothing enforces it."""
+    if enforced_by:
+        return f" (appliqué par {enforced_by})" if lang == "fr" else f" (enforced by {enforced_by})"
+    if lang == "fr":
+        return " ; aucun commutateur d'appels ne l'applique dans cette installation : les appels ne sont pas arrêtés"
+    return "; nothing that handles calls enforces it in this installation: calls are not stopped"

@@ -33,6 +33,7 @@ from sqlalchemy.orm import Session
 
 from core import audit, device_commands, devices, lines
 from core.alert_rules import BY_CODE
+from core.call_control import block_enforced_by
 from core.catalogue import default_catalogue
 from core.credentials import ProvisioningMac, key_hash
 from core.errors import NotFound, ValidationError
@@ -374,6 +375,7 @@ def view(session: Session, run: FraudResponse, now: datetime | None = None) -> d
         "started_by": run.started_by, "started_at": _iso(run.started_at),
         "steps": [{"step": s, "at": _iso(getattr(run, _DONE_AT[s]))} for s in STEPS],
         "devices": devs, "left": [d for d in devs if d["left"]], "pstn_blocked": bool(line and line.pstn_blocked),
+        "pstn_block_enforced_by": block_enforced_by(),
         "finished_at": _iso(run.finished_at), "note": run.note,
     }  # fmt: skip
 

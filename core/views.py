@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from core.call_control import block_enforced_by
 from core.catalogue import default_catalogue
 from core.models import Device, FunctionKey, Line, Vpbx
 from core.render.urls import device_url
@@ -30,6 +31,7 @@ def line_view(line: Line, device_count: int | None = None) -> dict[str, Any]:
         "sip_username": line.sip_username,
         "domain": line.vpbx.sip_domain,
         "pstn_blocked": line.pstn_blocked,
+        "pstn_block_enforced_by": block_enforced_by(),  # None: the flag is set, nothing stops the calls
         "devices": len(line.devices) if device_count is None else device_count,
     }
 

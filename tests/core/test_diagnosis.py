@@ -477,6 +477,21 @@ def test_line_blocked(engine, provider, seed):
         lines.set_blocked(s, provider, seed.line_a1, True)
     f = _finding(_diagnose(engine, provider, dev), "line_blocked")
     assert f.severity == "warning" and f.command == "python -m core line unblock +41215550101"
+    # Nothing in this installation handles calls: the text never says the calls are stopped (issue 13.4).
+    assert f.params["enforced_by"] is None
+    assert "les appels ne sont pas arrêtés" in f.text("fr") and "calls are not stopped" in f.text("en")
+
+
+def test_line_blocked_says_who_enforces_it_once_something_does(engine, provider, seed, monkeypatch):
+    from core import call_control
+
+    monkeypatch.setattr(call_control, "ENFORCED_BY", "kamailio")
+    dev = _healthy(engine, provider, seed.line_a1)
+    with transaction(engine) as s:
+        lines.set_blocked(s, provider, seed.line_a1, True)
+        assert lines.get_line(s, provider, seed.line_a1)["pstn_block_enforced_by"] == "kamailio"
+    f = _finding(_diagnose(engine, provider, dev), "line_blocked")
+    assert f.text("fr").endswith("(appliqué par kamailio).") and "not stopped" not in f.text("en")
 
 
 def test_source_banned_by_the_phones_own_address(engine, provider, seed):
