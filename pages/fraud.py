@@ -1,7 +1,9 @@
-"""Fraude: config downloads, unknown-key probes and failed SIP auth per source (top sources + others over
-the whole period), the sources table, devices seen from several IPs; and the responses on a line or a
-device found by search or among the suspects: new key, new SIP credentials, block or unblock, each
-named and confirmed in a dialog. Widget keys carry the object's id, never a label that can change."""
+"""Fraude: the open alerts first (counts, the live list, one alert's evidence with its CSV, acknowledge and
+resolve: dashboard/alerts_panel.py); then config downloads, unknown-key probes and failed SIP auth per source
+(top sources + others over the whole period), the sources table, devices seen from several IPs; and the
+responses on a line or a device found by search or among the suspects: new key, new SIP credentials, block
+or unblock, each named and confirmed in a dialog. Widget keys carry the object's id, never a label that can
+change."""
 
 import plotly.graph_objects as go
 import streamlit as st
@@ -10,6 +12,7 @@ from core import devices, fraud, lines
 from core.permissions import FRAUD_ROLES, Actor
 from core.rollup import DOWNLOAD, PROBE, SIP_FAILED
 from core.settings import current_settings
+from dashboard import alerts_panel
 from dashboard.db import tx
 from dashboard.guard import require_login
 from dashboard.i18n import t
@@ -24,6 +27,8 @@ REPORT_SECONDS = 30  # charts may lag this much; the responses below always read
 st.title(t("fraud"))
 if flash := st.session_state.pop("flash", None):
     st.success(flash)
+alerts_panel.panel(actor)  # first: the open alerts, then the charts of what happened
+st.divider()
 periods = {d: t(f"period_{d}") for d in fraud.PERIODS}
 days = st.segmented_control(t("period"), list(periods), default=7, format_func=periods.get, key="fraud_days") or 7
 period = fraud.period(days)
