@@ -24,7 +24,7 @@ from core.permissions import BAN_ROLES, BLOCK_ROLES, Actor
 from dashboard import device_diagnosis
 from dashboard.commands import command_outcome, registrar_up, remember_request, why_not_offered
 from dashboard.db import tx
-from dashboard.i18n import lang, t
+from dashboard.i18n import block_t, lang, t
 from dashboard.setup_dialog import open_setup, show_if_open
 from dashboard.widgets import (
     call,
@@ -49,7 +49,7 @@ CONFIRM = {
     "reboot": "dv_reboot_confirm",
     "new_key": "new_key_confirm",
     "new_credentials": "dv_new_credentials_confirm",
-    "unblock": "dv_unblock_confirm",
+    "unblock": "dv_unblock_confirm",  # said through block_t: what enforces the block, or that nothing does
     "unban": "dv_unban_confirm",  # formatted with the banned address (the action's argument)
 }
 FIELDS = ("mac", "base")  # refusals shown next to a finding's own field, not with the other errors
@@ -84,7 +84,8 @@ def is_registered(actor: Actor, device: dict[str, Any]) -> bool:
 
 
 def parameters(device: dict[str, Any], line: dict[str, Any], registered: bool) -> None:
-    """Model, MAC, label, line, Provisioning MAC, last access, registration: no URL, key or password."""
+    """Model, MAC, label, line, its PSTN block as it is (if asked), Provisioning MAC, last access, registration:
+    no URL, key or password."""
     access = device["last_access"] or {}
     seen = [when(access.get("at")), access.get("ip"), access.get("user_agent")]
     rows = [
@@ -92,6 +93,7 @@ def parameters(device: dict[str, Any], line: dict[str, Any], registered: bool) -
         (t("mac"), device["mac"] or "—"),
         (t("label"), device["label"] or "—"),
         (t("line"), line_label(line)),
+        *([(t("dv_pstn"), block_t("block_state", line["pstn_block_enforced_by"]))] if line["pstn_blocked"] else []),
         (t("provisioning_mac"), t(f"pm_{device['provisioning_mac']}")),
         (t("last_access"), " · ".join(str(p) for p in seen if p)),
         (t("registration"), t("registered") if registered else t("not_registered")),
@@ -131,8 +133,8 @@ def run_action(actor: Actor, device: dict[str, Any], action: str, arg: str | Non
         if call(lines.new_sip_credentials, actor, device["line_id"], scope=SCOPE) is not None:
             _flash(t("new_sip_done"))
     elif action == "unblock":
-        if call(lines.set_blocked, actor, device["line_id"], False, scope=SCOPE) is not None:
-            _flash(t("unblock_done"))
+        if (line := call(lines.set_blocked, actor, device["line_id"], False, scope=SCOPE)) is not None:
+            _flash(block_t("unblock_done", line["pstn_block_enforced_by"]))
     elif action == "unban" and arg:
         lifted = call(bans.lift_ban, actor, arg, scope=SCOPE)  # a refusal: other_errors says it, in words
         if lifted is not None:
@@ -153,14 +155,17 @@ def action_button(actor: Actor, device: dict[str, Any], action: str, key: str, l
         run_action(actor, device, action, arg)
 
 
-def confirmation(actor: Actor, device: dict[str, Any]) -> None:
-    """The question of the action waiting for its confirmation, naming what it changes."""
+def confirmation(actor: Actor, device: dict[str, Any], enforced_by: str | None) -> None:
+    """The question of the action waiting for its confirmation, naming what it changes. `enforced_by`: what
+    enforces the line's PSTN block (its view's `pstn_block_enforced_by`), said by the unblock question."""
     asked = _asked(device["id"])
     if asked is None:
         return
     action, arg = asked
+    fields = {"name": device_name(device), "line": device["line"], "ip": arg or ""}
+    question = block_t(CONFIRM[action], enforced_by, **fields) if action == "unblock" else t(CONFIRM[action], **fields)
     with st.container(border=True, key="device_view_confirm"):
-        st.warning(t(CONFIRM[action], name=device_name(device), line=device["line"], ip=arg or ""))
+        st.warning(question)
         left, right = st.columns(2)
         if left.button(t(f"dv_do_{action}"), type="primary", key="dv_confirm_yes"):
             run_action(actor, device, action, arg)
@@ -169,8 +174,9 @@ def confirmation(actor: Actor, device: dict[str, Any]) -> None:
             st.rerun()
 
 
-def manual_buttons(actor: Actor, device: dict[str, Any], registered: bool) -> None:
-    """[Redémarrage ...] [Resync] [Nouveau clé ...] [État ...] [Configuration manuelle ...]."""
+def manual_buttons(actor: Actor, device: dict[str, Any], registered: bool, enforced_by: str | None = None) -> None:
+    """[Redémarrage ...] [Resync] [Nouveau clé ...] [État ...] [Configuration manuelle ...], then the question
+    of an action waiting for its confirmation (`enforced_by`: the line's `pstn_block_enforced_by`)."""
     options = device_commands.command_options(device["model"], registered, registrar_up())
     cols = st.columns(5)
     for col, action in zip(cols[:2], device_commands.ACTIONS, strict=True):
@@ -185,7 +191,7 @@ def manual_buttons(actor: Actor, device: dict[str, Any], registered: bool) -> No
         action_button(actor, device, "setup", key="dv_setup")
     for reason in why_not_offered(options):
         st.caption(reason)
-    confirmation(actor, device)
+    confirmation(actor, device, enforced_by)
     other_errors(FIELDS, SCOPE)
     command_outcome(actor, device["id"])
 
@@ -271,7 +277,7 @@ def device_page(actor: Actor) -> None:
     registered = is_registered(actor, device)
     st.header(device_name(device))
     diagnosis = diagnosis_section(actor, device, registered)  # the verdict first
-    manual_buttons(actor, device, registered)
+    manual_buttons(actor, device, registered, line["pstn_block_enforced_by"])
     parameters(device, line, registered)
     device_diagnosis.timeline(diagnosis)
     show_if_open(actor, [device])

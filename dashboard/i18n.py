@@ -194,9 +194,14 @@ TEXTS: dict[str, dict[str, str]] = {
         "new_sip_done": "Nouveau mot de passe SIP : les appareils le recevront à leur prochaine lecture.",
         "block": "Bloquer le poste",
         "unblock": "Débloquer le poste",
-        "blocked": "bloqué",
-        "block_done": "Poste bloqué.",
-        "unblock_done": "Poste débloqué.",
+        # A PSTN block said as it is (issue 13 point 4): `<key>` names what enforces it ({by}), `<key>_none`
+        # says plainly that nothing does (core.call_control); chosen by block_t(). Never a bare "bloqué".
+        "block_state": "Bloqué (appliqué par {by})",
+        "block_state_none": (
+            "Blocage demandé — non appliqué : aucun commutateur d'appels ne traite les appels de cette installation"
+        ),
+        "unblock_done": "Poste débloqué ({by} laisse de nouveau passer ses appels vers le réseau public).",
+        "unblock_done_none": "Demande de blocage du poste levée (elle n'était pas appliquée).",
         "fraud_others": "autres",
         "fraud_day": "Jour",
         "fraud_sources": "Sources de la période",
@@ -214,12 +219,29 @@ TEXTS: dict[str, dict[str, str]] = {
         "fraud_no_match": "Aucun poste ni appareil ne correspond.",
         "fraud_lines": "Postes",
         "fraud_confirm": "Confirmer",
-        "fraud_block_confirm": "Bloquer les appels vers le réseau public pour {name} ?",
-        "fraud_unblock_confirm": "Débloquer les appels vers le réseau public pour {name} ?",
+        "fraud_block_confirm": (
+            "Bloquer les appels vers le réseau public pour {name} ? Le blocage est appliqué par {by}."
+        ),
+        "fraud_block_confirm_none": (
+            "Demander le blocage des appels vers le réseau public pour {name} ? Il ne sera pas appliqué : aucun "
+            "commutateur d'appels ne traite les appels de cette installation, aucun appel ne sera arrêté."
+        ),
+        "fraud_unblock_confirm": (
+            "Débloquer les appels vers le réseau public pour {name} ? {by} les laissera de nouveau passer."
+        ),
+        "fraud_unblock_confirm_none": (
+            "Lever la demande de blocage pour {name} ? Elle n'était pas appliquée : aucun commutateur d'appels ne "
+            "traite les appels de cette installation."
+        ),
         "fraud_new_sip_confirm": "Nouveau mot de passe SIP pour {name} ? Ses appareils le lisent au prochain accès.",
         "fraud_new_key_confirm": "Nouvelle clé pour {name} ? L'ancienne URL ne répondra plus (réglages gardés).",
-        "fraud_block_done": "{name} : appels vers le réseau public bloqués.",
-        "fraud_unblock_done": "{name} : appels vers le réseau public débloqués.",
+        "fraud_block_done": "{name} : bloqué (appliqué par {by}).",
+        "fraud_block_done_none": (
+            "{name} : blocage demandé — non appliqué : aucun commutateur d'appels ne traite les appels de cette "
+            "installation."
+        ),
+        "fraud_unblock_done": "{name} : débloqué ({by} laisse de nouveau passer les appels vers le réseau public).",
+        "fraud_unblock_done_none": "{name} : demande de blocage levée (elle n'était pas appliquée).",
         "fraud_new_sip_done": "{name} : nouveau mot de passe SIP, les appareils le recevront à leur prochaine lecture.",
         "fraud_new_key_done": "{name} : nouvelle clé, l'ancienne URL ne répond plus.",
         "dv_parameters": "Paramètres",
@@ -237,7 +259,14 @@ TEXTS: dict[str, dict[str, str]] = {
             "Nouveau mot de passe SIP pour le poste {line} ? Tous ses appareils le reçoivent à leur prochaine "
             "lecture de configuration ; d'ici là, ils ne s'enregistrent plus."
         ),
-        "dv_unblock_confirm": "Débloquer les appels vers le réseau public pour le poste {line} ?",
+        "dv_unblock_confirm": (
+            "Débloquer les appels vers le réseau public pour le poste {line} ? {by} les laissera de nouveau passer."
+        ),
+        "dv_unblock_confirm_none": (
+            "Lever la demande de blocage du poste {line} ? Elle n'était pas appliquée : aucun commutateur d'appels "
+            "ne traite les appels de cette installation."
+        ),
+        "dv_pstn": "Appels vers le réseau public",
         "dv_ask_admin": "Seul l'administrateur du vPBX ou le support peut le faire : adressez-vous à eux.",
         "dv_do_unban": "Lever le bannissement …",
         "dv_unban_confirm": (
@@ -384,6 +413,113 @@ TEXTS: dict[str, dict[str, str]] = {
         "al_d_requested_by": "signalée par {value}",
         "al_d_response": "procédure {value}",
         "al_d_number": "numéro {value}",
+        "rp_title": "Procédure perte de données / abus",
+        "rp_intro": (
+            "Pour un poste dont les données ont fui ou qui est utilisé abusivement : blocage, nouveaux identifiants "
+            "SIP, nouvelle clé pour chaque appareil, envoi, vérification, déblocage."
+        ),
+        "rp_open": "Procédure perte de données / abus",
+        "rp_requests": "Demandes des utilisateurs ({count})",
+        "rp_request_row": "{line} — demandée par {by} le {at}",
+        "rp_pick": (
+            "Choisissez un poste dans Actions (« Procédure perte de données / abus »), une demande ci-dessus ou une "
+            "alerte « Perte de données signalée »."
+        ),
+        "rp_none_yet": "Aucune procédure pour ce poste.",
+        "rp_start": "Lancer la procédure …",
+        "rp_start_yes": "Lancer la procédure",
+        "rp_confirm": "Lancer la procédure perte de données / abus pour {line} ? Dans l'ordre :",
+        "rp_what_block": "Blocage des appels vers le réseau public (appliqué par {by}).",
+        "rp_what_block_none": (
+            "Blocage des appels vers le réseau public : demandé, mais non appliqué : aucun commutateur d'appels ne "
+            "traite les appels de cette installation."
+        ),
+        "rp_what_credentials": "Nouveaux identifiants SIP : un mot de passe généré ; l'ancien ne permet plus de "
+        "s'enregistrer.",
+        "rp_what_keys": (
+            "Nouvelle clé pour chaque appareil (Nouveau clé) : les anciennes URL ne répondent plus ; touches et "
+            "réglages sont gardés."
+        ),
+        "rp_what_push": (
+            "Envoi : chaque appareil reçoit sa nouvelle configuration (actualisation envoyée au téléphone, service "
+            "de redirection, ou à saisir sur le téléphone)."
+        ),
+        "rp_what_verify": (
+            "Vérification : chaque appareil lit sa configuration avec sa nouvelle clé et s'enregistre avec les "
+            "nouveaux identifiants."
+        ),
+        "rp_what_unblock": "Déblocage, sauf si le blocage était demandé avant la procédure.",
+        "rp_step_block": "Blocage",
+        "rp_step_credentials": "Nouveaux identifiants SIP",
+        "rp_step_keys": "Nouvelle clé pour chaque appareil",
+        "rp_step_push": "Envoi de la configuration",
+        "rp_step_verify": "Vérification",
+        "rp_step_unblock": "Déblocage",
+        "rp_done_at": "fait le {at}",
+        "rp_waiting": "en attente : {why}",
+        "rp_todo": "à faire",
+        "rp_why_credentials_loading": "le registrar charge le nouveau mot de passe SIP (quelques secondes)",
+        "rp_why_devices_left": "{n} appareil(s) n'ont pas encore montré leur nouvelle configuration",
+        "rp_started": "Lancée par {by} le {at}.",
+        "rp_requested": "Demandée par {by} le {at} : pas encore lancée.",
+        "rp_out_credentials_loading": (
+            "En cours : le registrar charge le nouveau mot de passe SIP ; l'envoi suit dans quelques secondes."
+        ),
+        "rp_out_devices_left": (
+            "En attente de {n} appareil(s) : chacun doit lire sa nouvelle configuration et s'enregistrer avec les "
+            "nouveaux identifiants (ou être compté comme fait)."
+        ),
+        "rp_out_running": "En cours…",
+        "rp_out_done": "Procédure terminée : poste débloqué ({by} laisse de nouveau passer ses appels).",
+        "rp_out_done_none": (
+            "Procédure terminée : poste débloqué (le blocage était demandé, non appliqué : aucun commutateur "
+            "d'appels ne traite les appels de cette installation)."
+        ),
+        "rp_out_done_kept": "Procédure terminée : le blocage demandé avant la procédure reste. {state}.",
+        "rp_finished": "Terminée le {at}.",
+        "rp_left_steps": "Reste : {steps}.",
+        "rp_nothing_left": "Rien ne reste à faire.",
+        "rp_push_pending": "Configuration pas encore envoyée",
+        "rp_push_notify": "Actualisation envoyée",
+        "rp_push_notify_n": "Actualisation envoyée ({n} fois)",
+        "rp_push_redirection": (
+            "Service de redirection : remis en configuration d'usine, le téléphone lit sa nouvelle configuration"
+        ),
+        "rp_push_manual": "À saisir sur le téléphone",
+        "rp_push_none": "Rien à envoyer : pas d'URL propre (sa station de base le configure)",
+        "rp_fetched": "Configuration lue avec sa nouvelle clé le {at}",
+        "rp_not_fetched": "Configuration pas encore lue avec sa nouvelle clé",
+        "rp_registered": "Enregistré avec les nouveaux identifiants le {at}",
+        "rp_not_registered": "Pas encore enregistré avec les nouveaux identifiants",
+        "rp_skipped": "Compté comme fait par {by}",
+        "rp_left": "Reste : {what}",
+        "rp_left_fetch": "lire sa configuration avec la nouvelle clé",
+        "rp_left_register": "s'enregistrer avec les nouveaux identifiants",
+        "rp_device_done": "Rien ne reste à faire pour cet appareil.",
+        "rp_device_gone": "appareil supprimé",
+        "rp_skip": "Compter comme fait …",
+        "rp_skip_yes": "Compter comme fait",
+        "rp_skip_confirm": (
+            "Compter {name} comme fait ? La procédure n'attendra plus qu'il lise sa nouvelle configuration ni qu'il "
+            "s'enregistre ; s'il garde l'ancienne, il ne fonctionnera plus."
+        ),
+        "rp_user_title": "J'ai perdu mes données",
+        "rp_user_intro": (
+            "Téléphone perdu ou volé, mot de passe ou URL de configuration divulgués, appels que vous n'avez pas "
+            "passés : signalez-le. Votre administrateur lance alors la procédure : nouveaux identifiants SIP et "
+            "nouvelles clés pour vos appareils, puis leur remise en service."
+        ),
+        "rp_user_note": "Ce qui s'est passé (facultatif)",
+        "rp_user_button": "J'ai perdu mes données …",
+        "rp_user_confirm": (
+            "Signaler la perte de données du poste {line} ? Votre administrateur sera alerté et lancera la "
+            "procédure ; vos téléphones devront recevoir leur nouvelle configuration."
+        ),
+        "rp_user_yes": "Signaler",
+        "rp_user_sent": "Votre administrateur a été alerté.",
+        "rp_user_requested": "Demandée par {by} le {at} : votre administrateur a été alerté, il lancera la procédure.",
+        "rp_user_running": "Votre administrateur a lancé la procédure le {at} ; étape en cours : {step}.",
+        "rp_user_done": "Procédure terminée le {at}.",
     },
     "en": {
         "language_name": "English",
@@ -567,9 +703,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "new_sip_done": "New SIP password: devices get it at their next fetch.",
         "block": "Block the extension",
         "unblock": "Unblock the extension",
-        "blocked": "blocked",
-        "block_done": "Extension blocked.",
-        "unblock_done": "Extension unblocked.",
+        "block_state": "Blocked (enforced by {by})",
+        "block_state_none": "Block asked — not enforced: nothing handles calls in this installation",
+        "unblock_done": "Extension unblocked ({by} lets its calls to the public network through again).",
+        "unblock_done_none": "The extension's block request is lifted (it was not enforced).",
         "fraud_others": "others",
         "fraud_day": "Day",
         "fraud_sources": "Sources in this period",
@@ -587,12 +724,21 @@ TEXTS: dict[str, dict[str, str]] = {
         "fraud_no_match": "No extension or device matches.",
         "fraud_lines": "Extensions",
         "fraud_confirm": "Confirm",
-        "fraud_block_confirm": "Block calls to the public network for {name}?",
-        "fraud_unblock_confirm": "Unblock calls to the public network for {name}?",
+        "fraud_block_confirm": "Block calls to the public network for {name}? The block is enforced by {by}.",
+        "fraud_block_confirm_none": (
+            "Ask to block calls to the public network for {name}? It will not be enforced: nothing handles calls "
+            "in this installation, so no call is stopped."
+        ),
+        "fraud_unblock_confirm": "Unblock calls to the public network for {name}? {by} lets them through again.",
+        "fraud_unblock_confirm_none": (
+            "Lift the block asked for {name}? It was not enforced: nothing handles calls in this installation."
+        ),
         "fraud_new_sip_confirm": "New SIP password for {name}? Its devices get it at their next configuration fetch.",
         "fraud_new_key_confirm": "New key for {name}? The current URL stops answering; keys and settings stay.",
-        "fraud_block_done": "{name}: calls to the public network blocked.",
-        "fraud_unblock_done": "{name}: calls to the public network unblocked.",
+        "fraud_block_done": "{name}: blocked (enforced by {by}).",
+        "fraud_block_done_none": "{name}: block asked — not enforced: nothing handles calls in this installation.",
+        "fraud_unblock_done": "{name}: unblocked ({by} lets calls to the public network through again).",
+        "fraud_unblock_done_none": "{name}: block request lifted (it was not enforced).",
         "fraud_new_sip_done": "{name}: new SIP password, devices get it at their next fetch.",
         "fraud_new_key_done": "{name}: new key, the old URL no longer answers.",
         "dv_parameters": "Parameters",
@@ -610,7 +756,12 @@ TEXTS: dict[str, dict[str, str]] = {
             "New SIP password for extension {line}? All its devices get it at their next configuration fetch; "
             "until then they no longer register."
         ),
-        "dv_unblock_confirm": "Unblock calls to the public network for extension {line}?",
+        "dv_unblock_confirm": "Unblock calls to the public network for extension {line}? {by} lets them through again.",
+        "dv_unblock_confirm_none": (
+            "Lift the block asked for extension {line}? It was not enforced: nothing handles calls in this "
+            "installation."
+        ),
+        "dv_pstn": "Calls to the public network",
         "dv_ask_admin": "Only the vPBX administrator or support can do this: ask them.",
         "dv_do_unban": "Lift the ban …",
         "dv_unban_confirm": "Lift the ban on address {ip}? If it fails again, it gets banned again.",
@@ -755,6 +906,108 @@ TEXTS: dict[str, dict[str, str]] = {
         "al_d_requested_by": "reported by {value}",
         "al_d_response": "procedure {value}",
         "al_d_number": "number {value}",
+        "rp_title": "Data loss / abuse procedure",
+        "rp_intro": (
+            "For an extension whose data leaked or that is being abused: block, new SIP credentials, a new key for "
+            "every device, push, verify, unblock."
+        ),
+        "rp_open": "Data loss / abuse procedure",
+        "rp_requests": "Requests from users ({count})",
+        "rp_request_row": "{line} — asked by {by} on {at}",
+        "rp_pick": (
+            "Pick an extension under Actions (“Data loss / abuse procedure”), a request above or a “Data loss "
+            "reported” alert."
+        ),
+        "rp_none_yet": "No procedure for this extension yet.",
+        "rp_start": "Start the procedure …",
+        "rp_start_yes": "Start the procedure",
+        "rp_confirm": "Start the data loss / abuse procedure for {line}? In this order:",
+        "rp_what_block": "Block calls to the public network (enforced by {by}).",
+        "rp_what_block_none": (
+            "Block calls to the public network: asked, but not enforced: nothing handles calls in this installation."
+        ),
+        "rp_what_credentials": "New SIP credentials: a generated password; the old one no longer registers.",
+        "rp_what_keys": (
+            "A new key for every device (New key): the old URLs stop answering; keys and settings are kept."
+        ),
+        "rp_what_push": (
+            "Push: each device gets its new configuration (a refresh sent to the phone, the redirection service, "
+            "or entered on the phone)."
+        ),
+        "rp_what_verify": (
+            "Verify: each device fetches its configuration with its new key and registers with the new credentials."
+        ),
+        "rp_what_unblock": "Unblock, unless the block was asked before the procedure.",
+        "rp_step_block": "Block",
+        "rp_step_credentials": "New SIP credentials",
+        "rp_step_keys": "New key for every device",
+        "rp_step_push": "Push the configuration",
+        "rp_step_verify": "Verify",
+        "rp_step_unblock": "Unblock",
+        "rp_done_at": "done {at}",
+        "rp_waiting": "waiting: {why}",
+        "rp_todo": "to do",
+        "rp_why_credentials_loading": "the registrar is loading the new SIP password (a few seconds)",
+        "rp_why_devices_left": "{n} device(s) have not shown their new configuration yet",
+        "rp_started": "Started by {by} on {at}.",
+        "rp_requested": "Asked by {by} on {at}: not started yet.",
+        "rp_out_credentials_loading": (
+            "Under way: the registrar is loading the new SIP password; the push follows in a few seconds."
+        ),
+        "rp_out_devices_left": (
+            "Waiting for {n} device(s): each must fetch its new configuration and register with the new credentials "
+            "(or be counted as done)."
+        ),
+        "rp_out_running": "Under way…",
+        "rp_out_done": "Procedure finished: extension unblocked ({by} lets its calls through again).",
+        "rp_out_done_none": (
+            "Procedure finished: extension unblocked (the block was asked, not enforced: nothing handles calls in "
+            "this installation)."
+        ),
+        "rp_out_done_kept": "Procedure finished: the block asked before the procedure stays. {state}.",
+        "rp_finished": "Finished on {at}.",
+        "rp_left_steps": "Left: {steps}.",
+        "rp_nothing_left": "Nothing left to do.",
+        "rp_push_pending": "Configuration not pushed yet",
+        "rp_push_notify": "Refresh sent",
+        "rp_push_notify_n": "Refresh sent ({n} times)",
+        "rp_push_redirection": "Redirection service: once reset to factory settings, the phone fetches its new "
+        "configuration",
+        "rp_push_manual": "To enter on the phone",
+        "rp_push_none": "Nothing to push: no URL of its own (its base station configures it)",
+        "rp_fetched": "Configuration fetched with its new key on {at}",
+        "rp_not_fetched": "Configuration not fetched with its new key yet",
+        "rp_registered": "Registered with the new credentials on {at}",
+        "rp_not_registered": "Not registered with the new credentials yet",
+        "rp_skipped": "Counted as done by {by}",
+        "rp_left": "Left: {what}",
+        "rp_left_fetch": "fetch its configuration with the new key",
+        "rp_left_register": "register with the new credentials",
+        "rp_device_done": "Nothing left for this device.",
+        "rp_device_gone": "deleted device",
+        "rp_skip": "Count as done …",
+        "rp_skip_yes": "Count as done",
+        "rp_skip_confirm": (
+            "Count {name} as done? The procedure stops waiting for it to fetch its new configuration and register; "
+            "if it keeps the old one, it stops working."
+        ),
+        "rp_user_title": "I lost my data",
+        "rp_user_intro": (
+            "A phone lost or stolen, a password or configuration URL given away, calls you did not make: report it. "
+            "Your administrator then starts the procedure: new SIP credentials and new keys for your devices, then "
+            "putting them back in service."
+        ),
+        "rp_user_note": "What happened (optional)",
+        "rp_user_button": "I lost my data …",
+        "rp_user_confirm": (
+            "Report data loss for extension {line}? Your administrator is alerted and starts the procedure; your "
+            "phones will need to get their new configuration."
+        ),
+        "rp_user_yes": "Report",
+        "rp_user_sent": "Your administrator has been alerted.",
+        "rp_user_requested": "Asked by {by} on {at}: your administrator has been alerted and will start the procedure.",
+        "rp_user_running": "Your administrator started the procedure on {at}; current step: {step}.",
+        "rp_user_done": "Procedure finished on {at}.",
     },
 }
 
@@ -768,3 +1021,12 @@ def t(key: str, **fields: Any) -> str:
     """The current language's text for `key`, formatted with `fields`."""
     text = TEXTS[lang()][key]
     return text.format(**fields) if fields else text
+
+
+def block_t(key: str, enforced_by: str | None, **fields: Any) -> str:
+    """A text about a line's PSTN block, as it is (issue 13 point 4, "block means blocked"): `key` names what
+    enforces the block ({by}: core.call_control, a line view's `pstn_block_enforced_by`); when nothing does,
+    `key_none` says so plainly instead of calling the line blocked."""
+    if enforced_by:
+        return t(key, by=enforced_by, **fields)
+    return t(f"{key}_none", **fields)

@@ -2,8 +2,9 @@
 resolve: dashboard/alerts_panel.py); then config downloads, unknown-key probes and failed SIP auth per source
 (top sources + others over the whole period), the sources table, devices seen from several IPs; and the
 responses on a line or a device found by search or among the suspects: new key, new SIP credentials, block
-or unblock, each named and confirmed in a dialog. Widget keys carry the object's id, never a label that can
-change."""
+or unblock, each named and confirmed in a dialog (a block said as it is: what enforces it, or that nothing does);
+last, a line's data loss / abuse procedure with its live progress (dashboard/respond_panel.py). Widget keys carry
+the object's id, never a label that can change."""
 
 import plotly.graph_objects as go
 import streamlit as st
@@ -12,10 +13,10 @@ from core import devices, fraud, lines
 from core.permissions import FRAUD_ROLES, Actor
 from core.rollup import DOWNLOAD, PROBE, SIP_FAILED
 from core.settings import current_settings
-from dashboard import alerts_panel
+from dashboard import alerts_panel, respond_panel
 from dashboard.db import tx
 from dashboard.guard import require_login
-from dashboard.i18n import t
+from dashboard.i18n import block_t, t
 from dashboard.widgets import call, device_name, line_label, other_errors
 
 actor = require_login(*FRAUD_ROLES)  # first statement of every page: no login, no data
@@ -126,7 +127,7 @@ else:
 
 # --- Responses --------------------------------------------------------------------------------------------
 
-ACTIONS = {  # action -> (use case call, confirmation text, outcome text)
+ACTIONS = {  # action -> (use case call, confirmation text, outcome text); a block's texts through block_t
     "block": (lambda s, i: lines.set_blocked(s, actor, i, True), "fraud_block_confirm", "fraud_block_done"),
     "unblock": (lambda s, i: lines.set_blocked(s, actor, i, False), "fraud_unblock_confirm", "fraud_unblock_done"),
     "new_sip": (lambda s, i: lines.new_sip_credentials(s, actor, i), "fraud_new_sip_confirm", "fraud_new_sip_done"),
@@ -142,16 +143,22 @@ def _forget() -> None:
     st.session_state.pop(PENDING, None)
 
 
+BLOCKING = ("block", "unblock")  # their texts say whether anything enforces the block (core.call_control)
+
+
 @st.dialog(t("fraud_confirm"), on_dismiss=_forget)
-def confirm(pending: dict, name: str) -> None:
+def confirm(pending: dict, name: str, enforced_by: str | None) -> None:
     """Names the object the action will touch (read again by id) and runs it only on Confirm."""
     run, question, done = ACTIONS[pending["action"]]
-    st.write(t(question, name=name))
+    blocking = pending["action"] in BLOCKING
+    st.write(block_t(question, enforced_by, name=name) if blocking else t(question, name=name))
     yes, no = st.columns(2)
     if yes.button(t("fraud_confirm"), type="primary", key=f"fraud_yes_{pending['kind']}_{pending['id']}"):
         _forget()  # before the call: a refusal reruns the page and shows its message there
-        if call(run, pending["id"], scope="fraud.") is not None:
-            st.session_state["flash"] = t(done, name=name)
+        if (view := call(run, pending["id"], scope="fraud.")) is not None:
+            # Said as core's answer has it: what enforces the block now, or plainly that nothing does.
+            by = view["pstn_block_enforced_by"] if blocking else None
+            st.session_state["flash"] = block_t(done, by, name=name) if blocking else t(done, name=name)
         st.rerun()
     if no.button(t("cancel"), key=f"fraud_no_{pending['kind']}_{pending['id']}"):
         _forget()
@@ -191,13 +198,18 @@ def responses(suspect_lines: list[int], suspect_devices: list[int]) -> None:
         for line in found["lines"]:
             with st.container(border=True, key=f"fraud_line_{line['id']}"):
                 blocked = line["pstn_blocked"]
-                st.markdown(line_label(line) + (f" · **{t('blocked')}**" if blocked else ""))
+                st.markdown(line_label(line))
+                if blocked:  # never a bare "blocked": what enforces it, or that nothing does
+                    st.markdown(f"**{block_t('block_state', line['pstn_block_enforced_by'])}**")
                 a, b = st.columns(2)
                 action = "unblock" if blocked else "block"
                 a.button(t(action), icon=":material/block:", key=f"fraud_{action}_line_{line['id']}",
                          on_click=ask, args=(action, "line", line["id"]))  # fmt: skip
                 b.button(t("new_sip"), icon=":material/password:", key=f"fraud_new_sip_line_{line['id']}",
                          on_click=ask, args=("new_sip", "line", line["id"]))  # fmt: skip
+                if st.button(t("rp_open"), icon=":material/emergency:", key=f"fraud_respond_line_{line['id']}"):
+                    respond_panel.choose(line["id"])
+                    st.rerun()  # the whole page: the procedure's section is outside this fragment
     with dev_col:
         if found["devices"]:
             st.markdown(f"**{t('devices')}**")
@@ -213,8 +225,13 @@ def responses(suspect_lines: list[int], suspect_devices: list[int]) -> None:
             _forget()
         else:
             named = line_label(target) if pending["kind"] == "line" else f"{device_name(target)} · {target['line']}"
-            confirm(pending, named)
+            confirm(pending, named, target.get("pstn_block_enforced_by"))
 
 
 hit = [x["id"] for r in table["rows"] if r[SIP_FAILED] for x in r["lines"]]
 responses(list(dict.fromkeys(hit))[:10], [r["device_id"] for r in shared[:10]])
+
+# --- The data loss / abuse procedure of a line (dashboard/respond_panel.py) ------------------------------
+
+st.divider()
+respond_panel.section(actor)

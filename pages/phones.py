@@ -1,4 +1,5 @@
-"""Téléphones: a line's devices, with their last access and registration; add, change, delete, set up."""
+"""Téléphones: a line's devices, with their last access and registration; add, change, delete, set up; for an
+end user on their line, « J'ai perdu mes données » (dashboard/respond_panel.py)."""
 
 import streamlit as st
 
@@ -8,6 +9,7 @@ from dashboard.db import tx
 from dashboard.device_forms import DELETE_FLAG, add_device_form, delete_if_asked, edit_device_form
 from dashboard.guard import require_login
 from dashboard.i18n import t
+from dashboard.respond_panel import lost_data
 from dashboard.setup_dialog import open_setup, show_if_open
 from dashboard.unsaved import leave_guard
 from dashboard.widgets import choose_line, device_name, other_errors, when
@@ -59,6 +61,10 @@ for d in visible:
         if cols[2].button(t("delete"), icon=":material/delete:", key=f"del_{d['id']}"):
             st.session_state[DELETE_FLAG] = d["id"]
         dirty = edit_device_form(actor, d) or dirty
+
+if actor.role == "user":  # an end user asks; their administrator runs the procedure (Fraude)
+    st.divider()
+    lost_data(actor, line)
 
 st.divider()
 st.subheader(t("add_device"))

@@ -232,11 +232,16 @@ def test_vpbx_admin_unblocks_after_confirming_and_the_verdict_changes(app, world
     at.button(key="dv_line_blocked_unblock").click().run()
     with transaction(engine) as s:
         assert s.get(Line, world.seed.line_a1).pstn_blocked  # type: ignore[union-attr]  # asked, not done
-    assert "Unblock calls to the public network for extension +41215550101?" in texts(at)
+    # Nothing enforces the block here (core.call_control): the question says so rather than "unblock calls".
+    assert (
+        "Lift the block asked for extension +41215550101? It was not enforced: nothing handles calls in this "
+        "installation." in texts(at)
+    )
     at.button(key="dv_confirm_yes").click().run()
     with transaction(engine) as s:
         assert not s.get(Line, world.seed.line_a1).pstn_blocked  # type: ignore[union-attr]
     assert "This phone works: nothing to report." in [e.value for e in at.success]
+    assert "The extension's block request is lifted (it was not enforced)." in [e.value for e in at.success]
 
 
 def test_end_user_sees_their_verdict_and_timeline_but_cannot_unblock(app, world, engine):
@@ -244,7 +249,10 @@ def test_end_user_sees_their_verdict_and_timeline_but_cannot_unblock(app, world,
     block_line(engine, world.seed.line_a1)
     at = app(world.alice_id, "pages/device.py", device=str(world.desk_a1))
     text = texts(at)
-    assert "Calls to the public network are blocked for line +41215550101." in text
+    assert (  # core's words (core.messages): nothing enforces the block in this installation
+        "Blocking calls to the public network is asked for line +41215550101; nothing that handles calls enforces it "
+        "in this installation: calls are not stopped." in text
+    )
     assert "Only the vPBX administrator or support can do this: ask them." in [c.value for c in at.caption]
     assert not [b for b in at.button if "unblock" in (b.key or "")]  # core.permissions.BLOCK_ROLES
     timeline = at.dataframe[-1].value
