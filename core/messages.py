@@ -39,7 +39,7 @@ MESSAGES: dict[str, str] = {
     "alert_resolved": "this alert is resolved already: a repeat opens a new one",
     # the fraud procedure (core.respond)
     "response_not_found": "this line has no fraud procedure",
-    "response_not_running": "this procedure is {state}: start it first (or start a new one)",
+    "response_not_running": "this procedure is not running (only asked for, or finished): start it",
     # credentials
     "password_digits": "must be {min} to {max} digits, or empty for a generated password",
     "mac_invalid": "'{value}' is not a MAC address (12 hex characters, e.g. 00041345C9BF)",

@@ -85,8 +85,11 @@ def _live_run(session: Session, line_id: int) -> FraudResponse | None:
     )
 
 
-def _get(session: Session, actor: Actor, response_id: int) -> FraudResponse:
-    run = session.get(FraudResponse, response_id)
+def _get(session: Session, actor: Actor, response_id: int, lock: bool = False) -> FraudResponse:
+    """`lock`: the row locked for the transaction (PostgreSQL), so two tabs advancing one run at once cannot
+    both carry out a step (SQLite serialises writers: the later one fails on its stale snapshot instead)."""
+    stmt = select(FraudResponse).where(FraudResponse.id == response_id)
+    run = session.scalar(stmt.with_for_update() if lock else stmt)
     if run is None:
         raise NotFound("response_not_found", "response")
     require_line(actor, session.get(Line, run.line_id))
@@ -161,9 +164,9 @@ def advance(session: Session, actor: Actor, response_id: int, now: datetime | No
     require_role(actor, *RESPOND_ROLES, doing="respond_lines")
     if until is not None and until not in STEPS:
         raise ValidationError("one_of", "step", choices=", ".join(STEPS))
-    run = _get(session, actor, response_id)
+    run = _get(session, actor, response_id, lock=True)
     if run.state != RUNNING:
-        raise ValidationError("response_not_running", "response", state=run.state)
+        raise ValidationError("response_not_running", "response")
     at = _now(now)
     waiting: Waiting | None = None
     while (step := next_step(run)) is not None:

@@ -36,7 +36,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "alert_not_found": "alerte introuvable",
         "alert_resolved": "cette alerte est déjà résolue : une répétition en ouvre une nouvelle",
         "response_not_found": "ce poste n'a pas de procédure de fraude",
-        "response_not_running": "cette procédure est {state} : lancez-la d'abord (ou lancez-en une nouvelle)",
+        "response_not_running": "cette procédure n'est pas en cours (seulement demandée, ou terminée) : lancez-la",
         "password_digits": "{min} à {max} chiffres, ou vide pour un mot de passe généré",
         "mac_invalid": "« {value} » n'est pas une adresse MAC (12 caractères hexadécimaux, p. ex. 00041345C9BF)",
         "mac_reserved": "« {value} » ne peut pas être l'adresse MAC d'un appareil",
