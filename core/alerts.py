@@ -7,8 +7,8 @@ the rules compare them with: the live alerts of the subjects they touch, per-min
 windowed rules, the places each device fetched from and each line registered from (`seen_place`).
 A pass costs a constant number of statements, whatever the number of rows (no query per row).
 
-Rows younger than `SETTLE` seconds wait for the next pass: PostgreSQL commits ids out of order, and
-a cursor must not jump over a slower writer's lower id.
+On PostgreSQL, rows younger than `SETTLE` seconds wait for the next pass: it commits ids out of order,
+and a cursor must not jump over a slower writer's lower id (SQLite, one writer at a time, needs no wait).
 
 An alert is scoped like the data: `vpbx_id` is the vPBX of its line or device (a vPBX admin sees those),
 0 for a source's probing that touches no customer (the provider sees everything).
@@ -59,8 +59,8 @@ ALERT_ROLES = FRAUD_ROLES  # who sees alerts and acts on them (a vPBX admin: its
 OPEN, ACKNOWLEDGED, RESOLVED = "open", "acknowledged", "resolved"
 STATES = (OPEN, ACKNOWLEDGED, RESOLVED)
 LIVE = (OPEN, ACKNOWLEDGED)
-SETTLE = 2.0  # seconds: rows younger than this wait for the next pass
-INTERVAL = 2.0  # seconds between passes in serve: the lag stays under SETTLE + INTERVAL + a pass
+SETTLE = 2.0  # seconds, PostgreSQL: rows younger than this wait for the next pass (ids commit out of order)
+INTERVAL = 1.0  # seconds between passes in serve: the lag stays under settle + INTERVAL + a pass
 BATCH = 5_000  # rows of one origin per transaction (bounds the IN lists of a pass well under the drivers' limits)
 EVIDENCE_KEPT = 25  # an alert keeps its first and its newest this many evidence rows
 NOTE_MAX = 1000
@@ -534,12 +534,18 @@ def _prune_tallies(session: Session, ref: datetime) -> None:
     session.execute(delete(AlertTally).where(AlertTally.minute < oldest))
 
 
+def settle_seconds(engine: Engine) -> float:
+    """How old a row must be before a pass reads it. SQLite has one writer at a time, so ids become visible
+    in order and no row needs to wait; PostgreSQL commits ids out of order (SETTLE)."""
+    return 0.0 if engine.dialect.name == "sqlite" else SETTLE
+
+
 def scan_origin(engine: Engine, origin: str, settings: Settings | None = None, batch: int = BATCH,
                 now: datetime | None = None) -> int:  # fmt: skip
     """One pass over at most `batch` new rows of `origin`; returns how many rows were consumed."""
     cursor = f"alerts.{origin}"
     after = rollup.ensure_cursor(engine, cursor)
-    settled = (now or datetime.now(UTC)) - timedelta(seconds=SETTLE)
+    settled = (now or datetime.now(UTC)) - timedelta(seconds=settle_seconds(engine))
     with transaction(engine) as session:
         upto = rollup.claim(session.connection(), cursor, TABLES[origin], after, batch, settled)
         if upto is None:
@@ -564,18 +570,26 @@ def _evaluate(p: Pass, origin: str, settings: Settings | None) -> None:
     _places(p, family["place"], novel)
     _done_mac(p, family["done_mac"])
     _registration_rules(p, [*family["apart"], *family["far_apart"], *family["after_credentials"]], novel)
+    # Hits whose subject only a rule knows (done_mac: a MAC-named request names no device): their live alert
+    # too, or a repeat would open a second one and fail the pass on uq_alert_live forever.
+    _load_live(p, set(p.hits) - candidates)
     _write(p, settings)
     if family["count"] or family["spread"]:
         _prune_tallies(p.session, p.ref)
 
 
 def scan(engine: Engine, settings: Settings | None = None, budget: int = BATCH, now: datetime | None = None) -> int:
-    """Every origin, at most `budget` rows each; returns the rows consumed."""
+    """Every origin, at most `budget` rows each; returns the rows consumed. A pass that fails on one origin
+    is logged and leaves that origin's cursor where it was; the other origins go on."""
     total = 0
     for origin in alert_rules.ORIGINS:
         done = 0
         while done < budget:
-            step = scan_origin(engine, origin, settings, min(BATCH, budget - done), now)
+            try:
+                step = scan_origin(engine, origin, settings, min(BATCH, budget - done), now)
+            except Exception:
+                log.exception("alerts pass failed on %s", origin)
+                break
             if not step:
                 break
             done += step
