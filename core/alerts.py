@@ -695,7 +695,9 @@ def get_alert(session: Session, actor: Actor, alert_id: int, lang: str = "en") -
     return view
 
 
-def _note(note: str | None) -> str:
+def clean_note(note: str | None) -> str:
+    """A person's note on an alert or a fraud procedure: at most NOTE_MAX printable characters (newlines
+    allowed), stripped; anything else is refused naming the field."""
     text = (note or "").strip()
     if len(text) > NOTE_MAX:
         raise ValidationError("too_long", "note", max=NOTE_MAX)
@@ -707,7 +709,7 @@ def _note(note: str | None) -> str:
 def _act(
     session: Session, actor: Actor, alert_id: int, state: str, note: str | None, now: datetime | None
 ) -> dict[str, Any]:
-    text = _note(note)
+    text = clean_note(note)
     alert = _get(session, actor, alert_id)
     if alert.state == RESOLVED:
         raise ValidationError("alert_resolved", "alert")

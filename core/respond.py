@@ -33,6 +33,7 @@ from sqlalchemy.orm import Session
 
 from core import audit, device_commands, devices, lines
 from core.alert_rules import BY_CODE
+from core.alerts import clean_note
 from core.call_control import block_enforced_by
 from core.catalogue import default_catalogue
 from core.credentials import ProvisioningMac, key_hash
@@ -56,7 +57,6 @@ REQUESTED, RUNNING, DONE = "requested", "running", "done"
 HANDOVER_SECONDS = 900  # how long a resynced phone may use its old URL once
 CREDENTIALS_SETTLE = 6.0  # seconds: the registrar reloads credentials every 5 s (core.sip.service)
 NOTIFY, REDIRECTION, MANUAL, NONE = "notify", "redirection", "manual", "none"
-NOTE_MAX = 1000
 _DONE_AT = {"block": "blocked_at", "credentials": "credentials_at", "keys": "keys_at", "push": "pushed_at",
             "verify": "verified_at", "unblock": "unblocked_at"}  # fmt: skip
 
@@ -111,7 +111,7 @@ def request(session: Session, actor: Actor, line_ref: int | str, note: str | Non
     """ "I lost my data": a user (their own line) or an administrator asks for the procedure; the line's
     administrators get a high `data_loss_reported` alert. Asking again while one is open changes nothing."""
     line = lines.find_line(session, actor, line_ref)
-    text = _note(note)
+    text = clean_note(note)
     run = _live_run(session, line.id)
     if run is None:
         at = _now(now)
@@ -349,15 +349,6 @@ def _resolve_report(session: Session, run: FraudResponse, actor: Actor, at: date
                                                      Alert.state != "resolved")):  # fmt: skip
         alert.state, alert.acted_by, alert.acted_at = "resolved", actor.name, at
         alert.note = f"procedure #{run.id} completed"
-
-
-def _note(note: str | None) -> str:
-    text = (note or "").strip()
-    if len(text) > NOTE_MAX:
-        raise ValidationError("too_long", "note", max=NOTE_MAX)
-    if any(not c.isprintable() and c != "\n" for c in text):
-        raise ValidationError("control_chars", "note")
-    return text
 
 
 # --- reading --------------------------------------------------------------------------------------------------
