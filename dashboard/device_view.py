@@ -24,6 +24,7 @@ from core.permissions import BAN_ROLES, BLOCK_ROLES, Actor
 from dashboard import device_diagnosis
 from dashboard.commands import command_outcome, registrar_up, remember_request, why_not_offered
 from dashboard.db import tx
+from dashboard.device_alerts import alerts_expander
 from dashboard.i18n import block_t, lang, t
 from dashboard.setup_dialog import open_setup, show_if_open
 from dashboard.widgets import (
@@ -280,4 +281,5 @@ def device_page(actor: Actor) -> None:
     manual_buttons(actor, device, registered, line["pstn_block_enforced_by"])
     parameters(device, line, registered)
     device_diagnosis.timeline(diagnosis)
+    alerts_expander(actor, device["id"])  # its fraud alerts and their evidence: dashboard/device_alerts.py
     show_if_open(actor, [device])

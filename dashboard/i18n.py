@@ -520,6 +520,29 @@ TEXTS: dict[str, dict[str, str]] = {
         "rp_user_requested": "Demandée par {by} le {at} : votre administrateur a été alerté, il lancera la procédure.",
         "rp_user_running": "Votre administrateur a lancé la procédure le {at} ; étape en cours : {step}.",
         "rp_user_done": "Procédure terminée le {at}.",
+        # Fraude's "where the sources are" (dashboard/fraud_maps.py) and Appareil's alerts (dashboard/device_alerts.py)
+        "fg_title": "Origine des sources",
+        "fg_kind": "Trafic",
+        "fg_kind_download": "Téléchargements",
+        "fg_kind_probe": "Recherches de clés",
+        "fg_kind_sip_failed": "Échecs SIP",
+        "fg_note": (
+            "Pays : celui auquel les registres Internet ont attribué l'adresse (données hors ligne) ; les adresses "
+            "privées ou locales ne sont pas localisées. Réseau : le /16 (IPv4) ou /32 (IPv6) d'une adresse publique, "
+            "le /24 d'une adresse privée."
+        ),
+        "fg_tab_countries": "Sources par pays",
+        "fg_bars_cut": "Les {shown} premiers pays sur {total} ; le tableau les donne tous.",
+        "fg_addresses": "Adresses",
+        "fg_busiest": "Adresses les plus actives",
+        "fg_network": "Réseau",
+        "fg_unknown": "pays inconnu",
+        "fg_by_country": "Par pays, dans le temps",
+        "fg_by_network": "Par réseau, dans le temps",
+        "da_title": "Alertes",
+        "da_none": "Aucune alerte pour cet appareil.",
+        "da_cut": "Les {count} premières sont affichées ; toutes sont sur la page Fraude.",
+        "da_open": "Ouvrir dans Fraude",
     },
     "en": {
         "language_name": "English",
@@ -1008,6 +1031,28 @@ TEXTS: dict[str, dict[str, str]] = {
         "rp_user_requested": "Asked by {by} on {at}: your administrator has been alerted and will start the procedure.",
         "rp_user_running": "Your administrator started the procedure on {at}; current step: {step}.",
         "rp_user_done": "Procedure finished on {at}.",
+        # Fraude's "where the sources are" (dashboard/fraud_maps.py) and Appareil's alerts (dashboard/device_alerts.py)
+        "fg_title": "Where the sources are",
+        "fg_kind": "Traffic",
+        "fg_kind_download": "Downloads",
+        "fg_kind_probe": "Key probes",
+        "fg_kind_sip_failed": "SIP failures",
+        "fg_note": (
+            "Country: the one the Internet registries assigned the address to (offline data); private or local "
+            "addresses are not located. Network: a public address's /16 (IPv4) or /32 (IPv6), a private one's /24."
+        ),
+        "fg_tab_countries": "Sources by country",
+        "fg_bars_cut": "The first {shown} countries of {total}; the table lists them all.",
+        "fg_addresses": "Addresses",
+        "fg_busiest": "Busiest addresses",
+        "fg_network": "Network",
+        "fg_unknown": "unknown country",
+        "fg_by_country": "By country, over time",
+        "fg_by_network": "By network, over time",
+        "da_title": "Alerts",
+        "da_none": "No alert for this device.",
+        "da_cut": "The first {count} are shown; all of them are on the Fraud page.",
+        "da_open": "Open in Fraud",
     },
 }
 

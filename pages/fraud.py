@@ -15,6 +15,7 @@ from core.rollup import DOWNLOAD, PROBE, SIP_FAILED
 from core.settings import current_settings
 from dashboard import alerts_panel, respond_panel
 from dashboard.db import tx
+from dashboard.fraud_maps import geo_section
 from dashboard.guard import require_login
 from dashboard.i18n import block_t, t
 from dashboard.widgets import call, device_name, line_label, other_errors
@@ -80,6 +81,7 @@ with right:
     chart(t("sip_failures"), charts[SIP_FAILED], "fraud_sip")
 if PROBE in charts:
     chart(t("probes"), charts[PROBE], "fraud_probes")
+geo_section(actor, period)  # where the sources are, by country and network: dashboard/fraud_maps.py
 
 
 def _more(names: list[str], more: int) -> str:
