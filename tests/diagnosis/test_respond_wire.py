@@ -16,13 +16,11 @@ At the end the procedure is done, the line unblocked, and the old key and the ol
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
 import subprocess
 import sys
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -31,19 +29,17 @@ import pytest
 from sqlalchemy import Engine, select, update
 
 from core import event_kinds as ek
-from core.db import make_engine, transaction
-from core.migrate import stamp_head
-from core.models import AccessLog, Base, Device, Line, RegistrationEvent
-from core.settings import Settings
-from tests.conftest import PG_URL, PUBLIC_URL, _drop_everything
+from core.db import transaction
+from core.models import AccessLog, Device, Line, RegistrationEvent
+from tests.conftest import PUBLIC_URL
+from tests.diagnosis.live import live_servers
 from tests.net import free_port, stop_process
-from tests.provisioning.conftest import https_client, start_live_server
-from tests.sip.conftest import DOMAIN, ROOT, seed_users, start_registrar, tool_env, wait_for
+from tests.provisioning.conftest import https_client
+from tests.sip.conftest import DOMAIN, ROOT, seed_users, tool_env, wait_for
 from tests.sip.test_live_history import Baresip
 
 pytestmark = [pytest.mark.sip, pytest.mark.db]
 
-QUICK = ("--min-expires", "1", "--purge-every", "0.5", "--bans-every", "0.5")
 SCENARIOS = ROOT / "tests" / "sip" / "scenarios"
 USER = "3000"
 DESK_IP, SPARE_IP, THIEF_IP = "127.0.9.31", "127.0.9.32", "127.0.9.33"
@@ -100,39 +96,20 @@ class Site:
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
-    tmp = tmp_path_factory.mktemp("respond")
-    settings = Settings(data_dir=tmp / "data", db_url=PG_URL or f"sqlite:///{tmp / 'test.sqlite3'}",
-                        public_url=PUBLIC_URL)  # fmt: skip
-    env = {k: v for k, v in os.environ.items() if not k.startswith("VOIPADMIN_")}
-    env.update(VOIPADMIN_DB_URL=settings.db_url, VOIPADMIN_DATA_DIR=str(settings.data_dir),
-               VOIPADMIN_PUBLIC_URL=settings.public_url)  # fmt: skip
-    engine = make_engine(settings.db_url)
-    if PG_URL:
-        _drop_everything(engine)
-    Base.metadata.create_all(engine)
-    stamp_head(engine)
-    users = seed_users(engine, 1, first=int(USER))
-    line_id, desk = users.lines[USER], users.devices[USER]
-    with transaction(engine) as s:
-        s.execute(update(Device).where(Device.id == desk).values(mac=DESK_MAC))
-        spare = Device(line_id=line_id, model_id="grandstream-grp2612", mac=SPARE_MAC, access_key="ab" * 24,
-                       admin_password="1234", user_password="1234")  # fmt: skip
-        s.add(spare)
-        s.flush()
-        spare_id = spare.id
-    pool = ThreadPoolExecutor(1)
-    starting = pool.submit(start_live_server, env, settings.data_dir, renderer=None)
-    try:
-        with start_registrar(settings, env, tmp, args=QUICK) as registrar:
-            server = starting.result()
-            yield Site(engine, env, server.url, registrar.port, tmp, line_id, desk, spare_id)
-    finally:
-        pool.shutdown()
-        if starting.exception() is None:
-            starting.result().stop()
-        if PG_URL:
-            _drop_everything(engine)
-        engine.dispose()
+    def seed(engine: Engine) -> tuple[int, int, int]:
+        users = seed_users(engine, 1, first=int(USER))
+        line_id, desk = users.lines[USER], users.devices[USER]
+        with transaction(engine) as s:
+            s.execute(update(Device).where(Device.id == desk).values(mac=DESK_MAC))
+            spare = Device(line_id=line_id, model_id="grandstream-grp2612", mac=SPARE_MAC, access_key="ab" * 24,
+                           admin_password="1234", user_password="1234")  # fmt: skip
+            s.add(spare)
+            s.flush()
+            return line_id, desk, spare.id
+
+    with live_servers(tmp_path_factory.mktemp("respond"), seed) as live:
+        line_id, desk, spare = live.seeded
+        yield Site(live.engine, live.env, live.server.url, live.registrar.port, live.tmp, line_id, desk, spare)
 
 
 def _setting(config: str, name: str) -> str:

@@ -24,12 +24,10 @@ Each phone has its own loopback address (127.0.9.x), as the HTTPS client and as 
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -42,21 +40,18 @@ from sqlalchemy.orm import Session
 
 from core import devices
 from core import event_kinds as ek
-from core.db import make_engine, transaction
+from core.db import transaction
 from core.diagnosis import Diagnosis, diagnose_device
-from core.migrate import stamp_head
-from core.models import AccessLog, Ban, Base, Device, Line, Registration, RegistrationEvent
+from core.models import AccessLog, Ban, Device, Line, Registration, RegistrationEvent
 from core.permissions import Actor
-from core.settings import Settings
-from tests.conftest import PG_URL, PUBLIC_URL, _drop_everything
+from tests.diagnosis.live import live_servers
 from tests.net import free_port, stop_process
-from tests.provisioning.conftest import LiveServer, https_client, start_live_server
-from tests.sip.conftest import DOMAIN, ROOT, RunningRegistrar, Users, seed_users, start_registrar, tool_env, wait_for
+from tests.provisioning.conftest import LiveServer, https_client
+from tests.sip.conftest import DOMAIN, ROOT, RunningRegistrar, Users, seed_users, tool_env, wait_for
 from tests.sip.test_live_history import Baresip
 
 pytestmark = [pytest.mark.sip, pytest.mark.db]
 
-QUICK = ("--min-expires", "1", "--purge-every", "0.5", "--bans-every", "0.5")
 FAULT_CODES = {"old_key_used", "mac_mismatch", "auth_failing", "registration_expired", "source_banned"}
 YEALINK = "Yealink SIP-T46U 108.86.0.20"
 SCENARIOS = ROOT / "tests" / "sip" / "scenarios"
@@ -106,34 +101,16 @@ def wire(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Wire]:
     test has its own line, device and loopback address, and diagnoses only them (the diagnosis reads one
     device's line, its access log and the bans of its own addresses); a healthy neighbour of faulty phones
     on the same servers is part of what the control shows."""
-    tmp = tmp_path_factory.mktemp("wire")
-    settings = Settings(data_dir=tmp / "data", db_url=PG_URL or f"sqlite:///{tmp / 'test.sqlite3'}",
-                        public_url=PUBLIC_URL)  # fmt: skip
-    env = {k: v for k, v in os.environ.items() if not k.startswith("VOIPADMIN_")}
-    env.update(VOIPADMIN_DB_URL=settings.db_url, VOIPADMIN_DATA_DIR=str(settings.data_dir),
-               VOIPADMIN_PUBLIC_URL=settings.public_url)  # fmt: skip
-    engine = make_engine(settings.db_url)
-    if PG_URL:
-        _drop_everything(engine)
-    Base.metadata.create_all(engine)
-    stamp_head(engine)  # as tests/conftest.py's engine: serve finds the schema at head
-    users = seed_users(engine, 7, first=2000)
-    with transaction(engine) as s:
-        for user, mac in MACS.items():
-            s.execute(update(Device).where(Device.id == users.devices[user]).values(mac=mac))
-    # Both servers start at once (as `up` starts them): each waits for its own readiness.
-    pool = ThreadPoolExecutor(1)
-    starting = pool.submit(start_live_server, env, settings.data_dir, renderer=None)
-    try:
-        with start_registrar(settings, env, tmp, args=QUICK) as registrar:
-            yield Wire(engine, env, users, registrar, starting.result(), tmp)
-    finally:
-        pool.shutdown()
-        if starting.exception() is None:
-            starting.result().stop()
-        if PG_URL:
-            _drop_everything(engine)
-        engine.dispose()
+
+    def seed(engine: Engine) -> Users:
+        users = seed_users(engine, 7, first=2000)
+        with transaction(engine) as s:
+            for user, mac in MACS.items():
+                s.execute(update(Device).where(Device.id == users.devices[user]).values(mac=mac))
+        return users
+
+    with live_servers(tmp_path_factory.mktemp("wire"), seed) as live:
+        yield Wire(live.engine, live.env, live.seeded, live.registrar, live.server, live.tmp)
 
 
 # -- what the servers wrote behind ---------------------------------------------------------------
