@@ -22,7 +22,7 @@ SMALL = 6  # statements a list may take whatever its length (joins, one handset 
 
 
 @contextmanager
-def counting(engine: Engine) -> Iterator[list[str]]:
+def counting(engine: Engine | type[Engine]) -> Iterator[list[str]]:
     statements: list[str] = []
 
     def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:

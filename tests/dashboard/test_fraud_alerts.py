@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, event, func, insert, select
+from sqlalchemy import Engine, func, insert, select
 from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 
 from core import alerts
@@ -23,6 +23,7 @@ from core.models import AccessLog, Alert, AuditEvent, SecurityEvent
 from core.permissions import system_actor
 from dashboard.alerts_panel import CSV_COLUMNS, evidence_csv
 from dashboard.i18n import TEXTS
+from tests.core.test_statement_counts import counting
 from tests.dashboard.test_one_language import problems
 
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -271,16 +272,8 @@ def test_a_rerun_costs_the_same_statements_for_three_alerts_or_forty(app, world,
     at = app(world.provider_id, "pages/fraud.py", alert=str(ids["bob"]))
 
     def statements_of_a_rerun() -> int:
-        seen: list[str] = []
-
-        def count(conn, cursor, statement, *args) -> None:
-            seen.append(statement)
-
-        event.listen(Engine, "before_cursor_execute", count)
-        try:
+        with counting(Engine) as seen:  # every engine: the page makes its own
             at.run()
-        finally:
-            event.remove(Engine, "before_cursor_execute", count)
         assert not at.exception
         return len(seen)
 

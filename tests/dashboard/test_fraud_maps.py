@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, event, insert
+from sqlalchemy import Engine, insert
 from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 
 from core import alerts, rollup
@@ -24,6 +24,7 @@ from core.models import AccessLog, SecurityEvent
 from dashboard.alerts_panel import CSV_COLUMNS
 from dashboard.device_alerts import SHOWN, expander_key
 from dashboard.i18n import LANG_KEY, TEXTS
+from tests.core.test_statement_counts import counting
 from tests.dashboard.test_one_language import leaks, problems
 
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -202,16 +203,8 @@ def open_alerts(at, device_id: int) -> None:
 
 
 def statements(engine: Engine, at) -> list[str]:
-    seen: list[str] = []
-
-    def count(conn, cursor, statement, *args) -> None:
-        seen.append(statement)
-
-    event.listen(Engine, "before_cursor_execute", count)
-    try:
+    with counting(Engine) as seen:  # every engine: the page makes its own
         at.run()
-    finally:
-        event.remove(Engine, "before_cursor_execute", count)
     assert not at.exception, at.exception
     return seen
 
