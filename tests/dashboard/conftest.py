@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import streamlit as st
 from sqlalchemy import Engine
 from streamlit.testing.v1 import AppTest
 
@@ -69,7 +70,11 @@ def world(engine: Engine, seed, provider: Actor, db_url: str, monkeypatch: pytes
 
 @pytest.fixture
 def app(world: World) -> Callable[..., AppTest]:
-    """`app(account_id, page=None, lang="en", **query)`: the app run once, logged in, on `page`."""
+    """`app(account_id, page=None, lang="en", **query)`: the app run once, logged in, on `page`.
+
+    The pages' st.cache_data lives as long as the process and is keyed by the database URL; on PostgreSQL every
+    test's fresh database has the same URL, so what an earlier test cached is emptied first."""
+    st.cache_data.clear()
 
     def make(account_id: int | None, page: str | None = None, lang: str = "en", **query: str) -> AppTest:
         at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
