@@ -528,3 +528,17 @@ class KeyHandover(Base):
     source_ip: Mapped[str] = mapped_column(String(45))
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class PhonebookContact(Base):
+    """A vPBX phone book entry an administrator entered or imported (issue 14 point 5). The phone book a phone
+    is served is these plus every line of its vPBX, which are read from `line` and never copied here."""
+
+    __tablename__ = "phonebook_contact"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    vpbx_id: Mapped[int] = mapped_column(ForeignKey("vpbx.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    number: Mapped[str] = mapped_column(String(32))
+    organisation: Mapped[str] = mapped_column(String(100), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    __table_args__ = (UniqueConstraint("vpbx_id", "name", "number", name="uq_phonebook_contact"),)
