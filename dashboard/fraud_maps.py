@@ -7,12 +7,11 @@ and by provider network as lines, the top TOP and the rest as one grey "others" 
 statement per tab's data, cached for REPORT_SECONDS per database, account, period and kind like the page's own
 report; the section is a fragment, so picking a kind or a tab redraws it alone.
 
-No world map: Streamlit 1.67's plotly.js (4.2.0) does not bundle its topojson. A `scatter_geo` with any base layer
-(coastlines, land, countries) fetches https://cdn.plot.ly/un/world_110m.json; offline (checked in chromium) the
-fetch fails, the chart stays blank and the page logs an error. Without base layers nothing is fetched, but the
-bubbles float on an empty grid. So the countries are bars, as the brief's fallback says; core still gives each
-country's centroid (`lat`, `lon`) for a map once a topojson can be served from this host (plotly's
-`topojsonURL` config option pointed at a route or static file of our own).
+The world map: a `scatter_geo` of each located country's centroid (core.geo's offline centroids), its bubble's
+area proportional to its count. Plotly.js draws the land and borders from a topojson it would fetch from
+cdn.plot.ly; the dashboard serves that file itself (static/plotly/, Streamlit's static serving) and points
+plotly's `topojsonURL` at it, so the map works without Internet access. Private addresses and unknown countries
+have no place on a map: their total is said below it.
 """
 
 from __future__ import annotations
@@ -40,6 +39,9 @@ BARS = 15  # countries drawn as bars; the table below lists them all
 OTHERS_COLOUR = "#b0b0b0"
 KIND_TEXTS = {DOWNLOAD: "fg_kind_download", PROBE: "fg_kind_probe", SIP_FAILED: "fg_kind_sip_failed"}
 PLOT_CONFIG = {"displayModeBar": False}  # its tooltips are Plotly's English whatever the language
+TOPOJSON_URL = "/app/static/plotly/"  # plotly.js appends "world_110m.json": static/plotly/README.md
+MAP_CONFIG = {**PLOT_CONFIG, "topojsonURL": TOPOJSON_URL}
+MAP_BUBBLE = 40  # the busiest country's bubble, in pixels across
 
 
 @st.cache_data(ttl=REPORT_SECONDS, max_entries=64, show_spinner=False)
@@ -97,6 +99,26 @@ def countries_chart(countries: list[dict[str, Any]]) -> None:
         st.caption(t("fg_bars_cut", shown=BARS, total=len(countries)))
 
 
+def world_map(countries: list[dict[str, Any]]) -> None:
+    """Each located country as a bubble on its centroid; the rest (private, unknown) counted in a caption."""
+    placed = [r for r in countries if r["lat"] is not None]
+    unplaced = sum(r["count"] for r in countries if r["lat"] is None)
+    if placed:
+        top = max(r["count"] for r in placed)
+        fig = go.Figure(go.Scattergeo(
+            lat=[r["lat"] for r in placed], lon=[r["lon"] for r in placed], text=[r["country"] for r in placed],
+            hovertext=[_hover(r) for r in placed], hoverinfo="text", mode="markers",
+            marker={"size": [MAP_BUBBLE * (r["count"] / top) ** 0.5 for r in placed], "sizemin": 4,
+                    "color": "#d62728", "opacity": 0.6, "line": {"width": 0}},
+        ))  # fmt: skip
+        fig.update_geos(projection_type="natural earth", resolution=110, showcountries=True, showland=True,
+                        landcolor="#eeeeee", countrycolor="#bbbbbb", showframe=False)  # fmt: skip
+        fig.update_layout(height=360, margin={"l": 0, "r": 0, "t": 0, "b": 0})
+        st.plotly_chart(fig, key="fraud_geo_map", config=MAP_CONFIG)
+    if unplaced:
+        st.caption(t("fg_map_unplaced", count=unplaced))
+
+
 def countries_table(countries: list[dict[str, Any]]) -> None:
     st.dataframe(
         [{t("al_country"): country_name(r["country"]), t("count"): r["count"], t("fg_addresses"): r["addresses"],
@@ -143,6 +165,7 @@ def geo_section(actor: Actor, period: fraud.Period) -> None:
     )
     if tab_countries.open:
         with tab_countries:
+            world_map(countries)
             countries_chart(countries)
             countries_table(countries)
     if tab_country.open:

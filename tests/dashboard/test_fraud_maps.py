@@ -29,7 +29,7 @@ from tests.dashboard.test_one_language import leaks, problems
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 NL, CH, AU, LAN = "193.0.6.139", "195.186.1.1", "1.128.0.1", "192.168.1.10"
-GEO_CHARTS = ("fraud_geo_countries_chart", "fraud_geo_by_country", "fraud_geo_by_network")
+GEO_CHARTS = ("fraud_geo_map", "fraud_geo_countries_chart", "fraud_geo_by_country", "fraud_geo_by_network")
 
 
 def traffic(engine: Engine, world: Any) -> None:
@@ -114,7 +114,7 @@ def test_countries_and_networks_are_drawn_in_the_readers_language(app, world, en
     table = countries_table(at, lang)
     assert list(table.columns) == [words["al_country"], words["count"], words["fg_addresses"], words["fg_busiest"]]
     assert table.values.tolist() == [["CH", 10, 1, CH], ["NL", 7, 1, NL], [private, 4, 1, LAN], ["AU", 2, 1, AU]]
-    assert drawn(at) == ["fraud_geo_countries_chart"]  # only the open tab is drawn
+    assert drawn(at) == ["fraud_geo_map", "fraud_geo_countries_chart"]  # only the open tab is drawn
     found = problems(at, lang, "fraud sources by country") + [f"chart: {p}" for p in leaks(chart_texts(at), lang)]
     tab(at, lang, "fg_by_country")
     assert drawn(at) == ["fraud_geo_by_country"]
@@ -140,6 +140,28 @@ def test_countries_and_networks_are_drawn_in_the_readers_language(app, world, en
     at.segmented_control(key="fraud_geo_kind").set_value("sip_failed").run()
     assert bars(at) == {"NL": 10}
     assert not found, "\n".join(found)
+
+
+def test_the_world_map_places_each_country_on_its_centroid_from_our_own_topojson(app, world, engine):
+    """Bubbles on the located countries, area by count; the private addresses said below; plotly's base map read
+    from the dashboard's own static folder (static/plotly/), not from cdn.plot.ly."""
+    from core import geo
+    from core.settings import ROOT
+    from dashboard.fraud_maps import TOPOJSON_URL
+
+    traffic(engine, world)
+    at = app(world.provider_id, "pages/fraud.py", lang="fr")
+    (found,) = [c for c in at.get("plotly_chart") if c.key == "fraud_geo_map"]
+    (trace,) = json.loads(found.proto.spec)["data"]
+    placed = dict(zip(trace["text"], zip(trace["lat"], trace["lon"], strict=True), strict=True))
+    assert placed == {code: geo.centroid(code) for code in ("CH", "NL", "AU")}
+    sizes = dict(zip(trace["text"], trace["marker"]["size"], strict=True))
+    assert sizes["CH"] > sizes["NL"] > sizes["AU"]  # 10 > 7 > 2 requests
+    assert TEXTS["fr"]["fg_map_unplaced"].format(count=4) in [c.value for c in at.caption]
+    config = json.loads(found.proto.config)
+    assert config["topojsonURL"] == TOPOJSON_URL == "/app/static/plotly/"
+    served = ROOT / "static" / "plotly" / "world_110m.json"  # what Streamlit serves at TOPOJSON_URL
+    assert {"countries", "land", "coastlines"} <= set(json.loads(served.read_text())["objects"])
 
 
 def test_a_vpbx_admin_sees_its_vpbx_sources_and_no_probes(app, world, engine):
@@ -292,4 +314,4 @@ def test_a_language_switch_keeps_the_section_drawn(app, world, engine):
     at.run()
     assert not at.exception, at.exception
     assert TEXTS["en"]["fg_title"] in [h.value for h in at.subheader]
-    assert len(drawn(at)) == 1
+    assert drawn(at) in (["fraud_geo_by_network"], ["fraud_geo_map", "fraud_geo_countries_chart"])  # one tab
