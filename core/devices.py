@@ -49,6 +49,9 @@ def _model(model_id: str, field: str = "model") -> DeviceModel:
     return model
 
 
+find_model = _model  # the catalogue model of a new device, or its refusal (core.device_import too)
+
+
 def _text(value: str | None, field: str, limit: int) -> str:
     text = (value or "").strip()
     if len(text) > limit:
