@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session, contains_eager, selectinload
 
 from core import audit
@@ -394,6 +394,8 @@ def _write(session: Session, actor: Actor, planned: list[_Planned], progress: Pr
         if progress:
             progress("write", start + len(chunk), total)
     bumped: set[int] = set()
+    key_rows: list[dict[str, Any]] = []
+    audited: list[tuple[object, dict[str, Any]]] = []
     for p in planned:
         assert p.device is not None
         if p.base is not None:
@@ -404,14 +406,17 @@ def _write(session: Session, actor: Actor, planned: list[_Planned], progress: Pr
                 base.bump_revision()
                 bumped.add(base.id)
         for module, keys in (p.keys or {}).items():
-            for index, (function, value, label) in sorted(keys.items()):
-                session.add(FunctionKey(device_id=p.device.id, module=module, index=index, function=function,
-                                        value=value, label=label))  # fmt: skip
+            key_rows += [{"device_id": p.device.id, "module": module, "index": index, "function": function,
+                          "value": value, "label": label}
+                         for index, (function, value, label) in sorted(keys.items())]  # fmt: skip
         if p.device.provisioning_mac == ProvisioningMac.ONCE:
             queue_redirection(session, p.device.id, p.model, p.device.mac, "register")
-        audit.record(session, actor, "device.add", "device", p.device.id, via="import", line=p.line.number,
-                     model=p.model.id, mac=p.mac, provisioning_mac=p.device.provisioning_mac)  # fmt: skip
+        audited.append((p.device.id, {"via": "import", "line": p.line.number, "model": p.model.id, "mac": p.mac,
+                                      "provisioning_mac": p.device.provisioning_mac}))  # fmt: skip
     session.flush()
+    if key_rows:
+        session.execute(insert(FunctionKey), key_rows)
+    audit.record_many(session, actor, "device.add", "device", audited)
 
 
 def export_devices(session: Session, actor: Actor, vpbx_id: int) -> str:

@@ -17,7 +17,9 @@ from core.catalogue import DEVICE_KINDS, DeviceModel, default_catalogue
 from core.credentials import (
     CHOSEN_PROVISIONING_MAC,
     ProvisioningMac,
+    chosen_device_password,
     device_password,
+    generated_device_password,
     key_hash,
     new_access_key,
     normalize_mac,
@@ -172,8 +174,8 @@ class DeviceValues:
 
     mac: str | None
     provisioning_mac: ProvisioningMac
-    admin_password: tuple[str, bool]  # (password, generated)
-    user_password: tuple[str, bool]
+    admin_password: str | None  # None: generated when the device is made (a check alone draws none)
+    user_password: str | None
     username: str
     label: str
     expansion: tuple[str | None, int]  # (module id, count)
@@ -183,11 +185,11 @@ class DeviceValues:
         return Device(
             model_id=model.id,
             access_key=new_access_key() if model.has_url else None,
-            admin_password=self.admin_password[0],
-            admin_password_generated=self.admin_password[1],
+            admin_password=self.admin_password or generated_device_password(),
+            admin_password_generated=self.admin_password is None,
             username=self.username,
-            user_password=self.user_password[0],
-            user_password_generated=self.user_password[1],
+            user_password=self.user_password or generated_device_password(),
+            user_password_generated=self.user_password is None,
             mac=self.mac,
             provisioning_mac=self.provisioning_mac,
             expansion_model_id=self.expansion[0],
@@ -226,14 +228,14 @@ def check_new_device(
         problems.add(ValidationError("pm_needs_mac", "provisioning_mac"))
     if state == ProvisioningMac.ONCE and not model.has_url:
         problems.add(ValidationError("pm_no_url", "provisioning_mac", model=model.label))
-    admin = problems.check(device_password, admin_password, "admin_password")
-    user = problems.check(device_password, user_password, "user_password")
+    admin = problems.check(chosen_device_password, admin_password, "admin_password")
+    user = problems.check(chosen_device_password, user_password, "user_password")
     exp = problems.check(parse_expansion, model, expansion)
     user_name = problems.check(_text, username, "username", USERNAME_MAX)
     text = problems.check(_text, label, "label", DEVICE_LABEL_MAX)
     if len(problems.errors) > before:
         return None
-    assert state is not None and admin is not None and user is not None and exp is not None
+    assert state is not None and exp is not None
     return DeviceValues(normalized_mac, state, admin, user, user_name or "", text or "", exp)
 
 
