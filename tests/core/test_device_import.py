@@ -264,3 +264,20 @@ def test_checking_does_not_issue_a_statement_per_row(engine, seed, provider):
         assert report.ok, report.errors[:3]
         sizes[n] = len(seen)
     assert sizes[10] == sizes[100] <= 4
+
+
+def test_a_refused_base_row_still_counts_as_the_handsets_base(engine, seed):
+    """Every refusal, not a cascade: the handset names a base whose own row is refused for its label."""
+    text = HEADER + f"{A1},yealink-w70b,805EC000000B,{'x' * 101},,,,,,,\n{A1},yealink-w56h,,,,,,,805EC000000B,,\n"
+    assert _found(_import(engine, seed.admin_a, text, dry_run=True)) == {(2, "label", "too_long")}
+
+
+def test_a_file_that_is_not_utf8_is_refused_by_name(tmp_path):
+    from core.cli.bulk import _read
+    from core.errors import ValidationError
+
+    f = tmp_path / "latin1.csv"
+    f.write_bytes("line,model,label\n+41215550101,yealink-t46u,Réception\n".encode("latin-1"))
+    with pytest.raises(ValidationError) as refused:
+        _read(str(f))
+    assert refused.value.code == "import_not_text"
