@@ -381,7 +381,8 @@ def import_devices(session: Session, actor: Actor, text: str, dry_run: bool = Fa
 
 def _write(session: Session, actor: Actor, planned: list[_Planned], progress: Progress | None) -> None:
     """Devices in file order (their ids follow it, so an export lists them as the file did), then the
-    handsets' bases and the keys; a constant number of statements per WRITE_CHUNK devices."""
+    handsets' bases, the keys and audit rows (executemany). One INSERT per device: the ORM writes a
+    self-referential table row by row, and the ids must follow the file's order."""
     total = len(planned)
     for start in range(0, total, WRITE_CHUNK):
         chunk = planned[start : start + WRITE_CHUNK]
