@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
-from core.models import AuditEvent
+from core.models import AuditEvent, utcnow
 from core.permissions import Actor
 
 SECRET_FIELDS = frozenset(
@@ -38,3 +39,17 @@ def record(
             detail=json.dumps(redact(detail), default=str, sort_keys=True) if detail else "",
         )
     )
+
+
+def record_many(
+    session: Session, actor: Actor, action: str, target_type: str, rows: list[tuple[object, dict[str, Any]]]
+) -> None:
+    """`record` for many targets at once (a bulk import): one executemany, not a statement per row."""
+    if rows:
+        now = utcnow()
+        session.execute(
+            insert(AuditEvent),
+            [{"at": now, "actor": actor.name, "action": action, "target_type": target_type,
+              "target_id": str(target_id), "detail": json.dumps(redact(detail), default=str, sort_keys=True)}
+             for target_id, detail in rows],
+        )  # fmt: skip

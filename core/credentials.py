@@ -52,8 +52,18 @@ def key_hash(key: str) -> str:
 
 
 def generated_device_password() -> str:
-    """A random 40-digit password: rendered into configs, never shown or logged."""
-    return "".join(secrets.choice(string.digits) for _ in range(GENERATED_DEVICE_PASSWORD_DIGITS))
+    """A random 40-digit password: rendered into configs, never shown or logged. One draw below 10^40,
+    zero-padded: every 40-digit string equally likely, as 40 draws of a digit, in one call."""
+    return f"{secrets.randbelow(10**GENERATED_DEVICE_PASSWORD_DIGITS):0{GENERATED_DEVICE_PASSWORD_DIGITS}d}"
+
+
+def chosen_device_password(value: str | None, field: str) -> str | None:
+    """Validate a device admin/user password: 4-9 digits, or None when empty (one is to be generated)."""
+    if value is None or value.strip() == "":
+        return None
+    if not DEVICE_PASSWORD_RE.match(value):
+        raise ValidationError("password_digits", field, min=4, max=9)
+    return value
 
 
 def device_password(value: str | None, field: str) -> tuple[str, bool]:
@@ -61,11 +71,8 @@ def device_password(value: str | None, field: str) -> tuple[str, bool]:
 
     Returns (password, generated).
     """
-    if value is None or value.strip() == "":
-        return generated_device_password(), True
-    if not DEVICE_PASSWORD_RE.match(value):
-        raise ValidationError("password_digits", field, min=4, max=9)
-    return value, False
+    chosen = chosen_device_password(value, field)
+    return (generated_device_password(), True) if chosen is None else (chosen, False)
 
 
 def normalize_mac(value: str | None, field: str = "mac") -> str | None:

@@ -6,6 +6,7 @@ Every rule of a device's parameters (docs/ARCHITECTURE.md, "Where each rule live
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from sqlalchemy import func, select
@@ -16,13 +17,15 @@ from core.catalogue import DEVICE_KINDS, DeviceModel, default_catalogue
 from core.credentials import (
     CHOSEN_PROVISIONING_MAC,
     ProvisioningMac,
+    chosen_device_password,
     device_password,
+    generated_device_password,
     key_hash,
     new_access_key,
     normalize_mac,
     provisioning_mac_state,
 )
-from core.errors import NotFound, ValidationError
+from core.errors import NotFound, Problems, ValidationError
 from core.lines import find_line
 from core.models import Device, Line, RedirectionJob, RetiredKey
 from core.permissions import Actor, require_device, scope_lines
@@ -48,6 +51,9 @@ def _model(model_id: str, field: str = "model") -> DeviceModel:
     return model
 
 
+find_model = _model  # the catalogue model of a new device, or its refusal (core.device_import too)
+
+
 def _text(value: str | None, field: str, limit: int) -> str:
     text = (value or "").strip()
     if len(text) > limit:
@@ -61,12 +67,16 @@ def _mac(session: Session, value: str | None, vpbx_id: int, device_id: int | Non
     """The normalised MAC, unique within the vPBX only: a refusal for a MAC another tenant holds
     would tell any account that it exists there (the bootstrap copes with duplicates, directory.py)."""
     mac = normalize_mac(value)
+    _mac_unique(session, mac, vpbx_id, device_id)
+    return mac
+
+
+def _mac_unique(session: Session, mac: str | None, vpbx_id: int, device_id: int | None) -> None:
     if mac is not None:
         same_vpbx = select(Device.id).join(Device.line).where(Line.vpbx_id == vpbx_id)
         other = session.scalar(same_vpbx.where(Device.mac == mac, Device.id != (device_id or -1)).limit(1))
         if other is not None:
             raise ValidationError("mac_taken", "mac", mac=mac)
-    return mac
 
 
 def parse_expansion(model: DeviceModel, spec: str | None) -> tuple[str | None, int]:
@@ -116,20 +126,25 @@ def _check_base(
     if base_id is None:
         raise ValidationError("base_required", "base")
     base = session.get(Device, int(base_id))
-    if base is None or base.line_id != line.id:
+    if base is None:
         raise ValidationError("base_other_line", "base")
-    if base.model_id not in handset.compatible_bases:
-        raise ValidationError("base_incompatible", "base", model=handset.label, base=base.model_id)
-    base_model = default_catalogue().get(base.model_id)
-    assert base_model is not None
-    used = session.scalar(
-        select(func.count())
-        .select_from(Device)
-        .where(Device.base_station_id == base.id, Device.id != (device_id or -1))
-    )
-    if (used or 0) >= base_model.max_handsets:
-        raise ValidationError("base_full", "base", max=base_model.max_handsets)
+    others = Device.base_station_id == base.id, Device.id != (device_id or -1)
+    used = session.scalar(select(func.count()).select_from(Device).where(*others))
+    check_base(handset, line, base.line, base.model_id, used or 0)
     return base
+
+
+def check_base(handset: DeviceModel, line: Line, base_line: Line, base_model_id: str, used: int) -> None:
+    """The base rules without the database (add_device and the bulk import, which loads bases once):
+    the base's line and model, and `used`: how many other handsets it has."""
+    if base_line.id != line.id:
+        raise ValidationError("base_other_line", "base")
+    if base_model_id not in handset.compatible_bases:
+        raise ValidationError("base_incompatible", "base", model=handset.label, base=base_model_id)
+    base_model = default_catalogue().get(base_model_id)
+    assert base_model is not None
+    if used >= base_model.max_handsets:
+        raise ValidationError("base_full", "base", max=base_model.max_handsets)
 
 
 def mac_wanted_elsewhere(session: Session, mac: str, device_id: int | None) -> bool:
@@ -153,6 +168,77 @@ def queue_redirection(
     return True
 
 
+@dataclass(frozen=True)
+class DeviceValues:
+    """A new device's own parameters, checked and normalised (a password left empty is generated)."""
+
+    mac: str | None
+    provisioning_mac: ProvisioningMac
+    admin_password: str | None  # None: generated when the device is made (a check alone draws none)
+    user_password: str | None
+    username: str
+    label: str
+    expansion: tuple[str | None, int]  # (module id, count)
+
+    def new_device(self, model: DeviceModel) -> Device:
+        """The unsaved Device (no line, no base yet: the caller sets them)."""
+        return Device(
+            model_id=model.id,
+            access_key=new_access_key() if model.has_url else None,
+            admin_password=self.admin_password or generated_device_password(),
+            admin_password_generated=self.admin_password is None,
+            username=self.username,
+            user_password=self.user_password or generated_device_password(),
+            user_password_generated=self.user_password is None,
+            mac=self.mac,
+            provisioning_mac=self.provisioning_mac,
+            expansion_model_id=self.expansion[0],
+            expansion_count=self.expansion[1],
+            label=self.label,
+        )
+
+
+def check_new_device(
+    model: DeviceModel,
+    *,
+    mac: str | None,
+    admin_password: str | None,
+    username: str,
+    user_password: str | None,
+    provisioning_mac: str,
+    label: str,
+    expansion: str | None,
+    problems: Problems,
+) -> DeviceValues | None:
+    """Every rule of a new device's own parameters that needs no database, for add_device and the bulk
+    import (core.device_import); the MAC's uniqueness and the base are the caller's (against what it
+    loaded). Each refusal goes to `problems`; None when there was one."""
+    before = len(problems.errors)
+    given = {"mac": mac, "admin_password": admin_password, "username": username, "user_password": user_password,
+             "provisioning_mac": None if provisioning_mac == ProvisioningMac.NO else provisioning_mac}  # fmt: skip
+    for name, value in given.items():
+        if value and name not in model_fields(model):
+            problems.add(ValidationError("model_lacks_field", name, model=model.label, what=name))
+    state = problems.check(provisioning_mac_state, provisioning_mac)
+    if state is not None and state not in CHOSEN_PROVISIONING_MAC:
+        problems.add(ValidationError("pm_new_state", "provisioning_mac"))
+    mac_errors = len(problems.errors)
+    normalized_mac = problems.check(normalize_mac, mac)
+    if state == ProvisioningMac.ONCE and normalized_mac is None and len(problems.errors) == mac_errors:
+        problems.add(ValidationError("pm_needs_mac", "provisioning_mac"))
+    if state == ProvisioningMac.ONCE and not model.has_url:
+        problems.add(ValidationError("pm_no_url", "provisioning_mac", model=model.label))
+    admin = problems.check(chosen_device_password, admin_password, "admin_password")
+    user = problems.check(chosen_device_password, user_password, "user_password")
+    exp = problems.check(parse_expansion, model, expansion)
+    user_name = problems.check(_text, username, "username", USERNAME_MAX)
+    text = problems.check(_text, label, "label", DEVICE_LABEL_MAX)
+    if len(problems.errors) > before:
+        return None
+    assert state is not None and exp is not None
+    return DeviceValues(normalized_mac, state, admin, user, user_name or "", text or "", exp)
+
+
 def add_device(
     session: Session,
     actor: Actor,
@@ -169,52 +255,27 @@ def add_device(
 ) -> dict[str, Any]:
     line = find_line(session, actor, line_ref)
     model = _model(model_id)
-    given = {"mac": mac, "admin_password": admin_password, "username": username, "user_password": user_password,
-             "provisioning_mac": None if provisioning_mac == ProvisioningMac.NO else provisioning_mac}  # fmt: skip
-    for name, value in given.items():
-        if value and name not in model_fields(model):
-            raise ValidationError("model_lacks_field", name, model=model.label, what=name)
-    state = provisioning_mac_state(provisioning_mac)
-    if state not in CHOSEN_PROVISIONING_MAC:
-        raise ValidationError("pm_new_state", "provisioning_mac")
-    normalized_mac = _mac(session, mac, line.vpbx_id, None)
-    if state == ProvisioningMac.ONCE and normalized_mac is None:
-        raise ValidationError("pm_needs_mac", "provisioning_mac")
-    if state == ProvisioningMac.ONCE and not model.has_url:
-        raise ValidationError("pm_no_url", "provisioning_mac", model=model.label)
-    admin, admin_gen = device_password(admin_password, "admin_password")
-    user, user_gen = device_password(user_password, "user_password")
+    values = check_new_device(model, mac=mac, admin_password=admin_password, username=username,
+                              user_password=user_password, provisioning_mac=provisioning_mac, label=label,
+                              expansion=expansion, problems=Problems())  # fmt: skip
+    assert values is not None  # Problems() raises the first refusal
+    _mac_unique(session, values.mac, line.vpbx_id, None)
     base_device = None
     if model.kind == "dect_handset":
         base_device = _check_base(session, model, line, base, None)
     elif base is not None:
         raise ValidationError("base_only_handsets", "base")
-    exp_model, exp_count = parse_expansion(model, expansion)
-    device = Device(
-        line=line,
-        model_id=model.id,
-        access_key=new_access_key() if model.has_url else None,
-        admin_password=admin,
-        admin_password_generated=admin_gen,
-        username=_text(username, "username", USERNAME_MAX),
-        user_password=user,
-        user_password_generated=user_gen,
-        mac=normalized_mac,
-        provisioning_mac=state,
-        base_station=base_device,
-        expansion_model_id=exp_model,
-        expansion_count=exp_count,
-        label=_text(label, "label", DEVICE_LABEL_MAX),
-    )
+    device = values.new_device(model)
+    device.line, device.base_station = line, base_device
     session.add(device)
     session.flush()
     if base_device is not None:
         base_device.bump_revision()  # a new handset on its file
-    if state == ProvisioningMac.ONCE:
+    if values.provisioning_mac == ProvisioningMac.ONCE:
         queue_redirection(session, device.id, model, device.mac, "register")
     audit.record(
         session, actor, "device.add", "device", device.id,
-        line=line.number, model=model.id, mac=normalized_mac, provisioning_mac=state,
+        line=line.number, model=model.id, mac=values.mac, provisioning_mac=values.provisioning_mac,
         admin_password=admin_password, user_password=user_password,
     )  # fmt: skip
     return device_view(device)

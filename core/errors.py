@@ -12,9 +12,12 @@ English text (CLI, logs), while the dashboard says the code in the reader's lang
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from core.messages import english
+
+T = TypeVar("T")
 
 
 class VoipAdminError(Exception):
@@ -42,3 +45,25 @@ class PermissionDenied(VoipAdminError):
 
 class NotFound(VoipAdminError):
     pass
+
+
+class Problems:
+    """Where a rule's refusal goes: raised at once (a single use case, `collect=False`), or kept so
+    that one pass lists every refusal (a bulk import's dry run, core.device_import)."""
+
+    def __init__(self, collect: bool = False) -> None:
+        self.collect = collect
+        self.errors: list[ValidationError] = []
+
+    def add(self, error: ValidationError) -> None:
+        if not self.collect:
+            raise error
+        self.errors.append(error)
+
+    def check(self, rule: Callable[..., T], *args: Any, **kwargs: Any) -> T | None:
+        """`rule(*args)`'s result; on a refusal None (collecting) or the refusal raised."""
+        try:
+            return rule(*args, **kwargs)
+        except ValidationError as error:
+            self.add(error)
+            return None

@@ -2,23 +2,34 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy.orm import Session
 
 from core import audit
 from core.catalogue import DeviceModel, default_catalogue
 from core.devices import find_device
-from core.errors import ValidationError
+from core.errors import Problems, ValidationError
 from core.key_functions import check_value
-from core.models import Device, FunctionKey
+from core.models import FunctionKey
 from core.permissions import Actor
 from core.views import key_view
 
 KEY_LABEL_MAX = 32  # what a phone's key shows, not the device's label (core.devices.DEVICE_LABEL_MAX)
 
 
-def _module_spec(device: Device, module: int) -> DeviceModel:
+class KeyHolder(Protocol):
+    """What the key rules read of a device: a saved Device, or a bulk import's row before it is one."""
+
+    @property
+    def model_id(self) -> str: ...
+    @property
+    def expansion_model_id(self) -> str | None: ...
+    @property
+    def expansion_count(self) -> int: ...
+
+
+def _module_spec(device: KeyHolder, module: int) -> DeviceModel:
     """The catalogue model that owns key positions on `module` (0 = the device itself)."""
     catalogue = default_catalogue()
     if module == 0:
@@ -33,7 +44,7 @@ def _module_spec(device: Device, module: int) -> DeviceModel:
     return model
 
 
-def _check(device: Device, module: int, index: int, function: str, value: str, label: str,
+def _check(device: KeyHolder, module: int, index: int, function: str, value: str, label: str,
            prefix: str = "") -> tuple[str, str]:  # fmt: skip
     spec = _module_spec(device, module)
     if not isinstance(index, int) or not 1 <= index <= spec.keys:
@@ -111,6 +122,34 @@ def untyped_rows(rows: list[dict[str, Any]]) -> list[int]:
     return [int(r["index"]) for r in rows if _untyped(r)]
 
 
+def check_rows(device: KeyHolder, module: int, rows: list[dict[str, Any]], problems: Problems,
+               positions: list[int] | None = None) -> dict[int, tuple[str, str, str]]:  # fmt: skip
+    """One module's rows checked -> {index: (function, value, label)} of the valid ones; each refusal
+    goes to `problems` with a field like "keys[3].value" (3 = `positions[i]`, default the row's position)."""
+    wanted: dict[int, tuple[str, str, str]] = {}
+    for i, row in enumerate(rows):
+        prefix = f"keys[{i if positions is None else positions[i]}]."
+        if _untyped(row):
+            problems.add(ValidationError("key_needs_type", f"{prefix}type", index=row.get("index")))
+            continue
+        function = (row.get("type") or "").strip()
+        if not function:
+            continue
+        try:
+            index = int(row.get("index"))  # type: ignore[arg-type]  # None or junk: the except below
+        except (TypeError, ValueError):
+            problems.add(ValidationError("key_index_invalid", f"{prefix}index"))
+            continue
+        if index in wanted:
+            problems.add(ValidationError("key_twice", f"{prefix}index", index=index))
+            continue
+        checked = problems.check(_check, device, module, index, function, str(row.get("value") or ""),
+                                 str(row.get("label") or ""), prefix)  # fmt: skip
+        if checked is not None:
+            wanted[index] = (function, *checked)
+    return wanted
+
+
 def replace_keys(session: Session, actor: Actor, device_id: int, module: int,
                  rows: list[dict[str, Any]]) -> list[dict[str, Any]]:  # fmt: skip
     """Save a whole module's keys from an edited table: all rows valid, or nothing changes.
@@ -120,23 +159,7 @@ def replace_keys(session: Session, actor: Actor, device_id: int, module: int,
     """
     device = find_device(session, actor, device_id)
     _module_spec(device, module)
-    wanted: dict[int, tuple[str, str, str]] = {}
-    for pos, row in enumerate(rows):
-        prefix = f"keys[{pos}]."
-        if _untyped(row):
-            raise ValidationError("key_needs_type", f"{prefix}type", index=row.get("index"))
-        function = (row.get("type") or "").strip()
-        if not function:
-            continue
-        try:
-            index = int(row.get("index"))  # type: ignore[arg-type]  # None or junk: the except below
-        except (TypeError, ValueError):
-            raise ValidationError("key_index_invalid", f"{prefix}index") from None
-        if index in wanted:
-            raise ValidationError("key_twice", f"{prefix}index", index=index)
-        value, label = _check(device, module, index, function, str(row.get("value") or ""),
-                              str(row.get("label") or ""), prefix)  # fmt: skip
-        wanted[index] = (function, value, label)
+    wanted = check_rows(device, module, rows, Problems())
     for key in [k for k in device.keys if k.module == module]:
         device.keys.remove(key)
     session.flush()  # the unique (device, module, index) slots are free before re-inserting

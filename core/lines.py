@@ -37,6 +37,11 @@ def _number(raw: str, check: bool = True) -> str:
     return number
 
 
+def line_number(raw: str) -> str:
+    """A number as typed (spaces, dots, dashes...) in the form lines are stored and found by."""
+    return _number(raw, check=False)
+
+
 def _display_name(raw: str | None) -> str:
     name = (raw or "").strip()
     if len(name) > DISPLAY_MAX:

@@ -78,6 +78,18 @@ MESSAGES: dict[str, str] = {
     "pm_needs_mac": "Provisioning MAC needs the device's MAC",
     "pm_no_url": "a {model} is not provisioned by MAC",
     "pm_done_by_fetch": "done is set by the device's first fetch of its key URL",
+    # bulk import (core.device_import; docs/DEVICE-IMPORT.md)
+    "import_empty": "the file is empty: its first row names the columns ({columns})",
+    "import_column_unknown": "unknown column '{column}' (the columns: {columns})",
+    "import_column_twice": "the column '{column}' appears twice",
+    "import_column_missing": "the column '{column}' is missing",
+    "import_row_long": "this row has {cells} cells, the header {columns} columns",
+    "import_required": "{column} is required",
+    "import_mac_twice": "MAC {mac} is already on row {row} of this file",
+    "import_base_unknown": "no DECT base with MAC {mac} in this file or in the vPBX",
+    "import_key_format": "'{key}': a key is written position:type[:value[:label]]",
+    "import_key_position": "'{position}' is not a key position (N, or MODULE.N on an expansion module)",
+    "import_not_text": "the file is not UTF-8 text (save it as CSV UTF-8)",
     "pm_once_more": "only a device whose Provisioning MAC is done can do it once more",
     "not_a_parameter": "is not a device parameter",
     "kind_change": "a {kind} can only become another {kind}",
@@ -124,6 +136,8 @@ DOING: dict[str, str] = {
     "manage_bans": "list or lift bans",
     "manage_alerts": "see or handle fraud alerts",
     "respond_lines": "run the fraud procedure on lines",
+    "import_devices": "import devices",
+    "export_devices": "export devices",
 }
 
 

@@ -7,7 +7,7 @@ import json
 import streamlit as st
 
 from core import accounts
-from core.permissions import FRAUD_ROLES, Actor
+from core.permissions import BULK_ROLES, FRAUD_ROLES, Actor
 from dashboard.auth import LOGOUT_PATH, current_actor, forget
 from dashboard.db import tx
 from dashboard.guard import FRAME_KEY, login_prompt
@@ -38,6 +38,10 @@ def pages_for(actor: Actor) -> dict[str, list[st.Page]]:
             st.Page(f"{PAGES_DIR}/help.py", title=t("help"), icon=":material/help:", url_path="help"),
         ]
     }
+    if actor.role in BULK_ROLES:
+        nav[t("section_lines")].append(
+            st.Page(f"{PAGES_DIR}/bulk.py", title=t("bulk"), icon=":material/upload_file:", url_path="bulk")
+        )
     if actor.role in FRAUD_ROLES:
         nav[t("section_security")] = [
             st.Page(f"{PAGES_DIR}/fraud.py", title=t("fraud"), icon=":material/policy:", url_path="fraud")

@@ -23,6 +23,7 @@ from core.settings import Settings, SettingsError
 COMMAND_MODULES = (
     "core.cli.data",
     "core.cli.config",
+    "core.cli.bulk",
     "core.cli.diagnosis",
     "core.cli.bans",
     "core.cli.alerts",

@@ -197,6 +197,15 @@ def _session(cli: Cli, engine: Engine) -> None:
 
     assert "deleted" in cli("device", "delete", dev).stdout
     assert cli.json("device", "list") == []
+
+    # Bulk work: a CSV checked (dry run: nothing written), imported, exported in the same format.
+    csv_file = Path(cli.env["VOIPADMIN_DATA_DIR"]).parent / "devices.csv"
+    csv_file.write_text("line,model,mac,label,keys\n+41215550102,yealink-t46u,805EC0010299,Bulk,1:blf:101\n")
+    assert cli.json("device", "import", str(csv_file), "--dry-run")["ok"] is True
+    assert cli.json("device", "list") == []
+    assert cli.json("device", "import", str(csv_file))["created"] == 1
+    exported = cli("device", "export", "--vpbx", "acme").stdout.splitlines()
+    assert exported[1:] == ["+41215550102,yealink-t46u,805EC0010299,Bulk,,no,,,,,1:blf:101"]
     with transaction(engine) as s:
         actions = set(s.scalars(select(AuditEvent.action)))
     assert {
