@@ -169,9 +169,17 @@ def cmd_device_set(ctx: Context, args: argparse.Namespace) -> None:
     ctx.out(d, lambda: _device_text(d))
 
 
+def _dhcp_text(d: dict[str, Any]) -> str:
+    """Provisioning MAC `once` without a redirection service: what the phone's DHCP server must say."""
+    if d["provisioning_mac"] != ProvisioningMac.ONCE or not d.get("bootstrap_dhcp"):
+        return ""
+    rows = [f"    option {o['option']}: {o['value']}  ({o['note']['en']})" for o in d["bootstrap_dhcp"]]
+    return "\n  no redirection service: a factory phone finds its bootstrap through DHCP, set\n" + "\n".join(rows)
+
+
 def cmd_device_show(ctx: Context, args: argparse.Namespace) -> None:
     d = _run(ctx, devices.get_device, args.id)
-    ctx.out(d, lambda: _device_text(d))
+    ctx.out(d, lambda: _device_text(d) + _dhcp_text(d))
 
 
 def cmd_device_list(ctx: Context, args: argparse.Namespace) -> None:
