@@ -360,6 +360,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "help_intro": "Un diagnostic de la vue Appareil renvoie ici : chaque section dit ce qu'il signifie, "
         "quoi demander à l'utilisateur et comment le corriger.",
         "help_other": "Autres problèmes",
+        "help_by_symptom": "Selon ce que dit l'utilisateur",
+        "help_by_finding": "Selon le constat du diagnostic",
         "help_unknown": "Aucune section pour « {code} » : voici toutes les sections.",
         "al_open": "Alertes ouvertes",
         "al_title": "Alertes",
@@ -891,6 +893,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "help_intro": "A finding of the Device view links here: each section says what it means, what to ask "
         "the user and how to fix it.",
         "help_other": "Other problems",
+        "help_by_symptom": "By what the user says",
+        "help_by_finding": "By diagnosis finding",
         "help_unknown": "No section for “{code}”: here are all sections.",
         "al_open": "Open alerts",
         "al_title": "Alerts",
