@@ -109,6 +109,21 @@ class FileSpec:
 
 
 @dataclass(frozen=True)
+class DhcpOption:
+    """A DHCP option that tells a factory phone where the provisioning server is (no redirection service).
+
+    `value` is a pattern: `{url}` (the public base URL, with its trailing slash), `{server}` (the same without
+    its scheme) or a model `params` key; `note` says in fr/en what else the vendor's firmware needs."""
+
+    option: int
+    value: str
+    note: Mapping[str, str] = field(default_factory=dict)
+
+
+DHCP_FIELDS = ("url", "server")  # what a DhcpOption value may name beyond the model's params
+
+
+@dataclass(frozen=True)
 class Family:
     """A firmware family: the files its phones ask for, in the order they ask, and their syntax.
 
@@ -124,6 +139,7 @@ class Family:
     syntax: str = "xml"
     files: tuple[FileSpec, ...] = ()
     bootstrap: tuple[FileSpec, ...] = ()
+    dhcp: tuple[DhcpOption, ...] = ()  # how a factory phone finds the bootstrap without a redirection service
 
     @property
     def xml(self) -> bool:
@@ -282,7 +298,7 @@ def placeholders(pattern: str) -> list[str]:
     return [fld for _, fld, _, _ in string.Formatter().parse(pattern) if fld is not None]
 
 
-_FAMILY_FIELDS = {"label", "params", "syntax", "files", "bootstrap"}
+_FAMILY_FIELDS = {"label", "params", "syntax", "files", "bootstrap", "dhcp"}
 _LANGUAGES = ("fr", "en")  # manual steps exist in each
 
 
@@ -319,6 +335,36 @@ def _file_specs(raw: dict[str, Any], where: str, fld: str, dirs: Sequence[Path],
     return tuple(specs)
 
 
+def _dhcp(raw: dict[str, Any], where: str) -> tuple[DhcpOption, ...]:
+    value = raw.get("dhcp", [])
+    if not isinstance(value, list):
+        raise _fail(where, "dhcp", f"must be a list of {{option, value[, note]}} entries, got {value!r}")
+    out: list[DhcpOption] = []
+    for i, entry in enumerate(value, start=1):
+        at = f"dhcp[{i}]"
+        if not isinstance(entry, dict) or not {"option", "value"} <= set(entry) <= {"option", "value", "note"}:
+            raise _fail(where, at, f"must be a mapping with 'option', 'value' and an optional 'note', got {entry!r}")
+        option, pattern, note = entry["option"], entry["value"], entry.get("note", {})
+        if not isinstance(option, int) or isinstance(option, bool) or not 1 <= option <= 254:
+            raise _fail(where, at, f"option must be a DHCP option number (1-254), got {option!r}")
+        if not isinstance(pattern, str) or not pattern.strip():
+            raise _fail(where, at, f"value must be a pattern such as '{{url}}', got {pattern!r}")
+        try:
+            placeholders(pattern)
+        except ValueError as exc:
+            raise _fail(where, at, f"value {pattern!r} is not a valid pattern: {exc}") from None
+        if not isinstance(note, dict) or (note and set(note) != set(_LANGUAGES)):
+            raise _fail(where, at, f"note must give the text in {' and '.join(_LANGUAGES)}")
+        if not all(isinstance(text, str) and text.strip() for text in note.values()):
+            raise _fail(where, at, "note texts must not be empty")
+        try:
+            [placeholders(text) for text in note.values()]
+        except ValueError as exc:
+            raise _fail(where, at, f"note is not a valid pattern: {exc}") from None
+        out.append(DhcpOption(option, pattern, note))
+    return tuple(out)
+
+
 def _family(fid: Any, raw: Any, dirs: Sequence[Path]) -> Family:
     where = f"family '{fid}'"
     if not isinstance(fid, str) or not _ID_RE.match(fid):
@@ -343,7 +389,11 @@ def _family(fid: Any, raw: Any, dirs: Sequence[Path]) -> Family:
     for lang in _LANGUAGES:
         if not _template_exists(dirs, f"{fid}/manual.{lang}.md.j2"):
             raise _fail(where, "manual", f"template {fid}/manual.{lang}.md.j2 (the manual steps) does not exist")
-    return Family(id=fid, label=raw["label"], params=params, syntax=syntax, files=files, bootstrap=bootstrap)
+    dhcp = _dhcp(raw, where)
+    if dhcp and not bootstrap:
+        raise _fail(where, "dhcp", "DHCP leads a factory phone to its bootstrap: the family must list bootstrap files")
+    return Family(id=fid, label=raw["label"], params=params, syntax=syntax, files=files, bootstrap=bootstrap,
+                  dhcp=dhcp)  # fmt: skip
 
 
 def _check_family_use(families: dict[str, Family], models: list[DeviceModel]) -> None:
@@ -353,6 +403,12 @@ def _check_family_use(families: dict[str, Family], models: list[DeviceModel]) ->
         if not m.has_url:  # expansion modules and handsets are configured through their phone/base
             continue
         known = {*BUILTIN_FIELDS, *fam.params, *m.params}
+        for option in fam.dhcp:
+            used = [*placeholders(option.value), *(p for text in option.note.values() for p in placeholders(text))]
+            missing = [p for p in used if p not in {*DHCP_FIELDS, *fam.params, *m.params}]
+            if missing:
+                raise _fail(f"family '{fam.id}'", "dhcp", f"{option.value!r} uses {{{missing[0]}}}, which model"
+                            f" '{m.id}' does not define (known: url, server and its params)")  # fmt: skip
         for fld, specs in (("files", fam.files), ("bootstrap", fam.bootstrap)):
             for spec in specs:
                 missing = [p for p in placeholders(spec.pattern) if p not in known]

@@ -25,6 +25,7 @@ from core.credentials import (
     normalize_mac,
     provisioning_mac_state,
 )
+from core.dhcp import dhcp_for_model
 from core.errors import NotFound, Problems, ValidationError
 from core.lines import find_line
 from core.models import Device, Line, RedirectionJob, RetiredKey
@@ -416,7 +417,10 @@ def delete_device(session: Session, actor: Actor, device_id: int) -> None:
 
 
 def get_device(session: Session, actor: Actor, device_id: int) -> dict[str, Any]:
-    return device_view(find_device(session, actor, device_id))
+    """The device's view, with `bootstrap_dhcp`: for a model without a redirection service, the DHCP options
+    that lead a factory phone to its bootstrap while Provisioning MAC is `once` (core.dhcp; [] otherwise)."""
+    device = find_device(session, actor, device_id)
+    return {**device_view(device), "bootstrap_dhcp": dhcp_for_model(device.model_id)}
 
 
 def list_devices(session: Session, actor: Actor, line_ref: int | str | None = None) -> list[dict[str, Any]]:

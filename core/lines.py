@@ -11,7 +11,15 @@ from sqlalchemy.orm import Session, contains_eager
 from core import audit, credentials
 from core.errors import ValidationError
 from core.models import Device, Line, Vpbx
-from core.permissions import BLOCK_ROLES, Actor, require_line, require_role, require_vpbx, scope_lines
+from core.permissions import (
+    BLOCK_ROLES,
+    LINE_EDIT_ROLES,
+    Actor,
+    require_line,
+    require_role,
+    require_vpbx,
+    scope_lines,
+)
 from core.registrations import registrations_for_line
 from core.views import device_views, line_view
 from core.vpbx import find_vpbx
@@ -19,6 +27,9 @@ from core.vpbx import find_vpbx
 NUMBER_RE = re.compile(r"^\+?[0-9]{3,20}$")
 EXTENSION_RE = re.compile(r"^[0-9]{2,8}$")
 DISPLAY_MAX = 64
+# A phone puts the display name into SIP headers as a quoted string (From: "Alice" <sip:...>) and into its
+# vendor file; firmwares do not all escape these, so a name holding one could break the header or the file.
+DISPLAY_FORBIDDEN = '"\\<>'
 
 
 def find_line(session: Session, actor: Actor, line_ref: int | str) -> Line:
@@ -42,12 +53,15 @@ def line_number(raw: str) -> str:
     return _number(raw, check=False)
 
 
-def _display_name(raw: str | None) -> str:
+def _display_name(raw: str | None, field: str = "name") -> str:
+    """Empty is allowed: the phone then shows the extension (or the number)."""
     name = (raw or "").strip()
     if len(name) > DISPLAY_MAX:
-        raise ValidationError("too_long", "name", max=DISPLAY_MAX)
+        raise ValidationError("too_long", field, max=DISPLAY_MAX)
     if any(not c.isprintable() for c in name):
-        raise ValidationError("control_chars", "name")
+        raise ValidationError("control_chars", field)
+    if any(c in DISPLAY_FORBIDDEN for c in name):
+        raise ValidationError("display_name_chars", field, chars=" ".join(DISPLAY_FORBIDDEN))
     return name
 
 
@@ -195,10 +209,17 @@ def set_blocked(session: Session, actor: Actor, line_ref: int | str, blocked: bo
 def update_line(
     session: Session, actor: Actor, line_ref: int | str, display_name: str | None = None, extension: str | None = None
 ) -> dict[str, Any]:
-    require_role(actor, "provider", "vpbx_admin", doing="change_lines")
+    """Change a line's display name and/or extension (None: unchanged). A real change moves every file
+    carrying the line's account (its devices, its handsets' bases), so phones fetch it at their next check
+    (or at once after a Resync); nothing changed, nothing moves. Audited with the values before and after."""
+    require_role(actor, *LINE_EDIT_ROLES, doing="change_lines")
     line = find_line(session, actor, line_ref)
+    changes: dict[str, Any] = {}
     if display_name is not None:
-        line.display_name = _display_name(display_name)
+        name = _display_name(display_name, "display_name")
+        if name != line.display_name:
+            changes["display_name"] = {"from": line.display_name, "to": name}
+            line.display_name = name
     if extension is not None:
         ext = extension.strip() or None
         if ext is not None and not EXTENSION_RE.match(ext):
@@ -208,7 +229,10 @@ def update_line(
         )
         if ext is not None and clash is not None:
             raise ValidationError("extension_taken", "extension", extension=ext, vpbx=line.vpbx.name)
-        line.extension = ext
-    bump_config(line)
-    audit.record(session, actor, "line.update", "line", line.id, display_name=display_name, extension=extension)
+        if ext != line.extension:
+            changes["extension"] = {"from": line.extension, "to": ext}
+            line.extension = ext
+    if changes:
+        bump_config(line)
+        audit.record(session, actor, "line.update", "line", line.id, number=line.number, **changes)
     return line_view(line)

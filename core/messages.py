@@ -20,6 +20,8 @@ MESSAGES: dict[str, str] = {
     "one_of": "must be one of {choices}",
     "too_long": "at most {max} characters",
     "control_chars": "may not hold control characters (newlines, tabs...)",
+    "nothing_to_change": "nothing to change: give {options}",
+    "display_name_chars": "may not hold {chars} (phones put the name into SIP headers)",
     # accounts
     "account_not_found": "no such account",
     "account_not_found_named": "no such account '{username}'",

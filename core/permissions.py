@@ -21,6 +21,10 @@ CERTIFICATE_ROLES = ("provider", "vpbx_admin")  # the server certificate's finge
 BLOCK_ROLES = ("provider", "vpbx_admin")  # block/unblock a line's calls to the public network (lines.set_blocked)
 BULK_ROLES = ("provider", "vpbx_admin")  # CSV import/export of devices (core.device_import): an admin, its vPBX
 BAN_ROLES = ("provider", "vpbx_admin")  # list/lift bans of source addresses (core.bans; an admin: its phones')
+# Change a line's display name or extension (lines.update_line). Not an end user: the name is what colleagues
+# see on their screens when this line calls and what the vPBX phone book lists, so a user could pass as
+# someone else ("Direction", a colleague); the directory stays with the administrator, whom the user asks.
+LINE_EDIT_ROLES = ("provider", "vpbx_admin")
 
 Ts = TypeVarTuple("Ts")  # a scoped query keeps its row type
 

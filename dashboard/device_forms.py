@@ -14,6 +14,7 @@ from core.catalogue import DEVICE_KINDS, DeviceModel, default_catalogue
 from core.credentials import CHOSEN_PROVISIONING_MAC, ProvisioningMac
 from core.permissions import Actor
 from dashboard.db import tx
+from dashboard.dhcp_hint import dhcp_hint_for
 from dashboard.i18n import t
 from dashboard.widgets import ERRORS_KEY, call, device_name, field_error, other_errors
 
@@ -111,6 +112,8 @@ def add_device_form(actor: Actor, line: dict[str, Any]) -> None:
             key=f"{key}_pm",
         )  # fmt: skip
         field_error("provisioning_mac", scope)
+        if sent["provisioning_mac"] == ProvisioningMac.ONCE:
+            dhcp_hint_for(model.id, key=f"{key}_dhcp")
     sent["label"] = st.text_input(t("label"), key=f"{key}_label")
     field_error("label", scope)
     if "expansion" in fields:
@@ -176,6 +179,8 @@ def edit_device_form(actor: Actor, device: dict[str, Any]) -> bool:
                 index=CHOSEN_PROVISIONING_MAC.index(device["provisioning_mac"]),
                 format_func=_pm_labels().get, placeholder=t("choose"), key=f"{key}_pm",
             )  # fmt: skip
+            if changes["provisioning_mac"] == ProvisioningMac.ONCE:
+                dhcp_hint_for(model.id, key=f"{key}_dhcp")
         field_error("provisioning_mac", scope)
     if "base" in fields:
         bases = _bases(actor, device["line_id"], model.id)

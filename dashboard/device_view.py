@@ -18,6 +18,7 @@ from typing import Any
 import streamlit as st
 
 from core import bans, device_commands, devices, lines
+from core.credentials import ProvisioningMac
 from core.device_commands import registered_devices
 from core.diagnosis import Diagnosis, Finding
 from core.permissions import BAN_ROLES, BLOCK_ROLES, Actor
@@ -25,6 +26,7 @@ from dashboard import device_diagnosis
 from dashboard.commands import command_outcome, registrar_up, remember_request, why_not_offered
 from dashboard.db import tx
 from dashboard.device_alerts import alerts_expander
+from dashboard.dhcp_hint import show_dhcp
 from dashboard.i18n import block_t, lang, t
 from dashboard.setup_dialog import open_setup, show_if_open
 from dashboard.widgets import (
@@ -102,6 +104,8 @@ def parameters(device: dict[str, Any], line: dict[str, Any], registered: bool) -
     st.subheader(t("dv_parameters"))
     colon = " :" if lang() == "fr" else ":"  # French typography: a space before a colon
     st.markdown("\n".join(f"- **{name}**{colon} {value}" for name, value in rows))
+    if device["provisioning_mac"] == ProvisioningMac.ONCE:  # without a redirection service: which DHCP options
+        show_dhcp(device.get("bootstrap_dhcp") or [], key="dv_dhcp")
 
 
 # -- actions ------------------------------------------------------------------------------------------

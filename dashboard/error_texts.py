@@ -21,6 +21,9 @@ TEXTS: dict[str, dict[str, str]] = {
         "one_of": "doit valoir : {choices}",
         "too_long": "au plus {max} caractères",
         "control_chars": "ne doit contenir aucun caractère de contrôle (retour à la ligne, tabulation…)",
+        "nothing_to_change": "rien à modifier : indiquez {options}",
+        "display_name_chars": "ne doit contenir aucun de ces caractères : {chars} (les téléphones mettent le nom"
+        " dans les en-têtes SIP)",
         "account_not_found": "compte introuvable",
         "account_not_found_named": "compte « {username} » introuvable",
         "username_format": "{min} à {max} lettres, chiffres ou . _ @ -",

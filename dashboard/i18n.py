@@ -44,6 +44,23 @@ TEXTS: dict[str, dict[str, str]] = {
         "refresh": "Actualiser",
         "line": "Poste",
         "line_label": "Poste {extension} — {number} {name} ({vpbx})",
+        "dhcp_hint": (
+            "Ce modèle n'a pas de service de redirection du fabricant : avec Provisioning MAC « une fois », c'est le"
+            " serveur DHCP du réseau de l'appareil qui doit lui donner notre adresse. À y régler :"
+        ),
+        "dhcp_option": "Option DHCP {option} :",
+        "line_name": "Nom affiché",
+        "line_name_help": (
+            "Le nom que les téléphones du poste affichent et que voient les collègues appelés ({max} caractères au"
+            ' plus, sans " \\ < >). Vide : le numéro de poste.'
+        ),
+        "line_name_saved": (
+            "Nom enregistré : les téléphones du poste le prennent à leur prochain téléchargement de configuration"
+            " (tout de suite après un Resync ou un redémarrage)."
+        ),
+        "line_name_ask": (
+            "Nom affiché : {name}. Seul l'administrateur du vPBX ou le support peut le changer : adressez-vous à eux."
+        ),
         "no_lines": "Aucun poste visible pour ce compte.",
         "line_search": "Rechercher un poste",
         "line_search_hint": "numéro, poste, nom ou vPBX",
@@ -365,6 +382,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "help_intro": "Un diagnostic de la vue Appareil renvoie ici : chaque section dit ce qu'il signifie, "
         "quoi demander à l'utilisateur et comment le corriger.",
         "help_other": "Autres problèmes",
+        "help_by_symptom": "Selon ce que dit l'utilisateur",
+        "help_by_finding": "Selon le constat du diagnostic",
         "help_unknown": "Aucune section pour « {code} » : voici toutes les sections.",
         "al_open": "Alertes ouvertes",
         "al_title": "Alertes",
@@ -599,6 +618,21 @@ TEXTS: dict[str, dict[str, str]] = {
         "refresh": "Refresh",
         "line": "Extension",
         "line_label": "Extension {extension} — {number} {name} ({vpbx})",
+        "dhcp_hint": (
+            'This model has no manufacturer redirection service: with Provisioning MAC "once", the DHCP server of'
+            " the device's network must give it our address. To set there:"
+        ),
+        "dhcp_option": "DHCP option {option}:",
+        "line_name": "Display name",
+        "line_name_help": (
+            "The name this extension's phones show and that colleagues it calls see (at most {max} characters, no"
+            ' " \\ < >). Empty: the extension number.'
+        ),
+        "line_name_saved": (
+            "Name saved: the extension's phones take it at their next configuration download (at once after a"
+            " Resync or a reboot)."
+        ),
+        "line_name_ask": "Display name: {name}. Only the vPBX administrator or support can change it: ask them.",
         "no_lines": "No extension visible to this account.",
         "line_search": "Search an extension",
         "line_search_hint": "number, extension, name or vPBX",
@@ -904,6 +938,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "help_intro": "A finding of the Device view links here: each section says what it means, what to ask "
         "the user and how to fix it.",
         "help_other": "Other problems",
+        "help_by_symptom": "By what the user says",
+        "help_by_finding": "By diagnosis finding",
         "help_unknown": "No section for “{code}”: here are all sections.",
         "al_open": "Open alerts",
         "al_title": "Alerts",

@@ -1,6 +1,7 @@
 """The "Résoudre les problèmes" help (pages/help.py): docs/troubleshooting/<lang>.md cut into one section
 per diagnosis finding. A section starts at a `## Title {#code}` heading, the code being
-core.diagnosis's finding code (the page's `?code=` and its anchor)."""
+core.diagnosis's finding code (the page's `?code=` and its anchor). The sections a support agent starts from,
+what the user says, come first: `start_here` and the `symptom_...` codes."""
 
 from __future__ import annotations
 
@@ -18,6 +19,11 @@ class Section:
     code: str
     title: str
     body: str  # markdown
+
+    @property
+    def by_symptom(self) -> bool:
+        """Starts from what the user says (the phone does not fetch...), not from a diagnosis finding."""
+        return self.code == "start_here" or self.code.startswith("symptom_")
 
 
 @dataclass(frozen=True)

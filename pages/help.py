@@ -28,6 +28,9 @@ elif code and re.fullmatch(r"[a-z_]{1,40}", code):  # the URL's text, drawn only
     st.info(t("help_unknown", code=code))
 if asked is None:
     st.markdown(doc.intro)
-for s in doc.sections:
-    if s is not asked:
-        section(s)
+for title, by_symptom in ((t("help_by_symptom"), True), (t("help_by_finding"), False)):
+    group = [s for s in doc.sections if s.by_symptom == by_symptom and s is not asked]
+    if group:
+        st.header(title)
+        for s in group:
+            section(s)

@@ -1,5 +1,6 @@
-"""Téléphones: a line's devices, with their last access and registration; add, change, delete, set up; for an
-end user on their line, « J'ai perdu mes données » (dashboard/respond_panel.py)."""
+"""Téléphones: a line's display name (dashboard/line_form.py) and its devices, with their last access and
+registration; add, change, delete, set up; for an end user on their line, « J'ai perdu mes données »
+(dashboard/respond_panel.py)."""
 
 import streamlit as st
 
@@ -9,6 +10,7 @@ from dashboard.db import tx
 from dashboard.device_forms import DELETE_FLAG, add_device_form, delete_if_asked, edit_device_form
 from dashboard.guard import require_login
 from dashboard.i18n import t
+from dashboard.line_form import display_name_form
 from dashboard.respond_panel import lost_data
 from dashboard.setup_dialog import open_setup, show_if_open
 from dashboard.unsaved import leave_guard
@@ -25,6 +27,7 @@ if st.button(t("refresh"), icon=":material/refresh:", key="phones_refresh"):
 if flash := st.session_state.pop("flash", None):
     st.success(flash)
 other_errors((), scope="delete.")
+name_dirty = display_name_form(actor, line)
 
 with tx() as s:
     detail = lines.get_line(s, actor, line["id"])
@@ -50,7 +53,7 @@ else:
         key="phones_table",
     )
 
-dirty = False
+dirty = name_dirty
 for d in visible:
     with st.expander(f"{device_name(d)} · {d['mac'] or '—'}", key=f"dev_{d['id']}"):
         cols = st.columns(3)

@@ -10,6 +10,7 @@ from core.catalogue import KINDS, default_catalogue
 from core.cli import Commands, Context
 from core.credentials import CHOSEN_PROVISIONING_MAC, ProvisioningMac
 from core.db import transaction
+from core.errors import ValidationError
 
 
 def _run(ctx: Context, fn: Any, *args: Any, **kwargs: Any) -> Any:
@@ -99,6 +100,13 @@ def cmd_line_list(ctx: Context, args: argparse.Namespace) -> None:
     )
 
 
+def cmd_line_update(ctx: Context, args: argparse.Namespace) -> None:
+    if args.display_name is None and args.extension is None:
+        raise ValidationError("nothing_to_change", "line", options="--display-name, --extension")
+    r = _run(ctx, lines.update_line, args.number, display_name=args.display_name, extension=args.extension)
+    ctx.out(r, lambda: f"line {r['number']} (Poste {r['extension'] or '-'}): display name {r['display_name']!r}")
+
+
 def cmd_line_credentials(ctx: Context, args: argparse.Namespace) -> None:
     c = _run(ctx, lines.line_credentials, args.number)
     ctx.out(c, lambda: f"user: {c['sip_username']}\ndomain: {c['domain']}\npassword: {c['sip_password']}")
@@ -161,9 +169,17 @@ def cmd_device_set(ctx: Context, args: argparse.Namespace) -> None:
     ctx.out(d, lambda: _device_text(d))
 
 
+def _dhcp_text(d: dict[str, Any]) -> str:
+    """Provisioning MAC `once` without a redirection service: what the phone's DHCP server must say."""
+    if d["provisioning_mac"] != ProvisioningMac.ONCE or not d.get("bootstrap_dhcp"):
+        return ""
+    rows = [f"    option {o['option']}: {o['value']}  ({o['note']['en']})" for o in d["bootstrap_dhcp"]]
+    return "\n  no redirection service: a factory phone finds its bootstrap through DHCP, set\n" + "\n".join(rows)
+
+
 def cmd_device_show(ctx: Context, args: argparse.Namespace) -> None:
     d = _run(ctx, devices.get_device, args.id)
-    ctx.out(d, lambda: _device_text(d))
+    ctx.out(d, lambda: _device_text(d) + _dhcp_text(d))
 
 
 def cmd_device_list(ctx: Context, args: argparse.Namespace) -> None:
@@ -266,6 +282,11 @@ def register(commands: Commands) -> None:
     p.add_argument("number")
     p = commands.command("list", cmd_line_list, "list lines", group="line")
     p.add_argument("--vpbx")
+    p = commands.command("update", cmd_line_update, "change a line's display name or extension (its phones refetch)",
+                         group="line")  # fmt: skip
+    p.add_argument("number")
+    p.add_argument("--display-name", help=f"at most {lines.DISPLAY_MAX} characters; empty = show the extension")
+    p.add_argument("--extension", help="2-8 digits; empty = none")
     p = commands.command("credentials", cmd_line_credentials, "SIP credentials for manual setup (audited)",
                          group="line")  # fmt: skip
     p.add_argument("number")

@@ -34,6 +34,7 @@ import jinja2
 from markupsafe import Markup
 
 from core.catalogue import TEMPLATE_DIR, Catalogue, DeviceModel, Family, FileSpec, default_catalogue
+from core.dhcp import dhcp_options
 from core.errors import NotFound, ValidationError
 from core.models import Device
 from core.render.context import Derived, build_context, derived_values, one_line, time_context
@@ -165,7 +166,7 @@ class Renderer:
         base = device.base_station
         base_model = self.catalogue.get(base.model_id) if base else None
         derived = self._bootstrap_derived(device, "") if device.access_key else None
-        return self._text_env.get_template(name).render(
+        steps = self._text_env.get_template(name).render(
             model=model,
             params=self._params(model),
             url=device_url(self.settings, device),
@@ -175,6 +176,14 @@ class Renderer:
             base_label=base_model.label if base_model else None,
             base_url_of_base=device_url(self.settings, base) if base else None,
         )
+        dhcp = dhcp_options(
+            self.settings, model, self.catalogue
+        )  # no redirection service: DHCP leads it to the bootstrap
+        if dhcp:
+            steps += self._text_env.get_template(f"_shared/manual_dhcp.{lang}.md.j2").render(
+                dhcp=dhcp, has_mac=device.mac is not None
+            )
+        return steps
 
     # --- helpers ------------------------------------------------------------------------------
 

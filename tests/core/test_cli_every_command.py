@@ -128,6 +128,8 @@ def _session(cli: Cli, engine: Engine) -> None:
     assert cli.json("ban", "list") == []
     main = cli("device", "config", dev).stdout
     assert main.startswith("#!version:1.0.0.1") and stored in main and "41215550101" in main
+    assert cli.json("line", "update", "+41215550101", "--display-name", "Alice M.")["display_name"] == "Alice M."
+    assert "account.1.display_name = Alice M." in cli("device", "config", dev).stdout  # its file moved
     other = cli.json("device", "config", dev, "--file", "805ec0010203.cfg")
     assert other["name"] == "805ec0010203.cfg" and stored in other["content"]
     new_url = cli.json("device", "new-key", dev)["url"]
