@@ -124,6 +124,9 @@ class Family:
     syntax: str = "xml"
     files: tuple[FileSpec, ...] = ()
     bootstrap: tuple[FileSpec, ...] = ()
+    # The vPBX phone book, served under the device's key in the family's own format (core.phonebook);
+    # None: the family's phones take none.
+    phonebook: FileSpec | None = None
 
     @property
     def xml(self) -> bool:
@@ -282,7 +285,7 @@ def placeholders(pattern: str) -> list[str]:
     return [fld for _, fld, _, _ in string.Formatter().parse(pattern) if fld is not None]
 
 
-_FAMILY_FIELDS = {"label", "params", "syntax", "files", "bootstrap"}
+_FAMILY_FIELDS = {"label", "params", "syntax", "files", "bootstrap", "phonebook"}
 _LANGUAGES = ("fr", "en")  # manual steps exist in each
 
 
@@ -340,10 +343,18 @@ def _family(fid: Any, raw: Any, dirs: Sequence[Path]) -> Family:
     bootstrap = _file_specs(raw, where, "bootstrap", dirs, fid)
     if bootstrap and not files:
         raise _fail(where, "bootstrap", "a bootstrap points at the main file: the family must list files")
+    phonebook = None
+    if raw.get("phonebook") is not None:
+        (phonebook,) = _file_specs({"phonebook": [raw["phonebook"]]}, where, "phonebook", dirs, fid)
+        clash = any(f.pattern.lower() == phonebook.pattern.lower() for f in files)
+        if placeholders(phonebook.pattern) or clash:
+            raise _fail(where, "phonebook", "a plain file name, not one of the family's files")
     for lang in _LANGUAGES:
         if not _template_exists(dirs, f"{fid}/manual.{lang}.md.j2"):
             raise _fail(where, "manual", f"template {fid}/manual.{lang}.md.j2 (the manual steps) does not exist")
-    return Family(id=fid, label=raw["label"], params=params, syntax=syntax, files=files, bootstrap=bootstrap)
+    return Family(
+        id=fid, label=raw["label"], params=params, syntax=syntax, files=files, bootstrap=bootstrap, phonebook=phonebook
+    )
 
 
 def _check_family_use(families: dict[str, Family], models: list[DeviceModel]) -> None:

@@ -20,6 +20,7 @@ FRAUD_ROLES = ("provider", "vpbx_admin")  # Fraude: a user's one line has no sou
 CERTIFICATE_ROLES = ("provider", "vpbx_admin")  # the server certificate's fingerprint, to set up pinning phones
 BLOCK_ROLES = ("provider", "vpbx_admin")  # block/unblock a line's calls to the public network (lines.set_blocked)
 BAN_ROLES = ("provider", "vpbx_admin")  # list/lift bans of source addresses (core.bans; an admin: its phones')
+PHONEBOOK_ROLES = ("provider", "vpbx_admin")  # change a vPBX phone book's contacts (core.phonebook); users read it
 
 Ts = TypeVarTuple("Ts")  # a scoped query keeps its row type
 

@@ -29,13 +29,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Engine, update
+from sqlalchemy import CursorResult, Engine, select, update
 from sqlalchemy.orm import Session
 
 from core.credentials import ProvisioningMac, key_hash
 from core.devices import queue_redirection
 from core.errors import NotFound
-from core.models import Device, KeyHandover
+from core.models import Device, KeyHandover, Line, Vpbx
+from core.phonebook import served_entries
 from core.provisioning import responses
 from core.provisioning.responses import Response
 from core.provisioning.types import RendererLike
@@ -115,6 +116,7 @@ class DeviceDirectory:
         self._once_by_mac_sql = f"SELECT {_COLUMNS} FROM device WHERE mac = {mark} AND {once} LIMIT 2"
         self._names = _BoundedCache(cache_size)
         self._files = _BoundedCache(cache_size)
+        self._phonebooks: dict[str, str | None] = {}  # model id -> its phone book's name (catalogue data)
 
     # -- the per-request lookups ---------------------------------------------------------------
 
@@ -280,6 +282,27 @@ class DeviceDirectory:
         response = responses.make(200, rendered.content, rendered.content_type)
         self._files.put((*self._rev(row), name), response)
         return response
+
+    def phonebook_name(self, row: DeviceRow) -> str | None:
+        """The name of the vPBX phone book under this device's key (None: its family takes none)."""
+        name: str | None = self._phonebooks.get(row.model_id, "")
+        if name == "":
+            name = self._phonebooks[row.model_id] = self.renderer.phonebook_name(row.model_id)
+        return name
+
+    def load_phonebook(self, row: DeviceRow) -> Response | None:
+        """The device's vPBX phone book, read and rendered on every fetch (never cached: a contact or line changed
+        in the dashboard shows at the next fetch, and the book is read in two statements whatever its size)."""
+        with Session(self.engine) as session:
+            found = session.execute(
+                select(Vpbx.id, Vpbx.name).join(Line, Line.vpbx_id == Vpbx.id).join(Device, Device.line_id == Line.id)
+                .where(Device.id == row.id)
+            ).one_or_none()  # fmt: skip
+            if found is None:
+                return None
+            entries = served_entries(session, found.id)
+        rendered = self.renderer.render_phonebook(row.model_id, found.name, entries)
+        return responses.make(200, rendered.content, rendered.content_type)
 
     def load_bootstrap(self, row: DeviceRow, name: str) -> RenderedFile | None:
         """The bootstrap file for a MAC-named request (rare: not cached)."""
