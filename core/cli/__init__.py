@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "core.cli.config",
     "core.cli.diagnosis",
     "core.cli.bans",
+    "core.cli.phonebook",
     "core.cli.alerts",
     "core.cli.respond",
     "core.cli.serve",
