@@ -295,7 +295,7 @@ def import_csv(
 
 
 def _error_order(e: RowError) -> tuple[int, int]:
-    return e.row, CSV_COLUMNS.index(e.column) if e.column in CSV_COLUMNS else -1
+    return e.row, CSV_COLUMNS.index(e.column) if e.column in CSV_COLUMNS else len(CSV_COLUMNS)
 
 
 def _parse(text: str) -> tuple[list[tuple[int, dict[str, str]]], list[RowError]]:
