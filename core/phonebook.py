@@ -29,6 +29,9 @@ ORGANISATION_MAX = 100
 NUMBER_RE = re.compile(r"^\+?[0-9*#]{1,32}$")  # what a phone can dial: digits, leading +, * and # codes
 _NUMBER_NOISE = re.compile(r"[\s.\-/()]")  # written separators, dropped as lines._number drops them
 CSV_COLUMNS = ("name", "number", "organisation")
+# Headers a French spreadsheet may carry, read as the columns above (the export writes the English ones).
+HEADER_ALIASES = {"nom": "name", "numéro": "number", "numero": "number", "organization": "organisation",
+                  "société": "organisation", "societe": "organisation"}  # fmt: skip
 CSV_MAX_ROWS = 20_000
 
 
@@ -304,7 +307,7 @@ def _parse(text: str) -> tuple[list[tuple[int, dict[str, str]]], list[RowError]]
     first = text.split("\n", 1)[0]
     delimiter = ";" if first.count(";") > first.count(",") else ","
     reader = csv.reader(io.StringIO(text), delimiter=delimiter)
-    header = [h.strip().lower() for h in next(reader, [])]
+    header = [HEADER_ALIASES.get(h.strip().lower(), h.strip().lower()) for h in next(reader, [])]
     missing, unknown = "phonebook_csv_column_missing", "phonebook_csv_column_unknown"
     errors = [RowError(1, c, missing, {"column": c}) for c in ("name", "number") if c not in header]
     errors += [RowError(1, h or "?", unknown, {"column": h}) for h in header if h not in CSV_COLUMNS]

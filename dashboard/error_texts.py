@@ -99,7 +99,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "phonebook_vpbx_required": "indiquez l'annuaire de quel vPBX",
         "phonebook_row_twice": "même nom et même numéro qu'à la ligne {row}",
         "phonebook_csv_column_missing": "l'en-tête n'a pas de colonne « {column} »",
-        "phonebook_csv_column_unknown": "« {column} » n'est pas une colonne de l'annuaire (name, number, organisation)",
+        "phonebook_csv_column_unknown": "« {column} » n'est pas une colonne de l'annuaire (nom, numéro, organisation)",
         "phonebook_csv_row_cells": "{count} cellules, l'en-tête en a {max}",
         "phonebook_csv_too_many_rows": "au plus {max} lignes par fichier",
         "command_unsupported": "{model} : « {action} » à distance impossible",
