@@ -126,13 +126,19 @@ def test_a_dry_run_lists_every_error_by_row_and_column_and_writes_nothing(engine
 
 def test_a_header_without_the_columns_is_refused_on_row_1(engine, seed):
     with transaction(engine) as s:
-        result = phonebook.import_csv(s, seed.admin_a, "nom,phone\nBob,123\n", dry_run=True)
+        result = phonebook.import_csv(s, seed.admin_a, "who,phone\nBob,123\n", dry_run=True)
     assert [(e.row, e.column, e.code) for e in result.errors] == [
         (1, "name", "phonebook_csv_column_missing"),
         (1, "number", "phonebook_csv_column_missing"),
-        (1, "nom", "phonebook_csv_column_unknown"),
+        (1, "who", "phonebook_csv_column_unknown"),
         (1, "phone", "phonebook_csv_column_unknown"),
     ]
+
+
+def test_french_headers_are_read_as_the_columns(engine, seed):
+    with transaction(engine) as s:
+        result = phonebook.import_csv(s, seed.admin_a, "Nom;Numéro;Société\nBob;123;Bob SA\n")
+    assert result.applied and _contacts(engine, seed.vpbx_a) == [("Bob", "123", "Bob SA")]
 
 
 def test_import_adds_updates_and_the_export_imports_back_unchanged(engine, seed):

@@ -8,7 +8,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from core import devices, phonebook
 from core.db import transaction
@@ -52,12 +52,16 @@ def test_a_phone_gets_its_vpbx_phone_book_and_nothing_of_another(settings, engin
         with transaction(engine) as s:
             phonebook.add_contact(s, system_actor("test"), "Dentist", "+41215550888", vpbx_name="acme")
         again = phone.get(f"/{dev.key}/PhoneBook.xml")  # names are matched whatever their case
+        with transaction(engine) as s:  # the same length, the same count: still seen (the rows are the cache key)
+            s.execute(update(PhonebookContact).where(PhonebookContact.name == "Dentist").values(name="Dantist"))
+        renamed = phone.get(f"/{dev.key}/phonebook.xml")
     assert f"remote_phonebook.data.1.url = https://prov.example.net:8448/{dev.key}/phonebook.xml" in config.text
     assert book.status_code == 200 and book.headers["content-type"].startswith("application/xml")
     assert book.headers["cache-control"] == "no-store"
     assert _names(book.content) == [("Alice & <Co>", str(100 + 1)), ('Plumber "Joe" O\'Neil', "+41215550999")]
     assert b"Globex" not in book.content and b"Carol" not in book.content
     assert ("Dentist", "+41215550888") in _names(again.content)  # not a cached copy
+    assert ("Dantist", "+41215550888") in _names(renamed.content)
     with transaction(engine) as s:
         rows = s.execute(select(AccessLog.path, AccessLog.reason).where(AccessLog.device_id == dev.id)).all()
     assert sorted(reason for path, reason in rows if path.lower().endswith("/phonebook.xml")) == ["ok", "ok"]
