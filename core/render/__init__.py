@@ -81,6 +81,8 @@ def _xml_finalize(value: object) -> object:
     # Template output (macros, Markup) passes; any plain value is made single-line before escaping.
     if isinstance(value, (Markup, int, float)) or value is None:
         return value
+    if isinstance(value, str) and value.isprintable():  # the common case, without the regex (5,000-entry books)
+        return value.strip()
     return one_line(value)
 
 
