@@ -50,7 +50,7 @@ _COLUMNS = "id, model_id, access_key, config_revision, mac, provisioning_mac"
 # just after a read past a higher id would be skipped for good, so each read looks this many ids back.
 # SQLite's writers take turns, so its ids appear in commit order.
 RETIRED_LOOKBACK = 64
-PHONEBOOK_CACHE = 256  # rendered phone books kept (one per model and vPBX; 5,000 entries are ~600 kB)
+PHONEBOOK_CACHE = 256  # rendered phone books kept (one per family and vPBX; 5,000 entries are ~600 kB)
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,7 +123,7 @@ class DeviceDirectory:
         self._names = _BoundedCache(cache_size)
         self._files = _BoundedCache(cache_size)
         self._phonebooks: dict[str, str | None] = {}  # model id -> its phone book's name (catalogue data)
-        self._books = _BoundedCache(PHONEBOOK_CACHE)  # (model, vPBX, its name) -> (the entries read, the response)
+        self._books = _BoundedCache(PHONEBOOK_CACHE)  # (family, vPBX, its name) -> (the rows read, the response)
 
     # -- the per-request lookups ---------------------------------------------------------------
 
@@ -300,14 +300,15 @@ class DeviceDirectory:
     def load_phonebook(self, row: DeviceRow) -> Response | None:
         """The device's vPBX phone book: read on every fetch (two statements whatever its size, so a contact or line
         changed in the dashboard shows at the next fetch), rendered only when what was read differs from the last
-        render for that model and vPBX (the rows themselves are the cache key: no stale book, whatever changed)."""
+        render for that family and vPBX (the rows themselves are the cache key: no stale book, whatever changed)."""
         with self._lock:  # the lookups' own connection, as by_key: no ORM, no pool checkout on the hot path
             found = self._rows_locked(self._vpbx_of_device_sql, row.id)
             if not found:
                 return None
             vpbx_id, vpbx_name = found[0]
             rows = tuple(self._rows_locked(self._served_sql, vpbx_id, vpbx_id))
-        key = (row.model_id, vpbx_id, vpbx_name)
+        model = self.renderer.catalogue.get(row.model_id)
+        key = (model.family if model else row.model_id, vpbx_id, vpbx_name)  # one render per family and vPBX
         cached: tuple[tuple[Any, ...], Response] | None = self._books.get(key)
         if cached is not None and cached[0] == rows:
             return cached[1]

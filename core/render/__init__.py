@@ -212,9 +212,8 @@ class Renderer:
         assert spec is not None  # phonebook_name said so
         xml = not spec.template.endswith(".vcf.j2")
         env = self._xml_env if xml else self._text_env
-        text = env.get_template(f"{model.family}/{spec.template}").render(
-            model=model, title=one_line(title), entries=entries
-        )
+        # Only the family's template, the title and the entries: the same book for every model of a family.
+        text = env.get_template(f"{model.family}/{spec.template}").render(title=one_line(title), entries=entries)
         if not xml:
             text = text.replace("\n", "\r\n")  # vCard lines end in CRLF (RFC 6350 §3.2)
         return RenderedFile(name, text.encode("utf-8"), XML if xml else VCARD)
