@@ -140,6 +140,9 @@ class Family:
     files: tuple[FileSpec, ...] = ()
     bootstrap: tuple[FileSpec, ...] = ()
     dhcp: tuple[DhcpOption, ...] = ()  # how a factory phone finds the bootstrap without a redirection service
+    # The vPBX phone book, served under the device's key in the family's own format (core.phonebook);
+    # None: the family's phones take none.
+    phonebook: FileSpec | None = None
 
     @property
     def xml(self) -> bool:
@@ -298,7 +301,7 @@ def placeholders(pattern: str) -> list[str]:
     return [fld for _, fld, _, _ in string.Formatter().parse(pattern) if fld is not None]
 
 
-_FAMILY_FIELDS = {"label", "params", "syntax", "files", "bootstrap", "dhcp"}
+_FAMILY_FIELDS = {"label", "params", "syntax", "files", "bootstrap", "dhcp", "phonebook"}
 _LANGUAGES = ("fr", "en")  # manual steps exist in each
 
 
@@ -386,6 +389,12 @@ def _family(fid: Any, raw: Any, dirs: Sequence[Path]) -> Family:
     bootstrap = _file_specs(raw, where, "bootstrap", dirs, fid)
     if bootstrap and not files:
         raise _fail(where, "bootstrap", "a bootstrap points at the main file: the family must list files")
+    phonebook = None
+    if raw.get("phonebook") is not None:
+        (phonebook,) = _file_specs({"phonebook": [raw["phonebook"]]}, where, "phonebook", dirs, fid)
+        clash = any(f.pattern.lower() == phonebook.pattern.lower() for f in files)
+        if placeholders(phonebook.pattern) or clash:
+            raise _fail(where, "phonebook", "a plain file name, not one of the family's files")
     for lang in _LANGUAGES:
         if not _template_exists(dirs, f"{fid}/manual.{lang}.md.j2"):
             raise _fail(where, "manual", f"template {fid}/manual.{lang}.md.j2 (the manual steps) does not exist")
@@ -393,7 +402,7 @@ def _family(fid: Any, raw: Any, dirs: Sequence[Path]) -> Family:
     if dhcp and not bootstrap:
         raise _fail(where, "dhcp", "DHCP leads a factory phone to its bootstrap: the family must list bootstrap files")
     return Family(id=fid, label=raw["label"], params=params, syntax=syntax, files=files, bootstrap=bootstrap,
-                  dhcp=dhcp)  # fmt: skip
+                  dhcp=dhcp, phonebook=phonebook)  # fmt: skip
 
 
 def _check_family_use(families: dict[str, Family], models: list[DeviceModel]) -> None:

@@ -114,6 +114,17 @@ MESSAGES: dict[str, str] = {
     "key_index_invalid": "must be a key number",
     "key_twice": "key {index} appears twice",
     "key_needs_type": "key {index} has a value or label but no type",
+    # the vPBX phone book (core.phonebook)
+    "phonebook_name_required": "a phone book entry needs a name",
+    "phonebook_number_invalid": "'{value}' is not a number a phone can dial (digits, optional leading +, * and #)",
+    "phonebook_contact_exists": "the phone book already has {name} with {number}",
+    "phonebook_contact_not_found": "no such phone book contact",
+    "phonebook_vpbx_required": "say which vPBX's phone book (--vpbx)",
+    "phonebook_row_twice": "the same name and number as row {row}",
+    "phonebook_csv_column_missing": "the header has no '{column}' column",
+    "phonebook_csv_column_unknown": "'{column}' is not a phone book column (name, number, organisation)",
+    "phonebook_csv_row_cells": "{count} cells, the header has {max}",
+    "phonebook_csv_too_many_rows": "at most {max} rows in one file",
     # device commands
     "command_unsupported": "{model} cannot be told to {action} remotely",
     "command_not_found": "no such command",
@@ -140,6 +151,7 @@ DOING: dict[str, str] = {
     "respond_lines": "run the fraud procedure on lines",
     "import_devices": "import devices",
     "export_devices": "export devices",
+    "edit_phonebook": "change the phone book",
 }
 
 

@@ -25,6 +25,7 @@ BAN_ROLES = ("provider", "vpbx_admin")  # list/lift bans of source addresses (co
 # see on their screens when this line calls and what the vPBX phone book lists, so a user could pass as
 # someone else ("Direction", a colleague); the directory stays with the administrator, whom the user asks.
 LINE_EDIT_ROLES = ("provider", "vpbx_admin")
+PHONEBOOK_ROLES = ("provider", "vpbx_admin")  # change a vPBX phone book's contacts (core.phonebook); users read it
 
 Ts = TypeVarTuple("Ts")  # a scoped query keeps its row type
 

@@ -35,6 +35,9 @@ def pages_for(actor: Actor) -> dict[str, list[st.Page]]:
             st.Page(f"{PAGES_DIR}/keys.py", title=t("keys"), icon=":material/dialpad:", url_path="keys"),
             st.Page(f"{PAGES_DIR}/status.py", title=t("status"), icon=":material/monitor_heart:", url_path="status"),
             st.Page(f"{PAGES_DIR}/device.py", title=t("device"), icon=":material/smartphone:", url_path="device"),
+            st.Page(
+                f"{PAGES_DIR}/phonebook.py", title=t("phonebook"), icon=":material/contacts:", url_path="phonebook"
+            ),
             st.Page(f"{PAGES_DIR}/help.py", title=t("help"), icon=":material/help:", url_path="help"),
         ]
     }

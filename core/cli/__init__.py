@@ -26,6 +26,7 @@ COMMAND_MODULES = (
     "core.cli.bulk",
     "core.cli.diagnosis",
     "core.cli.bans",
+    "core.cli.phonebook",
     "core.cli.alerts",
     "core.cli.respond",
     "core.cli.serve",

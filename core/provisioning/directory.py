@@ -36,6 +36,7 @@ from core.credentials import ProvisioningMac, key_hash
 from core.devices import queue_redirection
 from core.errors import NotFound
 from core.models import Device, KeyHandover
+from core.phonebook import SERVED_SQL, entries_from_rows
 from core.provisioning import responses
 from core.provisioning.responses import Response
 from core.provisioning.types import RendererLike
@@ -49,6 +50,7 @@ _COLUMNS = "id, model_id, access_key, config_revision, mac, provisioning_mac"
 # just after a read past a higher id would be skipped for good, so each read looks this many ids back.
 # SQLite's writers take turns, so its ids appear in commit order.
 RETIRED_LOOKBACK = 64
+PHONEBOOK_CACHE = 256  # rendered phone books kept (one per family and vPBX; 5,000 entries are ~600 kB)
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,9 +114,16 @@ class DeviceDirectory:
         self._retired_device_sql = f"SELECT device_id FROM retired_key WHERE key_hash = {mark}"
         # MACs are unique per vPBX only: at most two rows tell "exactly one" from "several".
         once = f"provisioning_mac = '{ProvisioningMac.ONCE.value}'"
+        self._vpbx_of_device_sql = (
+            "SELECT vpbx.id, vpbx.name FROM device JOIN line ON line.id = device.line_id"
+            f" JOIN vpbx ON vpbx.id = line.vpbx_id WHERE device.id = {mark}"
+        )
+        self._served_sql = SERVED_SQL.format(mark=mark)
         self._once_by_mac_sql = f"SELECT {_COLUMNS} FROM device WHERE mac = {mark} AND {once} LIMIT 2"
         self._names = _BoundedCache(cache_size)
         self._files = _BoundedCache(cache_size)
+        self._phonebooks: dict[str, str | None] = {}  # model id -> its phone book's name (catalogue data)
+        self._books = _BoundedCache(PHONEBOOK_CACHE)  # (family, vPBX, its name) -> (the rows read, the response)
 
     # -- the per-request lookups ---------------------------------------------------------------
 
@@ -148,12 +157,12 @@ class DeviceDirectory:
     def _query_all_locked(self, sql: str, value: str) -> list[DeviceRow]:
         return [DeviceRow(*row) for row in self._rows_locked(sql, value)]
 
-    def _rows_locked(self, sql: str, value: str | int) -> list[tuple[Any, ...]]:
+    def _rows_locked(self, sql: str, *values: str | int) -> list[tuple[Any, ...]]:
         for attempt in (1, 2):
             try:
                 cur = self._connection().cursor()
                 try:
-                    cur.execute(sql, (value,))
+                    cur.execute(sql, values)
                     rows: list[tuple[Any, ...]] = cur.fetchall()
                 finally:
                     cur.close()
@@ -279,6 +288,33 @@ class DeviceDirectory:
                 return None
         response = responses.make(200, rendered.content, rendered.content_type)
         self._files.put((*self._rev(row), name), response)
+        return response
+
+    def phonebook_name(self, row: DeviceRow) -> str | None:
+        """The name of the vPBX phone book under this device's key (None: its family takes none)."""
+        name: str | None = self._phonebooks.get(row.model_id, "")
+        if name == "":
+            name = self._phonebooks[row.model_id] = self.renderer.phonebook_name(row.model_id)
+        return name
+
+    def load_phonebook(self, row: DeviceRow) -> Response | None:
+        """The device's vPBX phone book: read on every fetch (two statements whatever its size, so a contact or line
+        changed in the dashboard shows at the next fetch), rendered only when what was read differs from the last
+        render for that family and vPBX (the rows themselves are the cache key: no stale book, whatever changed)."""
+        with self._lock:  # the lookups' own connection, as by_key: no ORM, no pool checkout on the hot path
+            found = self._rows_locked(self._vpbx_of_device_sql, row.id)
+            if not found:
+                return None
+            vpbx_id, vpbx_name = found[0]
+            rows = tuple(self._rows_locked(self._served_sql, vpbx_id, vpbx_id))
+        model = self.renderer.catalogue.get(row.model_id)
+        key = (model.family if model else row.model_id, vpbx_id, vpbx_name)  # one render per family and vPBX
+        cached: tuple[tuple[Any, ...], Response] | None = self._books.get(key)
+        if cached is not None and cached[0] == rows:
+            return cached[1]
+        rendered = self.renderer.render_phonebook(row.model_id, vpbx_name, entries_from_rows(rows))
+        response = responses.make(200, rendered.content, rendered.content_type)
+        self._books.put(key, (rows, response))
         return response
 
     def load_bootstrap(self, row: DeviceRow, name: str) -> RenderedFile | None:

@@ -88,6 +88,8 @@ class ProvisioningEndpoint:
             return self._upload(info)
 
         name = target.name if target.kind == "file" else None
+        if name is not None and name.lower() == (self.directory.phonebook_name(row) or "").lower():
+            return self._phonebook(info, row)
         if name is not None:
             names = self.directory.cached_names(row)
             if names is not None and name not in names:
@@ -105,6 +107,18 @@ class ProvisioningEndpoint:
                 return responses.MISS
         if row.provisioning_mac == ProvisioningMac.ONCE:
             self.directory.mark_done(row)  # once per device: the MAC URL must stop working right now
+        info.reason = reasons.OK
+        return response
+
+    def _phonebook(self, info: RequestInfo, row: DeviceRow) -> Response:
+        """The vPBX phone book under the device's key: its lines and contacts in its vendor's format."""
+        try:
+            response = self.directory.load_phonebook(row)
+        except Exception:
+            return self._render_failed(info, row)
+        if response is None:  # the device went away between the key lookup and this read
+            info.reason = reasons.UNKNOWN_FILE
+            return responses.MISS
         info.reason = reasons.OK
         return response
 

@@ -6,8 +6,9 @@ The renderer is injected (`build_app(settings, engine, renderer)`), so anything 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import BinaryIO, Protocol
+from typing import Any, BinaryIO, Protocol
 
 from core.catalogue import Catalogue
 from core.models import Device
@@ -24,6 +25,10 @@ class RendererLike(Protocol):
     def bootstrap(self, device: Device, requested_name: str) -> RenderedFile | None: ...
 
     def handover(self, device: Device, requested_name: str | None = None) -> RenderedFile | None: ...
+
+    def phonebook_name(self, model_id: str) -> str | None: ...
+
+    def render_phonebook(self, model_id: str, title: str, entries: Sequence[Any]) -> RenderedFile: ...
 
 
 @dataclass(slots=True)

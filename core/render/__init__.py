@@ -11,6 +11,9 @@ INTERFACE (stable; the provisioning endpoint, CLI and dashboard call only this):
                                                       # points the phone at its key URL, holds no SIP secret;
                                                       # None if `requested_name` is not a name this family asks for
     renderer.manual_steps(device, lang) -> str        # Markdown, fr/en, with the device's own URL filled in
+    renderer.phonebook_name(model_id) -> str | None   # the vPBX phone book's name under /<key>/ (None: none)
+    renderer.render_phonebook(model_id, title, entries) -> RenderedFile
+                                                      # entries: core.phonebook.Entry, as served_entries reads them
 
 `device` is an ORM Device with `line`, `line.vpbx`, `keys` and (bases) `handsets` loadable.
 Rendering is pure (device + line + settings in, bytes out) and not cached here: the provisioning
@@ -26,14 +29,15 @@ the one `file_names` lists. Web phones and DECT handsets have no file: `file_nam
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import jinja2
 from markupsafe import Markup
 
-from core.catalogue import TEMPLATE_DIR, Catalogue, DeviceModel, Family, FileSpec, default_catalogue
+from core.catalogue import TEMPLATE_DIR, XML, Catalogue, DeviceModel, Family, FileSpec, default_catalogue
 from core.dhcp import dhcp_options
 from core.errors import NotFound, ValidationError
 from core.models import Device
@@ -42,6 +46,7 @@ from core.render.urls import device_base_url, device_url
 from core.settings import Settings
 
 LANGUAGES = ("fr", "en")
+VCARD = "text/vcard; charset=utf-8"
 
 
 @dataclass(frozen=True)
@@ -67,10 +72,18 @@ def kv_value(value: object) -> str:
     return text.replace("%NULL%", "NULL").replace("%null%", "null")
 
 
+def vcard_value(value: object) -> str:
+    """A vCard (RFC 6350 §3.4) text value: one line, with its separators escaped."""
+    text = one_line("" if value is None else value)
+    return text.replace("\\", "\\\\").replace(",", "\\,").replace(";", "\\;")
+
+
 def _xml_finalize(value: object) -> object:
     # Template output (macros, Markup) passes; any plain value is made single-line before escaping.
     if isinstance(value, (Markup, int, float)) or value is None:
         return value
+    if isinstance(value, str) and value.isprintable():  # the common case, without the regex (5,000-entry books)
+        return value.strip()
     return one_line(value)
 
 
@@ -85,6 +98,7 @@ def _env(loader: jinja2.BaseLoader, xml: bool) -> jinja2.Environment:
         lstrip_blocks=True,
     )
     env.filters["kv"] = kv_value
+    env.filters["vcard"] = vcard_value
     return env
 
 
@@ -119,6 +133,9 @@ class Renderer:
             raise NotFound("no_such_file", "file", model=model.label, name=name)
         file_name, spec = match
         ctx = build_context(self.settings, self.catalogue, device, model, file_name)
+        if family.phonebook is not None:
+            url = f"{ctx.derived.base_url}{family.phonebook.pattern}"
+            ctx = replace(ctx, derived=replace(ctx.derived, phonebook_url=url, phonebook_title=device.line.vpbx.name))
         text = self._template(family, spec).render(**self._variables(model, ctx))
         return RenderedFile(file_name, text.encode("utf-8"), family.content_type)
 
@@ -184,6 +201,31 @@ class Renderer:
                 dhcp=dhcp, has_mac=device.mac is not None
             )
         return steps
+
+    def phonebook_name(self, model_id: str) -> str | None:
+        """The name the vPBX phone book has under a device's key, for a model whose family takes one."""
+        model = self.catalogue.get(model_id)
+        family = self.catalogue.families.get(model.family) if model is not None else None
+        if model is None or family is None or family.phonebook is None or not model.has_url:
+            return None
+        return family.phonebook.pattern
+
+    def render_phonebook(self, model_id: str, title: str, entries: Sequence[Any]) -> RenderedFile:
+        """The vPBX phone book in the model's family format. XML templates are autoescaped whatever the family's
+        own syntax (a Yealink config is key=value, its phone book XML); a .vcf template is a vCard list."""
+        name = self.phonebook_name(model_id)
+        model = self.catalogue.get(model_id)
+        if name is None or model is None:
+            raise NotFound("no_such_file", "file", model=model_id, name="phonebook")
+        spec = self.catalogue.families[model.family].phonebook
+        assert spec is not None  # phonebook_name said so
+        xml = not spec.template.endswith(".vcf.j2")
+        env = self._xml_env if xml else self._text_env
+        # Only the family's template, the title and the entries: the same book for every model of a family.
+        text = env.get_template(f"{model.family}/{spec.template}").render(title=one_line(title), entries=entries)
+        if not xml:
+            text = text.replace("\n", "\r\n")  # vCard lines end in CRLF (RFC 6350 §3.2)
+        return RenderedFile(name, text.encode("utf-8"), XML if xml else VCARD)
 
     # --- helpers ------------------------------------------------------------------------------
 

@@ -116,6 +116,8 @@ class Derived:
     key_path: str  # <key> (no slashes): the directory under which further files are asked
     file_name: str  # the file being rendered
     time: TimeCtx
+    phonebook_url: str | None = None  # the vPBX phone book under this device's key (None: the family has none)
+    phonebook_title: str = ""  # its name on the phone: the vPBX's
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from tests.net import free_port, stop_process, wait_for
 pytestmark = pytest.mark.browser
 
 
-PAGE_PATHS = ["/home", "/phones", "/keys", "/status", "/fraud"]
+PAGE_PATHS = ["/home", "/phones", "/keys", "/status", "/fraud", "/phonebook"]
 PRIVATE = ["Bureau Alice", "805EC0112233", "+41215550101", "Mobile Alice", "000413AABBCC"]
 
 

@@ -110,6 +110,10 @@ def _family_broken(raw, family, **changes):
          "must list files"),
         ("snom", {"files": [{"name": "{colour}.htm", "template": "main.xml.j2"}]}, "files", r"uses \{colour\}"),
         ("linphone", {"files": []}, "family", "lists none"),
+        ("snom", {"phonebook": {"name": "{mac}.xml", "template": "phonebook.xml.j2"}}, "phonebook", "plain file"),
+        ("snom", {"phonebook": {"name": "{phone_type}.htm", "template": "phonebook.xml.j2"}}, "phonebook", "plain"),
+        ("snom", {"phonebook": {"name": "book.xml", "template": "nope.xml.j2"}}, r"phonebook\[1\]", "does not"),
+        ("snom", {"phonebook": {"name": "book.xml"}}, r"phonebook\[1\]", "exactly 'name' and 'template'"),
     ],
 )  # fmt: skip
 def test_broken_family_is_reported_by_id_and_field(raw, family, changes, field, message):

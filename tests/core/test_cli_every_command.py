@@ -22,7 +22,17 @@ from sqlalchemy import Engine, select, update
 
 from core.cli import build_parser
 from core.db import make_engine, transaction
-from core.models import AccessLog, Account, AuditEvent, Ban, Device, DeviceCommand, Line, RedirectionJob
+from core.models import (
+    AccessLog,
+    Account,
+    AuditEvent,
+    Ban,
+    Device,
+    DeviceCommand,
+    Line,
+    PhonebookContact,
+    RedirectionJob,
+)
 
 pytestmark = pytest.mark.db
 
@@ -80,6 +90,30 @@ def test_the_live_tests_named_for_serve_and_up_exist():
         assert f'"-m", "core", "{command}"' in source, f"{path} no longer runs `python -m core {command}`"
 
 
+def _phonebook(cli: Cli, engine: Engine, dev: str) -> None:
+    """The vPBX phone book: a contact added, changed, listed; a CSV checked (a bad row by row and column, nothing
+    written), imported, exported back; the book as phones get it (the lines first); a contact deleted."""
+    c = cli.json("phonebook", "add", "Plumber & Sons", "+41 21 555 09 99", "--vpbx", "acme", "--organisation", "ACME")
+    assert (c["name"], c["number"]) == ("Plumber & Sons", "+41215550999")
+    assert cli.json("phonebook", "update", str(c["id"]), "--organisation", "Pipes")["organisation"] == "Pipes"
+    csv_file = Path(cli.env["VOIPADMIN_DATA_DIR"]).parent / "book.csv"
+    csv_file.write_text("name,number,organisation\nDentist,+41215550888,\nNobody,not-a-number,\n")
+    refused = cli("phonebook", "import", str(csv_file), "--vpbx", "acme", "--dry-run", code=1).stdout
+    assert "row 3, number: 'not-a-number' is not a number" in refused and "nothing written" in refused
+    csv_file.write_text("name,number,organisation\nDentist,+41215550888,\n")
+    assert cli.json("phonebook", "import", str(csv_file), "--vpbx", "acme")["added"] == 1
+    names = [x["name"] for x in cli.json("phonebook", "list", "--vpbx", "acme")]
+    assert names == ["Dentist", "Plumber & Sons"]
+    exported = cli("phonebook", "export", "--vpbx", "acme").stdout
+    assert exported == "name,number,organisation\nDentist,+41215550888,\nPlumber & Sons,+41215550999,Pipes\n"
+    book = cli.json("phonebook", "show", "--vpbx", "acme")
+    assert [e["source"] for e in book] == ["line", "line", "contact", "contact"]
+    assert "deleted" in cli("phonebook", "delete", str(c["id"])).stdout
+    with transaction(engine) as s:
+        assert s.scalars(select(PhonebookContact.name)).all() == ["Dentist"]
+    assert "phonebook.xml" in cli("device", "config", dev).stdout  # the phone's file points at it
+
+
 def _session(cli: Cli, engine: Engine) -> None:
     """A support engineer's session, one outcome checked per command."""
     assert "database ready: " in cli("init").stdout
@@ -126,6 +160,7 @@ def _session(cli: Cli, engine: Engine) -> None:
     assert [b["source_ip"] for b in cli.json("ban", "list")] == ["198.51.100.7"]
     assert cli.json("ban", "lift", "198.51.100.7") == {"source_ip": "198.51.100.7", "lifted": 1, "scopes": ["sip"]}
     assert cli.json("ban", "list") == []
+    _phonebook(cli, engine, dev)
     main = cli("device", "config", dev).stdout
     assert main.startswith("#!version:1.0.0.1") and stored in main and "41215550101" in main
     assert cli.json("line", "update", "+41215550101", "--display-name", "Alice M.")["display_name"] == "Alice M."

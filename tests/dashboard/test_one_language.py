@@ -40,6 +40,7 @@ PAGES = (
     "pages/status.py",
     "pages/device.py",
     "pages/fraud.py",
+    "pages/phonebook.py",
 )
 ROLES = ("provider_id", "admin_a_id", "alice_id")
 

@@ -1,12 +1,15 @@
 """A stand-in with the core.render.Renderer interface, for routing, throttle and cache tests.
 
-Files: `main.cfg` (the main file), `<MAC>.cfg` and `common.cfg`; bootstrap answers `<MAC>.cfg`
-(any case) with the device's key URL. Content changes with the config revision, and each render
+Files: `main.cfg` (the main file), `<MAC>.cfg` and `common.cfg`, the phone book `book.txt`; bootstrap answers
+`<MAC>.cfg` (any case) with the device's key URL. Content changes with the config revision, and each render
 is counted so tests can see the cache at work. Also imported by the server subprocess through
 VOIPADMIN_PROVISIONING_RENDERER.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
 
 from core.catalogue import Catalogue, default_catalogue
 from core.errors import NotFound
@@ -45,3 +48,10 @@ class FakeRenderer:
 
     def handover(self, device: Device, requested_name: str | None = None) -> RenderedFile | None:
         return self.bootstrap(device, f"{device.mac.lower()}.cfg") if device.mac else None
+
+    def phonebook_name(self, model_id: str) -> str | None:
+        return "book.txt"
+
+    def render_phonebook(self, model_id: str, title: str, entries: Sequence[Any]) -> RenderedFile:
+        body = "".join(f"{e.name}={e.number}\n" for e in entries)
+        return RenderedFile(name="book.txt", content=f"# {title}\n{body}".encode(), content_type="text/plain")
