@@ -6,7 +6,7 @@ An `Actor` is the acting account (or the operating-system user for the CLI, as p
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TypeVarTuple
+from typing import Any, TypeVarTuple
 
 from sqlalchemy import Select
 
@@ -80,10 +80,10 @@ def require_role(actor: Actor, *roles: str, doing: str = "do this") -> None:
         raise PermissionDenied("role_forbidden", role=actor.role, doing=doing)
 
 
-def scope_lines(actor: Actor, stmt: Select[*Ts]) -> Select[*Ts]:
-    """Restrict a query over Line to what the actor may see."""
+def scope_lines(actor: Actor, stmt: Select[*Ts], line: Any = Line) -> Select[*Ts]:
+    """Restrict a query over Line (or `line`, an alias of it) to what the actor may see."""
     if actor.role == "provider":
         return stmt
     if actor.role == "vpbx_admin":
-        return stmt.where(Line.vpbx_id == (actor.vpbx_id if actor.vpbx_id is not None else -1))
-    return stmt.where(Line.id == (actor.line_id if actor.line_id is not None else -1))
+        return stmt.where(line.vpbx_id == (actor.vpbx_id if actor.vpbx_id is not None else -1))
+    return stmt.where(line.id == (actor.line_id if actor.line_id is not None else -1))
