@@ -4,7 +4,7 @@ Unsaved edits are never lost silently: switching to another device while the gri
 first (the picker stays on the device until the edits are discarded), the line search offers no other
 line until they are saved or discarded, and closing or reloading the
 tab asks through the browser (dashboard.unsaved). All module tabs stay drawn, so switching tab keeps
-every tab's edits.
+every tab's edits, and saving one tab restarts that tab's grid only (dashboard.key_editor.editor_key).
 """
 
 import streamlit as st
@@ -80,6 +80,7 @@ if (ask := st.session_state.get(ASK_KEY)) in candidates:
 with tx() as s:
     layout = keys.key_layout(s, actor, device["id"])
     current = keys.list_keys(s, actor, device["id"])
+    choices = keys.key_choices(s, actor, device["id"])  # the vPBX's lines a key may name (never another vPBX's)
 if not layout["modules"]:
     st.info(t("no_keys"))
     st.stop()
@@ -88,6 +89,6 @@ st.caption(t("keys_of", name=device_name(device)))
 tabs = st.tabs([m["name"] for m in layout["modules"]], key="keys_tabs")
 for tab, module in zip(tabs, layout["modules"], strict=True):
     with tab:
-        key_table(actor, device["id"], module, current)
+        key_table(actor, device["id"], module, current, choices)
         layout_picture(module, current)
 leave_guard(unsaved(device["id"]) > 0)
