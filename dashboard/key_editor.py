@@ -1,4 +1,8 @@
-"""One expansion module's keys (module 0 = the phone) as an editable table, and a picture of the layout."""
+"""One expansion module's keys (module 0 = the phone) as an editable table, and a picture of the layout.
+
+The vPBX's lines are offered as a searchable list beside the grid (a value typed in is taken too), and saving
+one module's tab restarts that tab's grid only: what was typed on another tab stays.
+"""
 
 from __future__ import annotations
 
@@ -122,9 +126,10 @@ def _picker(device_id: int, module: dict[str, Any], choices: dict[str, Any]) -> 
     with st.container(border=True, key=pick):
         st.caption(t("keys_pick"))
         left, middle, right = st.columns([1, 2, 3])
-        left.selectbox(t("key"), range(1, module["keys"] + 1), key=f"{pick}_index")
+        left.selectbox(t("key"), range(1, module["keys"] + 1), placeholder=t("choose"), key=f"{pick}_index")
         labels = {f: function_label(f) for f in functions}  # read now, in the reader's language
-        middle.selectbox(t("key_type"), functions, format_func=labels.__getitem__, key=f"{pick}_type")
+        middle.selectbox(t("key_type"), functions, format_func=labels.__getitem__, placeholder=t("choose"),
+                         key=f"{pick}_type")  # fmt: skip
         right.selectbox(
             t("keys_pick_value"), list(names), index=None, format_func=lambda v: names.get(v, v),
             accept_new_options=True, placeholder=t("keys_pick_placeholder"), key=f"{pick}_value",
