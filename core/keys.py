@@ -152,8 +152,9 @@ def replace_keys(session: Session, actor: Actor, device_id: int, module: int,
 
 def key_choices(session: Session, actor: Actor, device_id: int) -> dict[str, Any]:
     """What the key editor offers as values ("Valeur: liste ou valeur libre"): every line of the device's vPBX
-    (value = its extension, else its number; never another vPBX's, never a secret), and what the device's
-    voicemail keys dial when left empty. One statement; a device the actor may not see is NotFound."""
+    (value = its extension, else its number; never another vPBX's, never a secret), what the device's
+    voicemail keys dial when left empty, and the vPBX's voicemail access number. One statement; a device the
+    actor may not see is NotFound."""
     own = aliased(Line)
     stmt = (
         select(Line.extension, Line.number, Line.display_name, Line.id == own.id, Vpbx.voicemail_access)
@@ -170,7 +171,7 @@ def key_choices(session: Session, actor: Actor, device_id: int) -> dict[str, Any
     lines = [{"value": ext or number, "extension": ext, "number": number, "name": name}
              for ext, number, name, _, _ in rows]  # fmt: skip
     mine = next(r for r in rows if r[3])
-    return {"lines": lines, "voicemail": voicemail_code(mine[4], mine[0] or mine[1])}
+    return {"lines": lines, "voicemail": voicemail_code(mine[4], mine[0] or mine[1]), "voicemail_access": mine[4]}
 
 
 def unknown_lines(rows: list[dict[str, Any]], choices: dict[str, Any]) -> list[tuple[int, str]]:

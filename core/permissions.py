@@ -19,6 +19,7 @@ ROLES = ("provider", "vpbx_admin", "user")
 FRAUD_ROLES = ("provider", "vpbx_admin")  # Fraude: a user's one line has no sources to compare
 CERTIFICATE_ROLES = ("provider", "vpbx_admin")  # the server certificate's fingerprint, to set up pinning phones
 BLOCK_ROLES = ("provider", "vpbx_admin")  # block/unblock a line's calls to the public network (lines.set_blocked)
+VOICEMAIL_ROLES = ("provider", "vpbx_admin")  # set a vPBX's voicemail access number (vpbx.set_voicemail_access)
 BAN_ROLES = ("provider", "vpbx_admin")  # list/lift bans of source addresses (core.bans; an admin: its phones')
 
 Ts = TypeVarTuple("Ts")  # a scoped query keeps its row type

@@ -12,7 +12,7 @@ from core import audit
 from core.errors import NotFound, ValidationError
 from core.key_functions import VOICEMAIL_ACCESS
 from core.models import Device, Line, Vpbx
-from core.permissions import Actor, require_role, require_vpbx
+from core.permissions import VOICEMAIL_ROLES, Actor, require_role, require_vpbx
 from core.views import vpbx_view
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,99}$")
@@ -56,7 +56,7 @@ def set_voicemail_access(session: Session, actor: Actor, name: str, number: str)
     """The number the vPBX's voicemail keys dial before a line's mailbox ("" = none: the phone's own key).
 
     Every device of the vPBX gets a new revision: its voicemail keys dial something else."""
-    require_role(actor, "provider", "vpbx_admin", doing="set_voicemail_access")
+    require_role(actor, *VOICEMAIL_ROLES, doing="set_voicemail_access")
     v = find_vpbx(session, actor, name)
     require_vpbx(actor, v.id)
     number = (number or "").strip()

@@ -146,6 +146,11 @@ TEXTS: dict[str, dict[str, str]] = {
         "keys_pick_apply": "Mettre sur la touche",
         "keys_unknown_line": "Touche {index} : le poste {value} n'existe pas dans le vPBX (la valeur est gardée).",
         "keys_voicemail_default": "Messagerie vide : compose {code} (la boîte vocale de la ligne).",
+        "vm_access_title": "Messagerie du vPBX {vpbx}",
+        "vm_access": "Numéro d'accès à la messagerie",
+        "vm_access_help": "Une touche Messagerie laissée vide compose ce numéro suivi de la boîte vocale de la ligne "
+        "(son poste), sur chaque téléphone du vPBX. Vide : la touche de messagerie du téléphone.",
+        "vm_access_saved": "Numéro d'accès enregistré : chaque téléphone du vPBX le reçoit à sa prochaine mise à jour.",
         "key_layout": "Disposition des touches",
         "key_empty": "libre",
         "registrations": "Enregistrements",
@@ -684,6 +689,11 @@ TEXTS: dict[str, dict[str, str]] = {
         "keys_pick_apply": "Put on the key",
         "keys_unknown_line": "Key {index}: extension {value} does not exist in the vPBX (the value is kept).",
         "keys_voicemail_default": "Voicemail left empty: dials {code} (the line's mailbox).",
+        "vm_access_title": "Voicemail of vPBX {vpbx}",
+        "vm_access": "Voicemail access number",
+        "vm_access_help": "A voicemail key left empty dials this number then the line's mailbox (its extension), on "
+        "every phone of the vPBX. Empty: the phone's own voicemail key.",
+        "vm_access_saved": "Access number saved: the vPBX's phones get it at their next update.",
         "key_layout": "Key layout",
         "key_empty": "free",
         "registrations": "Registrations",

@@ -11,7 +11,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from core import keys
+from core import keys, vpbx
 from core.errors import ValidationError
 from core.key_functions import KEY_FUNCTIONS
 from core.permissions import Actor
@@ -187,6 +187,22 @@ def key_table(actor: Actor, device_id: int, module: dict[str, Any], current: lis
             _saved(device_id, number)
             st.session_state["flash"] = t("keys_saved")
             st.rerun()
+
+
+def voicemail_access(actor: Actor, vpbx_name: str, current: str) -> None:
+    """The vPBX's voicemail access number (core.vpbx.set_voicemail_access), for who may set it (VOICEMAIL_ROLES)."""
+    with st.expander(t("vm_access_title", vpbx=vpbx_name), icon=":material/voicemail:"):
+        st.caption(t("vm_access_help"))
+        value = st.text_input(t("vm_access"), value=current, max_chars=16, key=f"vm_access_{vpbx_name}")
+        if st.button(t("save"), key=f"vm_access_save_{vpbx_name}"):
+            try:
+                with tx() as s:
+                    vpbx.set_voicemail_access(s, actor, vpbx_name, value)
+            except ValidationError as exc:
+                st.error(say_error(exc), icon=":material/error:")
+            else:
+                st.session_state["flash"] = t("vm_access_saved")
+                st.rerun()
 
 
 def _row_message(exc: ValidationError, rows: list[dict[str, Any]]) -> str:

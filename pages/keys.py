@@ -11,10 +11,11 @@ import streamlit as st
 
 from core import devices, keys
 from core.catalogue import default_catalogue
+from core.permissions import VOICEMAIL_ROLES
 from dashboard.db import tx
 from dashboard.guard import require_login
 from dashboard.i18n import t
-from dashboard.key_editor import discard, key_table, layout_picture, unsaved
+from dashboard.key_editor import discard, key_table, layout_picture, unsaved, voicemail_access
 from dashboard.unsaved import leave_guard
 from dashboard.widgets import choose_device, choose_line, device_from_url, device_name
 
@@ -91,4 +92,6 @@ for tab, module in zip(tabs, layout["modules"], strict=True):
     with tab:
         key_table(actor, device["id"], module, current, choices)
         layout_picture(module, current)
+if actor.role in VOICEMAIL_ROLES:
+    voicemail_access(actor, line["vpbx"], choices["voicemail_access"])
 leave_guard(unsaved(device["id"]) > 0)

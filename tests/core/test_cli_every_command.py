@@ -170,6 +170,7 @@ def _session(cli: Cli, engine: Engine) -> None:
         "lines": [{"value": "101", "extension": "101", "number": "+41215550101", "name": ""},
                   {"value": "+41215550102", "extension": None, "number": "+41215550102", "name": "Bob"}],
         "voicemail": "*97101",
+        "voicemail_access": "*97",
     }  # fmt: skip
     warned = cli("key", "set", dev, "--index", "3", "--type", "blf", "--value", "102", "--label", "Bob")
     assert "warning: key 3: 102 is no extension of this vPBX" in warned.stderr  # saved all the same

@@ -75,3 +75,21 @@ def test_a_free_value_that_is_no_extension_is_warned_about_not_refused(app, worl
 def test_the_voicemail_default_is_said_in_french(app, world):
     at = app(world.alice_id, "pages/keys.py", lang="fr", device=str(world.desk_a1))
     assert "Messagerie vide : compose *86101 (la boîte vocale de la ligne)." in [c.value for c in at.caption]
+
+
+def test_the_vpbx_admin_sets_the_voicemail_access_number_and_a_user_is_not_offered_it(app, world, engine, shown):
+    from core import vpbx
+
+    at = app(world.admin_a_id, "pages/keys.py", device=str(world.desk_a1), line=str(world.seed.line_a1))
+    at.text_input(key="vm_access_acme").input("*9 7").run()
+    at.button(key="vm_access_save_acme").click().run()
+    assert [e.value for e in at.error] == ["'*9 7' is not a voicemail access number (1-16 digits, * or #, e.g. *86)"]
+    at.text_input(key="vm_access_acme").input("*97").run()
+    at.button(key="vm_access_save_acme").click().run()
+    assert "Access number saved: the vPBX's phones get it at their next update." in shown(at)
+    assert "Voicemail left empty: dials *97101 (the line's mailbox)." in [c.value for c in at.caption]
+    with transaction(engine) as s:
+        assert {v["name"]: v["voicemail_access"] for v in vpbx.list_vpbx(s, system_actor("t"))} == {
+            "acme": "*97", "globex": "*86"}  # fmt: skip
+    alice = app(world.alice_id, "pages/keys.py", device=str(world.desk_a1))
+    assert not [w for w in alice.text_input if (w.key or "").startswith("vm_access")]
