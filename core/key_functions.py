@@ -20,6 +20,10 @@ class KeyFunction:
     label_en: str
     label_fr: str
     hint_fr: str  # the hint in French, for the dashboard
+    # The manual's "Valeur: liste ou valeur libre": the editor offers the vPBX's lines as values (free entry stays),
+    offers_lines: bool = False
+    # and a value that is no line of the vPBX gets a warning, never a refusal (it may be dialled elsewhere).
+    expects_line: bool = False
 
 
 _DIAL = re.compile(r"^[0-9*#+]{1,32}$")
@@ -40,16 +44,16 @@ KEY_FUNCTIONS: dict[str, KeyFunction] = {
             "Touche de ligne",
             "numéro de compte SIP (vide = 1)",
         ),
-        KeyFunction("blf", True, _EXT, "extension to watch", "BLF", "BLF", "poste à surveiller"),
+        KeyFunction("blf", True, _EXT, "extension to watch", "BLF", "BLF", "poste à surveiller", True, True),
         KeyFunction("speed_dial", True, _DIAL, "number or *#-code", "Speed dial", "Numéro abrégé", "numéro ou code *#"),
         KeyFunction(
             "voicemail",
             False,
             _DIAL,
-            "voicemail number (optional)",
+            "number dialled (empty = the line's mailbox)",
             "Voicemail",
             "Messagerie",
-            "numéro de messagerie (facultatif)",
+            "numéro composé (vide = la boîte vocale de la ligne)",
         ),
         KeyFunction(
             "directory",
@@ -60,8 +64,9 @@ KEY_FUNCTIONS: dict[str, KeyFunction] = {
             "Annuaire",
             "URL de l'annuaire (facultative)",
         ),
-        KeyFunction("team", True, _EXT, "group number", "Team", "Groupe", "numéro de groupe"),
-        KeyFunction("extension", True, _EXT, "extension", "Extension", "Poste", "numéro de poste"),
+        # A team is a group number of the vPBX, which need not be a line: offered, never warned about.
+        KeyFunction("team", True, _EXT, "group number", "Team", "Groupe", "numéro de groupe", True),
+        KeyFunction("extension", True, _EXT, "extension", "Extension", "Poste", "numéro de poste", True, True),
         KeyFunction("dtmf", True, _DTMF, "digits sent in a call", "DTMF", "DTMF", "chiffres envoyés en communication"),
         KeyFunction(
             "park", False, _EXT, "park slot (optional)", "Park", "Parcage", "emplacement de parcage (facultatif)"
@@ -74,11 +79,24 @@ KEY_FUNCTIONS: dict[str, KeyFunction] = {
             "Pickup",
             "Interception",
             "poste à intercepter (facultatif)",
+            True,
+            True,
         ),
-        KeyFunction("intercom", True, _EXT, "extension", "Intercom", "Interphone", "numéro de poste"),
+        KeyFunction("intercom", True, _EXT, "extension", "Intercom", "Interphone", "numéro de poste", True, True),
         KeyFunction("url", True, _URL, "http(s) URL", "URL", "URL", "URL http(s)"),
     )
 }
+
+
+# A vPBX's voicemail access number (models.Vpbx.voicemail_access, e.g. "*86"): what a phone dials before a mailbox.
+VOICEMAIL_ACCESS = re.compile(r"^[0-9*#]{1,16}$")
+
+
+def voicemail_code(access: str, mailbox: str) -> str:
+    """What a voicemail key with no value of its own dials: the vPBX's access number then the line's mailbox (its
+    extension, else its number); empty when the vPBX has no access number (the phone's own voicemail key)."""
+    access, mailbox = (access or "").strip(), (mailbox or "").strip()
+    return f"{access}{mailbox.lstrip('+')}" if access else ""
 
 
 def check_value(function: str, value: str | None, field: str = "value") -> str:

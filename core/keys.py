@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from sqlalchemy.orm import Session
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, aliased
 
 from core import audit
 from core.catalogue import DeviceModel, default_catalogue
 from core.devices import find_device
-from core.errors import Problems, ValidationError
-from core.key_functions import check_value
-from core.models import FunctionKey
-from core.permissions import Actor
+from core.errors import NotFound, Problems, ValidationError
+from core.key_functions import KEY_FUNCTIONS, check_value, voicemail_code
+from core.models import Device, FunctionKey, Line, Vpbx
+from core.permissions import Actor, scope_lines
 from core.views import key_view
 
 KEY_LABEL_MAX = 32  # what a phone's key shows, not the device's label (core.devices.DEVICE_LABEL_MAX)
@@ -170,3 +171,40 @@ def replace_keys(session: Session, actor: Actor, device_id: int, module: int,
     session.flush()
     audit.record(session, actor, "key.replace", "device", device.id, module=module, count=len(wanted))
     return [key_view(k) for k in device.keys if k.module == module]
+
+
+def key_choices(session: Session, actor: Actor, device_id: int) -> dict[str, Any]:
+    """What the key editor offers as values ("Valeur: liste ou valeur libre"): every line of the device's vPBX
+    (value = its extension, else its number; never another vPBX's, never a secret), what the device's
+    voicemail keys dial when left empty, and the vPBX's voicemail access number. One statement; a device the
+    actor may not see is NotFound."""
+    own = aliased(Line)
+    stmt = (
+        select(Line.extension, Line.number, Line.display_name, Line.id == own.id, Vpbx.voicemail_access)
+        .select_from(Device)
+        .join(own, own.id == Device.line_id)
+        .join(Line, Line.vpbx_id == own.vpbx_id)
+        .join(Vpbx, Vpbx.id == own.vpbx_id)
+        .where(Device.id == int(device_id))
+        .order_by(Line.extension.is_(None), func.length(Line.extension), Line.extension, Line.number)
+    )
+    rows = session.execute(scope_lines(actor, stmt, own)).all()
+    if not rows:  # the device's own line is always a row: none means no such device for this actor
+        raise NotFound("device_not_found", "device")
+    lines = [{"value": ext or number, "extension": ext, "number": number, "name": name}
+             for ext, number, name, _, _ in rows]  # fmt: skip
+    mine = next(r for r in rows if r[3])
+    return {"lines": lines, "voicemail": voicemail_code(mine[4], mine[0] or mine[1]), "voicemail_access": mine[4]}
+
+
+def unknown_lines(rows: list[dict[str, Any]], choices: dict[str, Any]) -> list[tuple[int, str]]:
+    """(key number, value) of each key whose function expects a line of the vPBX and whose value is none of its
+    extensions or numbers: a warning for the editor and the CLI, never a refusal (free entry stays possible)."""
+    known = {v for line in choices["lines"] for v in (line["extension"], line["number"]) if v}
+    out = []
+    for r in rows:
+        spec = KEY_FUNCTIONS.get((r.get("type") or "").strip())
+        value = str(r.get("value") or "").strip()
+        if spec is not None and spec.expects_line and value and value not in known:
+            out.append((int(r["index"]), value))
+    return out

@@ -55,6 +55,7 @@ MESSAGES: dict[str, str] = {
     "vpbx_exists": "a vPBX named '{name}' exists",
     "vpbx_unknown": "no vPBX named '{name}'",
     "domain_taken": "the domain '{domain}' belongs to another vPBX",
+    "voicemail_access_invalid": "'{value}' is not a voicemail access number (1-16 digits, * or #, e.g. *86)",
     # lines
     "number_invalid": "'{value}' is not a phone number (digits, optional leading +)",
     "number_taken": "the number {number} is already a line",
@@ -146,6 +147,7 @@ DOING: dict[str, str] = {
     "block_lines": "block lines",
     "change_lines": "change lines",
     "create_vpbx": "create a vPBX",
+    "set_voicemail_access": "change a vPBX's voicemail access number",
     "manage_bans": "list or lift bans",
     "manage_alerts": "see or handle fraud alerts",
     "respond_lines": "run the fraud procedure on lines",

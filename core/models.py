@@ -65,6 +65,8 @@ class Vpbx(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(100), unique=True)
     sip_domain: Mapped[str] = mapped_column(String(253), unique=True)
+    # Dialled before a line's mailbox by its voicemail keys (core.key_functions.voicemail_code); "" = none.
+    voicemail_access: Mapped[str] = mapped_column(String(16), default="*86", server_default="*86")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     lines: Mapped[list[Line]] = relationship(back_populates="vpbx", cascade="all, delete-orphan")

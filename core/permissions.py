@@ -6,7 +6,7 @@ An `Actor` is the acting account (or the operating-system user for the CLI, as p
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TypeVarTuple
+from typing import Any, TypeVarTuple
 
 from sqlalchemy import Select
 
@@ -20,6 +20,7 @@ FRAUD_ROLES = ("provider", "vpbx_admin")  # Fraude: a user's one line has no sou
 CERTIFICATE_ROLES = ("provider", "vpbx_admin")  # the server certificate's fingerprint, to set up pinning phones
 BLOCK_ROLES = ("provider", "vpbx_admin")  # block/unblock a line's calls to the public network (lines.set_blocked)
 BULK_ROLES = ("provider", "vpbx_admin")  # CSV import/export of devices (core.device_import): an admin, its vPBX
+VOICEMAIL_ROLES = ("provider", "vpbx_admin")  # set a vPBX's voicemail access number (vpbx.set_voicemail_access)
 BAN_ROLES = ("provider", "vpbx_admin")  # list/lift bans of source addresses (core.bans; an admin: its phones')
 # Change a line's display name or extension (lines.update_line). Not an end user: the name is what colleagues
 # see on their screens when this line calls and what the vPBX phone book lists, so a user could pass as
@@ -86,10 +87,10 @@ def require_role(actor: Actor, *roles: str, doing: str = "do this") -> None:
         raise PermissionDenied("role_forbidden", role=actor.role, doing=doing)
 
 
-def scope_lines(actor: Actor, stmt: Select[*Ts]) -> Select[*Ts]:
-    """Restrict a query over Line to what the actor may see."""
+def scope_lines(actor: Actor, stmt: Select[*Ts], line: Any = Line) -> Select[*Ts]:
+    """Restrict a query over Line (or `line`, an alias of it) to what the actor may see."""
     if actor.role == "provider":
         return stmt
     if actor.role == "vpbx_admin":
-        return stmt.where(Line.vpbx_id == (actor.vpbx_id if actor.vpbx_id is not None else -1))
-    return stmt.where(Line.id == (actor.line_id if actor.line_id is not None else -1))
+        return stmt.where(line.vpbx_id == (actor.vpbx_id if actor.vpbx_id is not None else -1))
+    return stmt.where(line.id == (actor.line_id if actor.line_id is not None else -1))

@@ -16,7 +16,7 @@ from core.settings import current_settings
 
 
 def vpbx_view(v: Vpbx) -> dict[str, Any]:
-    return {"id": v.id, "name": v.name, "sip_domain": v.sip_domain}
+    return {"id": v.id, "name": v.name, "sip_domain": v.sip_domain, "voicemail_access": v.voicemail_access}
 
 
 def line_view(line: Line, device_count: int | None = None) -> dict[str, Any]:

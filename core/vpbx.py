@@ -5,13 +5,14 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from core import audit
 from core.errors import NotFound, ValidationError
-from core.models import Vpbx
-from core.permissions import Actor, require_role
+from core.key_functions import VOICEMAIL_ACCESS
+from core.models import Device, Line, Vpbx
+from core.permissions import VOICEMAIL_ROLES, Actor, require_role, require_vpbx
 from core.views import vpbx_view
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,99}$")
@@ -49,3 +50,23 @@ def find_vpbx(session: Session, actor: Actor, name: str) -> Vpbx:
     if v is None or (not actor.is_provider and v.id != actor.vpbx_id):
         raise NotFound("vpbx_unknown", "vpbx", name=name)
     return v
+
+
+def set_voicemail_access(session: Session, actor: Actor, name: str, number: str) -> dict[str, Any]:
+    """The number the vPBX's voicemail keys dial before a line's mailbox ("" = none: the phone's own key).
+
+    Every device of the vPBX gets a new revision: its voicemail keys dial something else."""
+    require_role(actor, *VOICEMAIL_ROLES, doing="set_voicemail_access")
+    v = find_vpbx(session, actor, name)
+    require_vpbx(actor, v.id)
+    number = (number or "").strip()
+    if number and not VOICEMAIL_ACCESS.match(number):
+        raise ValidationError("voicemail_access_invalid", "voicemail_access", value=number)
+    v.voicemail_access = number
+    session.execute(
+        update(Device)
+        .where(Device.line_id.in_(select(Line.id).where(Line.vpbx_id == v.id)))
+        .values(config_revision=Device.config_revision + 1)
+    )
+    audit.record(session, actor, "vpbx.voicemail", "vpbx", v.id, voicemail_access=number)
+    return vpbx_view(v)

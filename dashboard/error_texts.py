@@ -51,6 +51,9 @@ TEXTS: dict[str, dict[str, str]] = {
         "vpbx_exists": "un vPBX nommé « {name} » existe déjà",
         "vpbx_unknown": "aucun vPBX nommé « {name} »",
         "domain_taken": "le domaine « {domain} » appartient à un autre vPBX",
+        "voicemail_access_invalid": (
+            "« {value} » n'est pas un numéro d'accès à la messagerie (1 à 16 chiffres, * ou #, p. ex. *86)"
+        ),
         "number_invalid": "« {value} » n'est pas un numéro de téléphone (chiffres, + initial facultatif)",
         "number_taken": "le numéro {number} est déjà un poste",
         "extension_format": "un numéro de poste a de {min} à {max} chiffres",
@@ -159,6 +162,7 @@ WORDS: dict[str, dict[str, dict[str, str]]] = {
             "block_lines": "bloquer des postes",
             "change_lines": "modifier des postes",
             "create_vpbx": "créer un vPBX",
+            "set_voicemail_access": "changer le numéro d'accès à la messagerie d'un vPBX",
             "manage_bans": "consulter ou lever les bannissements",
             "manage_alerts": "consulter ou traiter les alertes de fraude",
             "respond_lines": "lancer la procédure de fraude sur des postes",
@@ -169,6 +173,7 @@ WORDS: dict[str, dict[str, dict[str, str]]] = {
         "field": {
             "extension": "Poste",
             "domain": "Domaine SIP",
+            "voicemail_access": "Accès à la messagerie",
             "vpbx": "vPBX",
             "role": "Rôle",
             "password": "Mot de passe",
@@ -200,6 +205,7 @@ WORDS: dict[str, dict[str, dict[str, str]]] = {
             "block_lines": "block extensions",
             "change_lines": "change extensions",
             "create_vpbx": "create a vPBX",
+            "set_voicemail_access": "change a vPBX's voicemail access number",
             "manage_bans": "list or lift bans",
             "manage_alerts": "see or handle fraud alerts",
             "respond_lines": "run the fraud procedure on extensions",
@@ -210,6 +216,7 @@ WORDS: dict[str, dict[str, dict[str, str]]] = {
         "field": {
             "extension": "Extension",
             "domain": "SIP domain",
+            "voicemail_access": "Voicemail access",
             "vpbx": "vPBX",
             "role": "Role",
             "password": "Password",

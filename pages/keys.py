@@ -4,17 +4,18 @@ Unsaved edits are never lost silently: switching to another device while the gri
 first (the picker stays on the device until the edits are discarded), the line search offers no other
 line until they are saved or discarded, and closing or reloading the
 tab asks through the browser (dashboard.unsaved). All module tabs stay drawn, so switching tab keeps
-every tab's edits.
+every tab's edits, and saving one tab restarts that tab's grid only (dashboard.key_editor.editor_key).
 """
 
 import streamlit as st
 
 from core import devices, keys
 from core.catalogue import default_catalogue
+from core.permissions import VOICEMAIL_ROLES
 from dashboard.db import tx
 from dashboard.guard import require_login
 from dashboard.i18n import t
-from dashboard.key_editor import discard, key_table, layout_picture, unsaved
+from dashboard.key_editor import discard, key_table, layout_picture, unsaved, voicemail_access
 from dashboard.unsaved import leave_guard
 from dashboard.widgets import choose_device, choose_line, device_from_url, device_name
 
@@ -80,6 +81,7 @@ if (ask := st.session_state.get(ASK_KEY)) in candidates:
 with tx() as s:
     layout = keys.key_layout(s, actor, device["id"])
     current = keys.list_keys(s, actor, device["id"])
+    choices = keys.key_choices(s, actor, device["id"])  # the vPBX's lines a key may name (never another vPBX's)
 if not layout["modules"]:
     st.info(t("no_keys"))
     st.stop()
@@ -88,6 +90,8 @@ st.caption(t("keys_of", name=device_name(device)))
 tabs = st.tabs([m["name"] for m in layout["modules"]], key="keys_tabs")
 for tab, module in zip(tabs, layout["modules"], strict=True):
     with tab:
-        key_table(actor, device["id"], module, current)
+        key_table(actor, device["id"], module, current, choices)
         layout_picture(module, current)
+if actor.role in VOICEMAIL_ROLES:
+    voicemail_access(actor, line["vpbx"], choices["voicemail_access"])
 leave_guard(unsaved(device["id"]) > 0)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 from core import accounts, devices, keys, lines, vpbx
@@ -62,6 +63,13 @@ def cmd_vpbx_add(ctx: Context, args: argparse.Namespace) -> None:
 def cmd_vpbx_list(ctx: Context, args: argparse.Namespace) -> None:
     rows = _run(ctx, vpbx.list_vpbx)
     ctx.out_rows(rows, lambda v: f"{v['id']:>4}  {v['name']:<20} {v['sip_domain']}")
+
+
+def cmd_vpbx_voicemail(ctx: Context, args: argparse.Namespace) -> None:
+    v = _run(ctx, vpbx.set_voicemail_access, args.name, args.number)
+    access = v["voicemail_access"]
+    dialled = f"{access} + the line's mailbox" if access else "nothing of ours (the phone's own voicemail key)"
+    ctx.out(v, f"voicemail keys of {v['name']} dial {dialled}")
 
 
 # --- line ------------------------------------------------------------------------------------
@@ -212,8 +220,20 @@ def cmd_device_delete(ctx: Context, args: argparse.Namespace) -> None:
 
 
 def cmd_key_set(ctx: Context, args: argparse.Namespace) -> None:
-    k = _run(ctx, keys.set_key, args.device_id, args.index, args.type, args.value or "", args.label or "", args.module)
+    with transaction(ctx.engine) as s:
+        actor = ctx.actor(s)
+        k = keys.set_key(s, actor, args.device_id, args.index, args.type, args.value or "", args.label or "",
+                         args.module)  # fmt: skip
+        unknown = keys.unknown_lines([k], keys.key_choices(s, actor, args.device_id))
+    for index, value in unknown:  # saved all the same: free entry is allowed, the person is told
+        print(f"warning: key {index}: {value} is no extension of this vPBX", file=sys.stderr)
     ctx.out(k)
+
+
+def cmd_key_choices(ctx: Context, args: argparse.Namespace) -> None:
+    choices = _run(ctx, keys.key_choices, args.device_id)
+    ctx.out(choices, lambda: "\n".join([*(f"{c['value']:<16} {c['name']}" for c in choices["lines"]),
+                                        f"voicemail: {choices['voicemail'] or '-'}"]))  # fmt: skip
 
 
 def cmd_key_clear(ctx: Context, args: argparse.Namespace) -> None:
@@ -270,6 +290,10 @@ def register(commands: Commands) -> None:
     p.add_argument("name")
     p.add_argument("--domain", required=True)
     commands.command("list", cmd_vpbx_list, "list vPBXs", group="vpbx")
+    p = commands.command("voicemail", cmd_vpbx_voicemail, "the number voicemail keys dial before the line's mailbox",
+                         group="vpbx")  # fmt: skip
+    p.add_argument("name")
+    p.add_argument("number", help='e.g. "*86"; "" = none (the phone\'s own voicemail key)')
 
     commands.group("line", "line (Poste) commands")
     p = commands.command("add", cmd_line_add, "add a line", group="line")
@@ -329,6 +353,8 @@ def register(commands: Commands) -> None:
     p.add_argument("--index", type=int, required=True)
     p.add_argument("--module", type=int, default=0)
     p = commands.command("list", cmd_key_list, "list a device's keys", group="key")
+    p.add_argument("device_id", type=int)
+    p = commands.command("choices", cmd_key_choices, "the lines of the device's vPBX a key may name", group="key")
     p.add_argument("device_id", type=int)
 
     p = commands.command("models", cmd_models, "the device catalogue")

@@ -16,6 +16,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from core.catalogue import Catalogue, DeviceModel
+from core.key_functions import voicemail_code
 from core.models import Device, Line
 from core.render.urls import device_base_url, device_url
 from core.settings import Settings
@@ -149,7 +150,8 @@ def sip_account(settings: Settings, line: Line, slot: int, name: str = "") -> Si
     )
 
 
-def _slots(device: Device, module: int, count: int) -> tuple[KeySlot, ...]:
+def _slots(device: Device, module: int, count: int, voicemail: str) -> tuple[KeySlot, ...]:
+    """`voicemail`: what a voicemail key left empty dials (the line's mailbox code, key_functions.voicemail_code)."""
     configured = {k.index: k for k in device.keys if k.module == module}
     out = []
     for index in range(1, count + 1):
@@ -157,7 +159,7 @@ def _slots(device: Device, module: int, count: int) -> tuple[KeySlot, ...]:
         if k is None:
             out.append(KeySlot(module, index, "none", "", "", 1))
             continue
-        value = one_line(k.value)
+        value = one_line(k.value) or (one_line(voicemail) if k.function == "voicemail" else "")
         account = int(value) if k.function == "line" and value.isdigit() and int(value) > 0 else 1
         out.append(KeySlot(module, index, k.function, value, one_line(k.label), account))
     return tuple(out)
@@ -227,11 +229,13 @@ def build_context(
     settings: Settings, catalogue: Catalogue, device: Device, model: DeviceModel, file_name: str
 ) -> RenderContext:
     mac = device.mac
+    line = device.line
+    voicemail = voicemail_code(line.vpbx.voicemail_access, line.extension or line.number)
     modules = []
     module_model = catalogue.get(device.expansion_model_id or "")
     if module_model is not None:
         for n in range(1, device.expansion_count + 1):
-            modules.append(ModuleCtx(n, module_model, _slots(device, n, module_model.keys)))
+            modules.append(ModuleCtx(n, module_model, _slots(device, n, module_model.keys, voicemail)))
     handsets = []
     for slot, h in enumerate(device.handsets[: model.max_handsets], start=1):
         h_model = catalogue.get(h.model_id)
@@ -254,7 +258,7 @@ def build_context(
         ),
         model=model,
         account=sip_account(settings, device.line, 1, device.label),
-        keys=_slots(device, 0, model.keys),
+        keys=_slots(device, 0, model.keys, voicemail),
         modules=tuple(modules),
         handsets=tuple(handsets),
         derived=derived_values(settings, device, file_name, time_context(settings)),

@@ -122,6 +122,7 @@ def _session(cli: Cli, engine: Engine) -> None:
 
     assert cli.json("vpbx", "add", "acme", "--domain", "acme.voip.example")["sip_domain"] == "acme.voip.example"
     assert [v["name"] for v in cli.json("vpbx", "list")] == ["acme"]
+    assert cli.json("vpbx", "voicemail", "acme", "*97")["voicemail_access"] == "*97"
 
     line = cli.json("line", "add", "--vpbx", "acme", "--number", "+41215550101", "--extension", "101")
     assert line["number"] == "+41215550101" and len(line["sip_password"]) == 24
@@ -202,7 +203,14 @@ def _session(cli: Cli, engine: Engine) -> None:
         ]
     assert commands == [(d["id"], "reboot", "pending"), (d["id"], "resync", "pending")]
 
-    cli("key", "set", dev, "--index", "3", "--type", "blf", "--value", "102", "--label", "Bob")
+    assert cli.json("key", "choices", dev) == {  # Bob's line has no extension: its number is offered
+        "lines": [{"value": "101", "extension": "101", "number": "+41215550101", "name": ""},
+                  {"value": "+41215550102", "extension": None, "number": "+41215550102", "name": "Bob"}],
+        "voicemail": "*97101",
+        "voicemail_access": "*97",
+    }  # fmt: skip
+    warned = cli("key", "set", dev, "--index", "3", "--type", "blf", "--value", "102", "--label", "Bob")
+    assert "warning: key 3: 102 is no extension of this vPBX" in warned.stderr  # saved all the same
     assert cli.json("key", "list", dev) == [{"module": 0, "index": 3, "type": "blf", "value": "102", "label": "Bob"}]
     assert "linekey.3.value = 102" in cli("device", "config", dev).stdout
     assert "key cleared" in cli("key", "clear", dev, "--index", "3").stdout
