@@ -1,4 +1,4 @@
-"""`device config ID [--file NAME]` and `device files ID`: what a device is served, for support staff.
+"""`device config ID [--file NAME]` and `device files ID`: what a device is served (passwords masked by role).
 
 The acting account must be allowed to see the device (same NotFound as a missing device otherwise).
 For support staff the printed file holds the device's secrets, as the device itself receives them: only
