@@ -16,7 +16,7 @@ from core.models import Device, FunctionKey, RetiredKey
 from core.settings import current_settings
 from dashboard import device_view
 from dashboard.qr import qr_png
-from tests.dashboard.test_one_language import _nodes
+from tests.dashboard.test_one_language import _nodes, assert_one_language
 
 
 def device_state(engine, device_id: int) -> tuple[str | None, list[tuple[int, int, str, str, str]]]:
@@ -78,6 +78,15 @@ def test_end_user_new_key_from_the_device_view_asks_plainly_then_shows_the_new_u
     assert str(old_key) not in everything(at)
     at.run()  # shown once: the next run is the plain view again
     assert not at.code and "New key made: the old URL no longer answers." not in [e.value for e in at.success]
+
+
+@pytest.mark.parametrize("lang", ["fr", "en"])
+def test_the_question_and_the_outcome_speak_one_language(app, world, lang):
+    at = app(world.alice_id, "pages/device.py", lang=lang, device=str(world.soft_a1))
+    at.button(key="dv_new_key").click().run()
+    assert_one_language(at, lang, "the new key's question")
+    at.button(key="dv_confirm_yes").click().run()
+    assert_one_language(at, lang, "the new key's outcome")
 
 
 def test_a_softphones_new_url_comes_with_its_qr_code(app, world, engine, media, monkeypatch):
