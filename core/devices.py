@@ -29,7 +29,7 @@ from core.dhcp import dhcp_for_model
 from core.errors import NotFound, Problems, ValidationError
 from core.lines import find_line
 from core.models import Device, Line, RedirectionJob, RetiredKey
-from core.permissions import Actor, require_device, scope_lines
+from core.permissions import Actor, require_device, require_new_key, scope_lines
 from core.settings import current_settings
 from core.views import device_view, device_views
 
@@ -391,8 +391,9 @@ def new_key(session: Session, actor: Actor, device_id: int) -> dict[str, Any]:
     """ "Nouveau clé": a fresh access key; the old URL answers 404 at once; function keys are kept.
 
     The old key's hash is kept (RetiredKey, same transaction): a phone still asking with it is
-    logged as this device's old URL (reason old_key), not as probing, and the diagnosis says so."""
-    device = find_device(session, actor, device_id)
+    logged as this device's old URL (reason old_key), not as probing, and the diagnosis says so. Who may:
+    core.permissions.require_new_key (an end user: the devices of their own line; another line's is NotFound)."""
+    device = require_new_key(actor, session.get(Device, int(device_id)))
     if device.access_key is None:
         raise ValidationError("no_url", "device")
     session.add(RetiredKey(key_hash=key_hash(device.access_key), device_id=device.id))

@@ -12,10 +12,10 @@ from core import audit, credentials
 from core.errors import ValidationError
 from core.models import Device, Line, Vpbx
 from core.permissions import (
-    BLOCK_ROLES,
     LINE_EDIT_ROLES,
     Actor,
     require_line,
+    require_line_admin,
     require_role,
     require_vpbx,
     scope_lines,
@@ -176,7 +176,7 @@ def get_line(session: Session, actor: Actor, line_ref: int | str) -> dict[str, A
 
 def line_credentials(session: Session, actor: Actor, line_ref: int | str) -> dict[str, Any]:
     """SIP user, domain and password for setting up a device by hand. Audited (without the password)."""
-    require_role(actor, "provider", "vpbx_admin", doing="read_sip_credentials")
+    require_line_admin(actor, doing="read_sip_credentials")
     line = find_line(session, actor, line_ref)
     audit.record(session, actor, "line.credentials.read", "line", line.id, number=line.number)
     return {
@@ -189,7 +189,7 @@ def line_credentials(session: Session, actor: Actor, line_ref: int | str) -> dic
 
 def new_sip_credentials(session: Session, actor: Actor, line_ref: int | str) -> dict[str, Any]:
     """A fresh generated SIP password (fraud response); devices get it at their next fetch."""
-    require_role(actor, "provider", "vpbx_admin", doing="change_sip_credentials")
+    require_line_admin(actor, doing="change_sip_credentials")
     line = find_line(session, actor, line_ref)
     line.sip_password, _ = credentials.sip_password(None)
     bump_config(line)
@@ -199,7 +199,7 @@ def new_sip_credentials(session: Session, actor: Actor, line_ref: int | str) -> 
 
 def set_blocked(session: Session, actor: Actor, line_ref: int | str, blocked: bool) -> dict[str, Any]:
     """Block or unblock calls to the PSTN for a line (fraud response)."""
-    require_role(actor, *BLOCK_ROLES, doing="block_lines")
+    require_line_admin(actor, doing="block_lines")
     line = find_line(session, actor, line_ref)
     line.pstn_blocked = bool(blocked)
     audit.record(session, actor, "line.block" if blocked else "line.unblock", "line", line.id, number=line.number)

@@ -36,6 +36,7 @@ MESSAGES: dict[str, str] = {
     "device_not_found": "no such device",
     "vpbx_forbidden": "this account may not manage that vPBX",
     "role_forbidden": "a {role} account may not {doing}",
+    "ask_vpbx_admin": "only your vPBX administrator (or the provider) may {doing}: ask your vPBX administrator",
     # alerts
     "alert_not_found": "no such alert",
     "alert_resolved": "this alert is resolved already: a repeat opens a new one",
@@ -145,6 +146,7 @@ DOING: dict[str, str] = {
     "read_sip_credentials": "read SIP credentials",
     "change_sip_credentials": "change SIP credentials",
     "block_lines": "block lines",
+    "new_key": "give a device a new key",
     "change_lines": "change lines",
     "create_vpbx": "create a vPBX",
     "set_voicemail_access": "change a vPBX's voicemail access number",

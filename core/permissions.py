@@ -18,10 +18,18 @@ ROLES = ("provider", "vpbx_admin", "user")
 # use cases scope every query to the actor whatever its role).
 FRAUD_ROLES = ("provider", "vpbx_admin")  # Fraude: a user's one line has no sources to compare
 CERTIFICATE_ROLES = ("provider", "vpbx_admin")  # the server certificate's fingerprint, to set up pinning phones
-BLOCK_ROLES = ("provider", "vpbx_admin")  # block/unblock a line's calls to the public network (lines.set_blocked)
+# What stays with the vPBX administrator and the provider (manual §6): a line's SIP credentials (read, renew)
+# and its PSTN block. An end user who reaches for them is told whom to ask (require_line_admin).
+LINE_ADMIN_ROLES = ("provider", "vpbx_admin")
+BLOCK_ROLES = LINE_ADMIN_ROLES  # block/unblock a line's calls to the public network (lines.set_blocked)
+BAN_ROLES = ("provider", "vpbx_admin")  # list/lift bans of source addresses (core.bans; an admin: its phones')
+# « Nouveau clé » (manual §6: the end user does it per device): every role, on the devices it sees (an end user:
+# its own line's). The function keys are kept and the old URL stops at once (core.devices.new_key).
+NEW_KEY_ROLES = ROLES
+# The passwords a device's file carries, as core.render names them (Renderer.render's `hidden`).
+DEVICE_SECRETS = ("admin_password", "user_password", "sip_password")
 BULK_ROLES = ("provider", "vpbx_admin")  # CSV import/export of devices (core.device_import): an admin, its vPBX
 VOICEMAIL_ROLES = ("provider", "vpbx_admin")  # set a vPBX's voicemail access number (vpbx.set_voicemail_access)
-BAN_ROLES = ("provider", "vpbx_admin")  # list/lift bans of source addresses (core.bans; an admin: its phones')
 # Change a line's display name or extension (lines.update_line). Not an end user: the name is what colleagues
 # see on their screens when this line calls and what the vPBX phone book lists, so a user could pass as
 # someone else ("Direction", a colleague); the directory stays with the administrator, whom the user asks.
@@ -85,6 +93,35 @@ def require_vpbx(actor: Actor, vpbx_id: int) -> None:
 def require_role(actor: Actor, *roles: str, doing: str = "do this") -> None:
     if actor.role not in roles:
         raise PermissionDenied("role_forbidden", role=actor.role, doing=doing)
+
+
+def require_line_admin(actor: Actor, doing: str) -> None:
+    """A right of LINE_ADMIN_ROLES. An end user gets ask_vpbx_admin, which names whom to ask (their vPBX
+    administrator): a bare "may not" would leave them with nowhere to go."""
+    if actor.role == "user":
+        raise PermissionDenied("ask_vpbx_admin", doing=doing)
+    require_role(actor, *LINE_ADMIN_ROLES, doing=doing)
+
+
+def require_new_key(actor: Actor, device: Device | None) -> Device:
+    """The device, if the actor may give it a « Nouveau clé »: it sees the device (else NotFound) and its role
+    is one of NEW_KEY_ROLES."""
+    device = require_device(actor, device)
+    require_role(actor, *NEW_KEY_ROLES, doing="new_key")
+    return device
+
+
+def hidden_secrets(actor: Actor, device: Device) -> frozenset[str]:
+    """The passwords a device's file shows masked to this actor (manual §7.4.2/§7.4.4: a generated password
+    is never disclosed). Support staff see the file as the device gets it; a vPBX administrator sees the SIP
+    password (theirs to hand out, `line credentials`) and the device passwords they chose, not generated
+    ones; an end user sees no password at all: SIP credentials stay with their administrator."""
+    if actor.role == "provider":
+        return frozenset()
+    if actor.role == "vpbx_admin":
+        generated = {"admin_password": device.admin_password_generated, "user_password": device.user_password_generated}
+        return frozenset(name for name, yes in generated.items() if yes)
+    return frozenset(DEVICE_SECRETS)
 
 
 def scope_lines(actor: Actor, stmt: Select[*Ts], line: Any = Line) -> Select[*Ts]:

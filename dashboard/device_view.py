@@ -21,13 +21,14 @@ from core import bans, device_commands, devices, lines
 from core.credentials import ProvisioningMac
 from core.device_commands import registered_devices
 from core.diagnosis import Diagnosis, Finding
-from core.permissions import BAN_ROLES, BLOCK_ROLES, Actor
+from core.permissions import BAN_ROLES, BLOCK_ROLES, LINE_ADMIN_ROLES, NEW_KEY_ROLES, Actor
 from dashboard import device_diagnosis
 from dashboard.commands import command_outcome, registrar_up, remember_request, why_not_offered
 from dashboard.db import tx
 from dashboard.device_alerts import alerts_expander
 from dashboard.dhcp_hint import show_dhcp
 from dashboard.i18n import block_t, lang, t
+from dashboard.qr import qr_png
 from dashboard.setup_dialog import open_setup, show_if_open
 from dashboard.widgets import (
     call,
@@ -45,6 +46,7 @@ PICK_KEY = "device_view_pick"  # the device select (ids)
 SHOWN_KEY = "device_view_shown"  # the device drawn last
 ASK_KEY = "device_view_ask"  # (device id, action, argument) waiting for its confirmation
 FLASH_KEY = "device_view_flash"
+NEW_URL_KEY = "device_view_new_url"  # (device id, its new URL): the outcome of its « Nouveau clé »
 SCOPE = "device."  # field errors of this view's calls
 
 # What each action asks before it runs (i18n key, formatted with the object's name).
@@ -132,8 +134,8 @@ def run_action(actor: Actor, device: dict[str, Any], action: str, arg: str | Non
         if view is not None:
             remember_request(device["id"], view["id"])
     elif action == "new_key":
-        if call(devices.new_key, actor, device["id"], scope=SCOPE) is not None:
-            _flash(t("new_key_done"))
+        if (renewed := call(devices.new_key, actor, device["id"], scope=SCOPE)) is not None:
+            st.session_state[NEW_URL_KEY] = (device["id"], renewed["url"])  # new_key_outcome shows it
     elif action == "new_credentials":
         if call(lines.new_sip_credentials, actor, device["line_id"], scope=SCOPE) is not None:
             _flash(t("new_sip_done"))
@@ -179,6 +181,22 @@ def confirmation(actor: Actor, device: dict[str, Any], enforced_by: str | None) 
             st.rerun()
 
 
+def new_key_outcome(device: dict[str, Any]) -> None:
+    """After a « Nouveau clé »: what happened and the phone's new URL (to copy, or scan on a softphone), shown
+    once. The old URL already answers 404."""
+    done = st.session_state.get(NEW_URL_KEY)
+    if not done or done[0] != device["id"]:
+        return
+    st.session_state.pop(NEW_URL_KEY, None)
+    with st.container(border=True, key="device_view_new_url"):
+        st.success(t("new_key_done"), icon=":material/key:")
+        st.caption(t("dv_new_url"))
+        st.code(done[1], language=None)  # the code block has a copy button
+        if device["kind"] == "softphone":
+            st.image(qr_png(done[1]), caption=t("qr_caption"), width=240)
+        st.caption(t("dv_new_url_next"))
+
+
 def manual_buttons(actor: Actor, device: dict[str, Any], registered: bool, enforced_by: str | None = None) -> None:
     """[Redémarrage ...] [Resync] [Nouveau clé ...] [État ...] [Configuration manuelle ...], then the question
     of an action waiting for its confirmation (`enforced_by`: the line's `pstn_block_enforced_by`)."""
@@ -189,13 +207,15 @@ def manual_buttons(actor: Actor, device: dict[str, Any], registered: bool, enfor
             if options[action] is None:
                 action_button(actor, device, action, key=f"dv_{action}")
     with cols[2]:
-        if device.get("url") is not None:
+        if device.get("url") is not None and actor.role in NEW_KEY_ROLES:
             action_button(actor, device, "new_key", key="dv_new_key")
     cols[3].page_link("pages/status.py", label=t("dv_do_status"), query_params={"line": str(device["line_id"])})
     with cols[4]:
         action_button(actor, device, "setup", key="dv_setup")
     for reason in why_not_offered(options):
         st.caption(reason)
+    if actor.role not in LINE_ADMIN_ROLES:  # not drawn for them (core.permissions.require_line_admin): say whom to ask
+        st.caption(t("dv_sip_ask_admin"))
     confirmation(actor, device, enforced_by)
     other_errors(FIELDS, SCOPE)
     command_outcome(actor, device["id"])
@@ -278,6 +298,7 @@ def device_page(actor: Actor) -> None:
     with tx() as s:
         device = devices.get_device(s, actor, device["id"])  # as it is now (after a new key, say)
         line = lines.visible_line(s, actor, device["line_id"])
+    new_key_outcome(device)
     assert line is not None  # the device is visible, so is its line
     registered = is_registered(actor, device)
     st.header(device_name(device))

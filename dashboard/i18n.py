@@ -197,7 +197,11 @@ TEXTS: dict[str, dict[str, str]] = {
         "keys_line_held": "Enregistrez ou abandonnez les {count} touche(s) modifiée(s) avant de changer de poste.",
         "discard_changes": "Abandonner les modifications",
         "keep_editing": "Continuer à modifier",
-        "new_key_confirm": "Nouvelle clé pour {name} : l'URL actuelle ne répondra plus, touches et réglages restent.",
+        "new_key_confirm": (
+            "Nouvelle clé pour {name} : l'URL actuelle cesse de fonctionner immédiatement. Le téléphone ne pourra plus"
+            " lire sa configuration tant que la nouvelle URL n'y est pas saisie. Les touches de fonction et les"
+            " réglages restent."
+        ),
         "delete_confirm_button": "Supprimer {name}",
         "modules_keys_dropped": "Les touches des modules retirés seront supprimées à l'enregistrement.",
         "auto_refresh": "Mise à jour automatique toutes les {seconds} s.",
@@ -296,6 +300,12 @@ TEXTS: dict[str, dict[str, str]] = {
         ),
         "dv_pstn": "Appels vers le réseau public",
         "dv_ask_admin": "Seul l'administrateur du vPBX ou le support peut le faire : adressez-vous à eux.",
+        "dv_sip_ask_admin": (
+            "Identifiants SIP (nouveau mot de passe SIP) et blocage des appels vers le réseau public : demandez à"
+            " l'administrateur de votre vPBX."
+        ),
+        "dv_new_url": "Nouvelle URL de configuration du téléphone :",
+        "dv_new_url_next": "Saisissez-la sur le téléphone : Configuration manuelle explique où.",
         "dv_do_unban": "Lever le bannissement …",
         "dv_unban_confirm": (
             "Lever le bannissement de l'adresse {ip} ? Si elle échoue encore, elle sera de nouveau bannie."
@@ -818,7 +828,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "keys_line_held": "Save or discard the {count} changed key(s) before switching extension.",
         "discard_changes": "Discard changes",
         "keep_editing": "Keep editing",
-        "new_key_confirm": "New key for {name}: the current URL stops answering; keys and settings are kept.",
+        "new_key_confirm": (
+            "New key for {name}: the current URL stops working at once. The phone cannot fetch its configuration"
+            " until the new URL is entered on it. Function keys and settings are kept."
+        ),
         "delete_confirm_button": "Delete {name}",
         "modules_keys_dropped": "The keys of the removed modules are deleted when you save.",
         "auto_refresh": "Refreshes every {seconds} s.",
@@ -903,6 +916,12 @@ TEXTS: dict[str, dict[str, str]] = {
         ),
         "dv_pstn": "Calls to the public network",
         "dv_ask_admin": "Only the vPBX administrator or support can do this: ask them.",
+        "dv_sip_ask_admin": (
+            "SIP credentials (a new SIP password) and blocking calls to the public network: ask your vPBX"
+            " administrator."
+        ),
+        "dv_new_url": "The phone's new configuration URL:",
+        "dv_new_url_next": "Enter it on the phone: Manual setup says where.",
         "dv_do_unban": "Lift the ban …",
         "dv_unban_confirm": "Lift the ban on address {ip}? If it fails again, it gets banned again.",
         "dv_unban_done": "Ban on address {ip} lifted ({count} ban(s) removed).",

@@ -4,8 +4,11 @@ INTERFACE (stable; the provisioning endpoint, CLI and dashboard call only this):
 
     renderer = Renderer(settings, catalogue)
     renderer.file_names(device) -> list[str]          # names asked under /<key>/<name>; [0] is the main file
-    renderer.render(device, name=None) -> RenderedFile   # name None = the main file served at /<key>.cfg
-                                                      # raises core.errors.NotFound for a name not in file_names
+    renderer.render(device, name=None, hidden=frozenset()) -> RenderedFile
+                                                      # name None = the main file served at /<key>.cfg
+                                                      # raises core.errors.NotFound for a name not in file_names;
+                                                      # `hidden` (core.permissions.hidden_secrets): passwords
+                                                      # rendered as MASK, for a person reading the file
     renderer.bootstrap(device, requested_name) -> RenderedFile | None
                                                       # MAC-named request while Provisioning MAC is `once`:
                                                       # points the phone at its key URL, holds no SIP secret;
@@ -41,7 +44,7 @@ from core.catalogue import TEMPLATE_DIR, XML, Catalogue, DeviceModel, Family, Fi
 from core.dhcp import dhcp_options
 from core.errors import NotFound, ValidationError
 from core.models import Device
-from core.render.context import Derived, build_context, derived_values, one_line, time_context
+from core.render.context import Derived, build_context, derived_values, mask_secrets, one_line, time_context
 from core.render.urls import device_base_url, device_url
 from core.settings import Settings
 
@@ -123,7 +126,7 @@ class Renderer:
             return []
         return [name for name, _ in self._files(family.files, device, model)]
 
-    def render(self, device: Device, name: str | None = None) -> RenderedFile:
+    def render(self, device: Device, name: str | None = None, hidden: frozenset[str] = frozenset()) -> RenderedFile:
         model, family = self._lookup(device)
         files = self._files(family.files, device, model) if model.has_url and device.access_key else []
         if not files:
@@ -132,7 +135,7 @@ class Renderer:
         if match is None:
             raise NotFound("no_such_file", "file", model=model.label, name=name)
         file_name, spec = match
-        ctx = build_context(self.settings, self.catalogue, device, model, file_name)
+        ctx = mask_secrets(build_context(self.settings, self.catalogue, device, model, file_name), hidden)
         if family.phonebook is not None:
             url = f"{ctx.derived.base_url}{family.phonebook.pattern}"
             ctx = replace(ctx, derived=replace(ctx.derived, phonebook_url=url, phonebook_title=device.line.vpbx.name))

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import re
 import zoneinfo
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, is_dataclass, replace
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from core.catalogue import Catalogue, DeviceModel
@@ -263,3 +264,33 @@ def build_context(
         handsets=tuple(handsets),
         derived=derived_values(settings, device, file_name, time_context(settings)),
     )
+
+
+MASK = "********"  # what a hidden password reads as: never a valid device password (4-9 digits) nor SIP one
+
+
+def mask_secrets(ctx: RenderContext, hidden: frozenset[str]) -> RenderContext:
+    """The context with the `hidden` passwords (core.permissions.DEVICE_SECRETS names) replaced by MASK before
+    any template runs, so no template, filter or encoding can let one through. "sip_password" masks every SIP
+    account anywhere in the context (a base's handsets too): the walk finds them by type, not by place."""
+    return ctx if not hidden else _masked(ctx, hidden)
+
+
+def _masked(value: Any, hidden: frozenset[str]) -> Any:
+    """`value` with the hidden passwords masked; the very same object when nothing in it changed."""
+    if isinstance(value, SipAccount):
+        return replace(value, password=MASK) if "sip_password" in hidden else value
+    if isinstance(value, DeviceCtx):
+        masked: dict[str, Any] = {name: MASK for name in ("admin_password", "user_password") if name in hidden}
+        return replace(value, **masked)
+    if isinstance(value, tuple):
+        items = tuple(_masked(v, hidden) for v in value)
+        return value if all(new is old for new, old in zip(items, value, strict=True)) else items
+    if is_dataclass(value) and not isinstance(value, type):
+        changed = {}
+        for f in fields(value):
+            old = getattr(value, f.name)
+            if (new := _masked(old, hidden)) is not old:
+                changed[f.name] = new
+        return replace(value, **changed) if changed else value
+    return value

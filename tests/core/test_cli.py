@@ -93,7 +93,7 @@ def test_as_account_is_checked_and_audited(cli, settings):
     proc = cli("line", "show", "+41225550201", "--as", "adm", ok=False)
     assert proc.returncode != 0 and "no such line" in proc.stderr
     proc = cli("--as", "alice", "line", "credentials", "+41215550101", ok=False)
-    assert proc.returncode != 0 and "may not" in proc.stderr
+    assert proc.returncode != 0 and "ask your vPBX administrator" in proc.stderr
     proc = cli("--as", "ghost", "line", "list", ok=False)
     assert "no such account" in proc.stderr
     engine = make_engine(settings.db_url)

@@ -73,7 +73,7 @@ def test_end_user_gets_a_new_key_for_their_own_device_after_confirming(app, worl
     at.button(key="dv_new_key").click().run()
     assert access_key(engine, world.desk_a1) == before  # asked first, nothing changed yet
     question = at.warning[0].value
-    assert "Yealink T46U — Bureau Alice" in question and "current URL stops answering" in question
+    assert "Yealink T46U — Bureau Alice" in question and "current URL stops working at once" in question
     at.button(key="dv_confirm_yes").click().run()
     assert not at.exception
     assert access_key(engine, world.desk_a1) not in (None, before)
