@@ -26,12 +26,15 @@ the one `file_names` lists. Web phones and DECT handsets have no file: `file_nam
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import jinja2
 from markupsafe import Markup
+from sqlalchemy import select
+from sqlalchemy.orm import contains_eager, object_session
 
 from core.catalogue import TEMPLATE_DIR, Catalogue, DeviceModel, Family, FileSpec, default_catalogue
 from core.errors import NotFound, ValidationError
@@ -117,7 +120,7 @@ class Renderer:
         if match is None:
             raise NotFound("no_such_file", "file", model=model.label, name=name)
         file_name, spec = match
-        ctx = build_context(self.settings, self.catalogue, device, model, file_name)
+        ctx = build_context(self.settings, self.catalogue, device, model, file_name, self._handsets(device, model))
         text = self._template(family, spec).render(**self._variables(model, ctx))
         return RenderedFile(file_name, text.encode("utf-8"), family.content_type)
 
@@ -186,6 +189,16 @@ class Renderer:
         if family is None:
             raise NotFound("family_unknown", "family", family=model.family)
         return model, family
+
+    @staticmethod
+    def _handsets(device: Device, model: DeviceModel) -> Sequence[Device] | None:
+        """A DECT base's handsets, each with its own line, in one statement: a base of a multi-line system
+        carries handsets of many lines, and lazy loading would read each one's line apart."""
+        session = object_session(device)
+        if model.kind != "dect_base" or session is None:
+            return None
+        on_base = select(Device).join(Device.line).options(contains_eager(Device.line))
+        return session.scalars(on_base.where(Device.base_station_id == device.id).order_by(Device.id)).all()
 
     def _params(self, model: DeviceModel) -> dict[str, Any]:
         fam = self.catalogue.families.get(model.family)
