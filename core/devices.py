@@ -29,7 +29,7 @@ from core.dhcp import dhcp_for_model
 from core.errors import NotFound, Problems, ValidationError
 from core.lines import find_line
 from core.models import Device, Line, RedirectionJob, RetiredKey
-from core.permissions import Actor, require_device, require_new_key, scope_lines
+from core.permissions import Actor, can_see_line, require_device, require_new_key, scope_lines
 from core.settings import current_settings
 from core.views import device_view, device_views
 
@@ -121,15 +121,20 @@ def model_fields(model: DeviceModel) -> frozenset[str]:
 
 
 def _check_base(
-    session: Session, handset: DeviceModel, line: Line, base_id: int | None, device_id: int | None
+    session: Session, actor: Actor, handset: DeviceModel, line: Line, base_id: int | None, device: Device | None
 ) -> Device:
-    """A handset's base: a device of the same line, of a model the handset accepts, with a free slot."""
+    """A handset's base: a base of the handset line's vPBX, on any of its lines (a multi-cell or multi-line
+    DECT system: the base's file carries each handset's own account), of a model the handset accepts, with
+    a free slot. A base the actor may not see (another vPBX's, an end user's other lines') is refused as
+    the same unknown base as a missing one: no other customer's device is revealed. The base the handset
+    (`device`, None when adding) is already on stays acceptable."""
     if base_id is None:
         raise ValidationError("base_required", "base")
     base = session.get(Device, int(base_id))
-    if base is None:
-        raise ValidationError("base_other_line", "base")
-    others = Device.base_station_id == base.id, Device.id != (device_id or -1)
+    current = device.base_station_id if device is not None else None
+    if base is None or base.line.vpbx_id != line.vpbx_id or not (can_see_line(actor, base.line) or base.id == current):
+        raise ValidationError("base_unknown", "base", base=base_id)
+    others = Device.base_station_id == base.id, Device.id != (device.id if device is not None else -1)
     used = session.scalar(select(func.count()).select_from(Device).where(*others))
     check_base(handset, line, base.line, base.model_id, used or 0)
     return base
@@ -137,9 +142,10 @@ def _check_base(
 
 def check_base(handset: DeviceModel, line: Line, base_line: Line, base_model_id: str, used: int) -> None:
     """The base rules without the database (add_device and the bulk import, which loads bases once):
-    the base's line and model, and `used`: how many other handsets it has."""
-    if base_line.id != line.id:
-        raise ValidationError("base_other_line", "base")
+    the base's vPBX (any of its lines: a multi-cell or multi-line DECT system), its model, and `used`: how
+    many other handsets it has, on every line."""
+    if base_line.vpbx_id != line.vpbx_id:
+        raise ValidationError("base_unknown", "base", base=base_line.id)
     if base_model_id not in handset.compatible_bases:
         raise ValidationError("base_incompatible", "base", model=handset.label, base=base_model_id)
     base_model = default_catalogue().get(base_model_id)
@@ -263,7 +269,7 @@ def add_device(
     _mac_unique(session, values.mac, line.vpbx_id, None)
     base_device = None
     if model.kind == "dect_handset":
-        base_device = _check_base(session, model, line, base, None)
+        base_device = _check_base(session, actor, model, line, base, None)
     elif base is not None:
         raise ValidationError("base_only_handsets", "base")
     device = values.new_device(model)
@@ -323,12 +329,12 @@ def update_device(session: Session, actor: Actor, device_id: int, **changes: Any
         if model.kind != "dect_handset":
             raise ValidationError("base_only_handsets", "base")
         old_base = device.base_station
-        device.base_station = _check_base(session, model, device.line, changes["base"], device.id)
+        device.base_station = _check_base(session, actor, model, device.line, changes["base"], device)
         if old_base is not None and old_base is not device.base_station:
             old_base.bump_revision()  # one handset fewer on its file
     if "model_id" in changes and changes["model_id"] and changes["model_id"] != device.model_id:
         if model.kind == "dect_handset":
-            _check_base(session, model, device.line, device.base_station_id, device.id)
+            _check_base(session, actor, model, device.line, device.base_station_id, device)
         device.model_id = model.id
         if not changes.get("expansion"):
             changes["expansion"] = (
@@ -418,10 +424,11 @@ def delete_device(session: Session, actor: Actor, device_id: int) -> None:
 
 
 def get_device(session: Session, actor: Actor, device_id: int) -> dict[str, Any]:
-    """The device's view, with `bootstrap_dhcp`: for a model without a redirection service, the DHCP options
-    that lead a factory phone to its bootstrap while Provisioning MAC is `once` (core.dhcp; [] otherwise)."""
-    device = find_device(session, actor, device_id)
-    return {**device_view(device), "bootstrap_dhcp": dhcp_for_model(device.model_id)}
+    """The device's view (a base's handsets with their lines in one statement whatever their number), with
+    `bootstrap_dhcp`: for a model without a redirection service, the DHCP options that lead a factory phone to
+    its bootstrap while Provisioning MAC is `once` (core.dhcp; [] otherwise)."""
+    view = device_views(session, [find_device(session, actor, device_id)])[0]
+    return {**view, "bootstrap_dhcp": dhcp_for_model(view["model"])}
 
 
 def list_devices(session: Session, actor: Actor, line_ref: int | str | None = None) -> list[dict[str, Any]]:
@@ -456,11 +463,29 @@ def manual_steps(session: Session, actor: Actor, device_id: int, lang: str) -> s
 
 
 def compatible_bases(
-    session: Session, actor: Actor, line_ref: int | str, handset_model_id: str
+    session: Session, actor: Actor, line_ref: int | str, handset_model_id: str, device_id: int | None = None
 ) -> list[dict[str, Any]]:
-    """The line's bases a handset of this model can join (for the "Station de base" choice)."""
+    """The bases a handset of this model on this line can join (the "Station de base" choice): the bases of
+    the line's vPBX the actor may see, on any line, of a model the handset accepts, with a free slot (`free`).
+    `device_id`, a handset being changed: its own slot counts as free and its current base is always
+    offered (so a form never moves it by default). The line's own bases first; a constant number of
+    statements whatever the vPBX's size."""
     line = find_line(session, actor, line_ref)
     model = default_catalogue().get(handset_model_id)
     if model is None or model.kind != "dect_handset":
         raise NotFound("not_a_handset", "model", model=handset_model_id)
-    return device_views(session, [d for d in line.devices if d.model_id in model.compatible_bases])
+    handset = find_device(session, actor, device_id) if device_id is not None else None
+    eager = contains_eager(Device.line).contains_eager(Line.vpbx)
+    stmt = select(Device).join(Device.line).join(Line.vpbx).options(eager)
+    found = session.scalars(
+        scope_lines(actor, stmt).where(Line.vpbx_id == line.vpbx_id, Device.model_id.in_(model.compatible_bases))
+    ).all()
+    current = handset.base_station if handset is not None else None
+    if current is not None and current not in found:
+        found = [*found, current]  # a base outside the actor's sight the handset is already on
+    offered = []
+    for view in device_views(session, found):
+        free = view["max_handsets"] - len([h for h in view["handsets"] if h != device_id])
+        if free > 0 or (current is not None and view["id"] == current.id):
+            offered.append({**view, "free": free})
+    return sorted(offered, key=lambda b: (b["line_id"] != line.id, b["line"], b["id"]))

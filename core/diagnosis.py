@@ -2,7 +2,7 @@
 
 `load_facts(session, actor, device_id, now)` reads everything the rules need in a constant number
 of indexed statements (tests/core/test_diagnosis.py and test_statement_counts.py count them): the
-device with its line, the line's devices (its base and handsets live on the same line), the device's
+device with its line, the line's devices and a handset's base (on any line of the vPBX), the device's
 newest access-log rows and its newest requests with a retired key (device_id index), its last
 successful fetch, its key rotations (retired_key: the time only, never the key or its hash), the
 line's bindings, the line's newest registration history (`WHERE line_id = ? ORDER BY id DESC LIMIT N`
@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.orm import Session, contains_eager
 
 from core import event_kinds, heartbeat
@@ -248,10 +248,14 @@ def load_facts(session: Session, actor: Actor, device_id: int, now: datetime) ->
     device = require_device(actor, session.scalars(stmt).one_or_none())
     line = device.line
     catalogue = default_catalogue()
-    on_line = session.scalars(select(Device).where(Device.line_id == line.id).order_by(Device.id)).all()
+    # The line's devices and, in the same statement, a handset's base (it may be on another line of the vPBX).
+    read = session.scalars(
+        select(Device).where(or_(Device.line_id == line.id, Device.id == device.base_station_id)).order_by(Device.id)
+    ).all()
+    on_line = [d for d in read if d.line_id == line.id]
     candidates = [(d.id, d.mac, d.last_access_ip) for d in on_line]
     registering = tuple(d.id for d in on_line if (m := catalogue.get(d.model_id)) is not None and m.registers)
-    base = next((d for d in on_line if d.id == device.base_station_id), None)
+    base = next((d for d in read if d.id == device.base_station_id), None)
     accesses = _newest_accesses(session, ACCESS_ROWS, AccessLog.device_id == device.id)
     last_fetch, old_keys = (
         _newest_accesses(session, limit, AccessLog.device_id == device.id, AccessLog.reason == reason)

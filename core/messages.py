@@ -72,7 +72,7 @@ MESSAGES: dict[str, str] = {
     "module_count_range": "a {model} takes {min} to {max} {module} modules",
     "model_lacks_field": "a {model} has no {what}",
     "base_required": "a DECT handset needs its base station",
-    "base_other_line": "the base station must be a device of the same line",
+    "base_unknown": "there is no base station {base} among this vPBX's devices",
     "base_incompatible": "a {model} does not work with a {base}",
     "base_full": "this base already has its {max} handsets",
     "base_only_handsets": "only DECT handsets have a base station",

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, contains_eager
 
 from core.call_control import block_enforced_by
 from core.catalogue import default_catalogue
@@ -36,9 +36,27 @@ def line_view(line: Line, device_count: int | None = None) -> dict[str, Any]:
     }
 
 
-def device_view(d: Device, handsets: list[int] | None = None) -> dict[str, Any]:
-    """`handsets` (ids) from `device_views`' one query spares the lazy `d.handsets` per device."""
+def device_ref(d: Device) -> dict[str, Any]:
+    """A device named in another's view (a handset's base, a base's handsets): what a support agent tells
+    bases apart by (model, label, MAC) and the line it is on (a DECT system spans its vPBX's lines)."""
     model = default_catalogue().get(d.model_id)
+    return {
+        "id": d.id,
+        "model_label": model.label if model else d.model_id,
+        "label": d.label,
+        "mac": d.mac,
+        "line": d.line.number,
+        "line_id": d.line_id,
+        "extension": d.line.extension,
+        "display_name": d.line.display_name,
+    }
+
+
+def device_view(d: Device, handsets: Sequence[Device] | None = None) -> dict[str, Any]:
+    """`handsets` (loaded with their lines) from `device_views`' one query spares the lazy `d.handsets` per
+    device; a handset's base comes from the session's identity map when `device_views` has loaded it."""
+    model = default_catalogue().get(d.model_id)
+    on_base = d.handsets if handsets is None else handsets
     return {
         "id": d.id,
         "line": d.line.number,
@@ -54,7 +72,10 @@ def device_view(d: Device, handsets: list[int] | None = None) -> dict[str, Any]:
         "provisioning_mac": d.provisioning_mac,
         "url": device_url(current_settings(), d),
         "base_station": d.base_station_id,
-        "handsets": [h.id for h in d.handsets] if handsets is None else handsets,
+        "base": device_ref(d.base_station) if d.base_station is not None else None,
+        "handsets": [h.id for h in on_base],
+        "handset_details": [device_ref(h) for h in on_base],
+        "max_handsets": model.max_handsets if model else 0,
         "label": d.label,
         "username": d.username,
         "expansion": {"model": d.expansion_model_id, "count": d.expansion_count} if d.expansion_model_id else None,
@@ -75,17 +96,26 @@ IN_CHUNK = 500  # ids per IN (...) list: well under SQLite's and PostgreSQL's bo
 
 
 def device_views(session: Session, devices: Sequence[Device]) -> list[dict[str, Any]]:
-    """`device_view` of many devices with one more statement (per 500 DECT bases), not one per device.
+    """`device_view` of many devices with a constant number of statements (per 500 ids), not one per device.
 
-    Callers load the devices with their line and vPBX (joined, or already in the session); only DECT
-    bases have handsets (a handset's base must be a compatible base), so only theirs are read.
+    Callers load the devices with their line and vPBX (joined, or already in the session). Only DECT
+    bases have handsets (a handset's base must be a compatible base), so only theirs are read, each with
+    its line (a base carries handsets of any line of its vPBX); a handset's base on a line outside the
+    list is read with its line too, so `device_view` finds it in the identity map.
     """
     catalogue = default_catalogue()
     bases = [d.id for d in devices if (m := catalogue.get(d.model_id)) is None or m.kind == "dect_base"]
-    handsets: dict[int | None, list[int]] = {base_id: [] for base_id in bases}  # keys: the IN list's ids
-    for start in range(0, len(bases), IN_CHUNK):
-        chunk = bases[start : start + IN_CHUNK]
-        query = select(Device.base_station_id, Device.id).where(Device.base_station_id.in_(chunk)).order_by(Device.id)
-        for base_id, handset_id in session.execute(query):
-            handsets[base_id].append(handset_id)
+    handsets: dict[int | None, list[Device]] = {base_id: [] for base_id in bases}  # keys: the IN list's ids
+    with_line = select(Device).join(Device.line).options(contains_eager(Device.line))
+    for chunk in _chunks(bases):
+        for handset in session.scalars(with_line.where(Device.base_station_id.in_(chunk)).order_by(Device.id)):
+            handsets[handset.base_station_id].append(handset)
+    listed = {d.id for d in devices}
+    elsewhere = sorted({d.base_station_id for d in devices if d.base_station_id is not None} - listed)
+    for chunk in _chunks(elsewhere):
+        session.scalars(with_line.where(Device.id.in_(chunk))).all()
     return [device_view(d, handsets.get(d.id, [])) for d in devices]
+
+
+def _chunks(ids: Sequence[int]) -> list[Sequence[int]]:
+    return [ids[start : start + IN_CHUNK] for start in range(0, len(ids), IN_CHUNK)]

@@ -16,7 +16,7 @@ from core.permissions import Actor
 from dashboard.db import tx
 from dashboard.dhcp_hint import dhcp_hint_for
 from dashboard.i18n import t
-from dashboard.widgets import ERRORS_KEY, call, device_name, field_error, other_errors
+from dashboard.widgets import ERRORS_KEY, call, dect_label, device_name, field_error, other_errors
 
 DELETE_FLAG = "delete_device_id"
 ADD_FIELDS = ("model", "mac", "label", "base", "provisioning_mac", "expansion")
@@ -32,9 +32,12 @@ def _models(kind: str) -> list[DeviceModel]:
     return sorted(default_catalogue().models(kind), key=lambda m: (m.vendor, m.model))
 
 
-def _bases(actor: Actor, line_id: int, model_id: str) -> dict[int, str]:
+def _bases(actor: Actor, line_id: int, model_id: str, handset_id: int | None = None) -> dict[int, str]:
+    """The vPBX's compatible bases with a free slot, on any line (core.devices.compatible_bases), each named
+    so a support agent tells them apart: label, MAC, line, free slots."""
     with tx() as s:
-        return {b["id"]: device_name(b) for b in devices.compatible_bases(s, actor, line_id, model_id)}
+        offered = devices.compatible_bases(s, actor, line_id, model_id, handset_id)
+    return {b["id"]: dect_label(b, b["free"]) for b in offered}
 
 
 def _version(base: str) -> int:
@@ -183,7 +186,7 @@ def edit_device_form(actor: Actor, device: dict[str, Any]) -> bool:
                 dhcp_hint_for(model.id, key=f"{key}_dhcp")
         field_error("provisioning_mac", scope)
     if "base" in fields:
-        bases = _bases(actor, device["line_id"], model.id)
+        bases = _bases(actor, device["line_id"], model.id, device["id"])
         ids = list(bases)
         changes["base"] = st.selectbox(
             t("base_station"), ids, index=ids.index(device["base_station"]) if device["base_station"] in ids else 0,

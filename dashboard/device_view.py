@@ -34,6 +34,7 @@ from dashboard.widgets import (
     call,
     choose_device,
     choose_line,
+    dect_label,
     device_from_url,
     device_name,
     field_error,
@@ -108,6 +109,19 @@ def parameters(device: dict[str, Any], line: dict[str, Any], registered: bool) -
     st.markdown("\n".join(f"- **{name}**{colon} {value}" for name, value in rows))
     if device["provisioning_mac"] == ProvisioningMac.ONCE:  # without a redirection service: which DHCP options
         show_dhcp(device.get("bootstrap_dhcp") or [], key="dv_dhcp")
+
+
+def dect_section(device: dict[str, Any]) -> None:
+    """A DECT system spans its vPBX's lines: a handset names its base and the base's line; a base lists its
+    handsets, each with its own line (the account the base's file carries for it)."""
+    if device["kind"] == "dect_handset":
+        st.subheader(t("base_station"))
+        st.markdown(f"- {dect_label(device['base'])}" if device["base"] else "—")
+    elif device["kind"] == "dect_base":
+        st.subheader(t("dect_handsets", count=len(device["handset_details"]), max=device["max_handsets"]))
+        if not device["handset_details"]:
+            st.caption(t("dect_no_handsets"))
+        st.markdown("\n".join(f"- {dect_label(h)}" for h in device["handset_details"]))
 
 
 # -- actions ------------------------------------------------------------------------------------------
@@ -235,13 +249,14 @@ def fix_mac(actor: Actor, device: dict[str, Any], f: Finding, fid: str) -> None:
 
 
 def attach_base(actor: Actor, device: dict[str, Any], fid: str) -> None:
-    """The line's bases this handset can join (devices.compatible_bases), saved as its base."""
+    """The vPBX's bases this handset can join, on any line (devices.compatible_bases), saved as its base."""
     with tx() as s:
-        bases = {b["id"]: b for b in devices.compatible_bases(s, actor, device["line_id"], device["model"])}
+        offered = devices.compatible_bases(s, actor, device["line_id"], device["model"], device["id"])
+    bases = {b["id"]: dect_label(b, b["free"]) for b in offered}
     if not bases:
         st.caption(t("dv_no_base"))
         return
-    chosen = st.selectbox(t("base_station"), list(bases), format_func=lambda i: device_name(bases[i]),
+    chosen = st.selectbox(t("base_station"), list(bases), format_func=bases.get,
                           index=None, placeholder=t("choose"), key=f"dv_{fid}_base")  # fmt: skip
     field_error("base", SCOPE)
     if st.button(t("dv_do_attach_base"), key=f"dv_{fid}_attach_base", type="primary", disabled=chosen is None):
@@ -305,6 +320,7 @@ def device_page(actor: Actor) -> None:
     diagnosis = diagnosis_section(actor, device, registered)  # the verdict first
     manual_buttons(actor, device, registered, line["pstn_block_enforced_by"])
     parameters(device, line, registered)
+    dect_section(device)
     device_diagnosis.timeline(diagnosis)
     alerts_expander(actor, device["id"])  # its fraud alerts and their evidence: dashboard/device_alerts.py
     show_if_open(actor, [device])

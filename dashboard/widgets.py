@@ -101,6 +101,16 @@ def device_name(device: dict[str, Any]) -> str:
     return f"{device['model_label']}{label}"
 
 
+def dect_label(ref: dict[str, Any], free: int | None = None) -> str:
+    """A base or handset as a support agent tells them apart: model and label, MAC, the line it is on (a DECT
+    system spans its vPBX's lines); `free`: a base's free slots, where one is chosen."""
+    device = t(
+        "dect_device", name=device_name(ref), mac=ref["mac"] or "—", extension=ref.get("extension") or "—",
+        number=ref["line"], display=ref.get("display_name") or "",
+    ).strip()  # fmt: skip
+    return device if free is None else t("dect_free", device=device, free=free)
+
+
 def choose_device(candidates: dict[int, dict[str, Any]], key: str, on_change: Callable[[], None] | None = None) -> int:
     """The device picker of one line's devices (id -> view); a choice left from another line starts over."""
     if st.session_state.get(key) not in candidates:

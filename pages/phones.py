@@ -14,7 +14,7 @@ from dashboard.line_form import display_name_form
 from dashboard.respond_panel import lost_data
 from dashboard.setup_dialog import open_setup, show_if_open
 from dashboard.unsaved import leave_guard
-from dashboard.widgets import choose_line, device_name, other_errors, when
+from dashboard.widgets import choose_line, dect_label, device_name, other_errors, when
 
 actor = require_login()  # first statement of every page: no login, no data
 
@@ -34,6 +34,7 @@ with tx() as s:
 visible = detail["devices"]
 registered = registered_devices(detail["registrations"], [d["id"] for d in visible])
 
+kinds = {d["kind"] for d in visible}
 if not visible:
     st.info(t("no_devices"))
 else:
@@ -46,6 +47,9 @@ else:
                 t("last_access"): when((d["last_access"] or {}).get("at")),
                 t("last_access_ip"): (d["last_access"] or {}).get("ip") or "",
                 t("registration"): t("registered") if d["id"] in registered else t("not_registered"),
+                # A DECT system spans the vPBX's lines: which base (and its line) a handset uses, a base's handsets.
+                **({t("base_station"): dect_label(d["base"]) if d["base"] else ""} if "dect_handset" in kinds else {}),
+                **({t("handsets"): " ; ".join(map(dect_label, d["handset_details"]))} if "dect_base" in kinds else {}),
             }
             for d in visible
         ],

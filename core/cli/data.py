@@ -139,24 +139,35 @@ def _device_options(p: argparse.ArgumentParser, adding: bool) -> None:
     # Only a person's choices: `done` is set by the first key fetch (update_device refuses it by name).
     choices = CHOSEN_PROVISIONING_MAC if adding else tuple(ProvisioningMac)
     p.add_argument("--provisioning-mac", choices=[state.value for state in choices])
-    p.add_argument("--base", type=int, metavar="DEVICE_ID", help="base station of a DECT handset")
+    base_help = "base station of a DECT handset: a compatible base on any line of its vPBX (see device bases)"
+    p.add_argument("--base", type=int, metavar="DEVICE_ID", help=base_help)
     p.add_argument("--label")
     p.add_argument("--expansion", metavar="MODULE_ID:COUNT")
     if not adding:
         p.add_argument("--model", dest="model_id")
 
 
+def _ref_text(r: dict[str, Any]) -> str:
+    """A base or handset as a support agent tells them apart: id, model, label, MAC, line."""
+    label = f' "{r["label"]}"' if r["label"] else ""
+    ext = f" ({r['extension']})" if r["extension"] else ""
+    return f"{r['id']} {r['model_label']}{label} MAC {r['mac'] or '-'} on line {r['line']}{ext}"
+
+
 def _device_text(d: dict[str, Any]) -> str:
     last = d["last_access"]
-    return "\n".join(
-        [
-            f"device {d['id']}: {d['model_label']} ({d['kind']}) on line {d['line']}",
-            f"  MAC: {d['mac'] or '-'}   Provisioning MAC: {d['provisioning_mac']}",
-            f"  URL: {d['url'] or '(configured through its base / no file)'}",
-            f"  base station: {d['base_station'] or '-'}   handsets: {', '.join(map(str, d['handsets'])) or '-'}",
-            f"  last access: {last['at'] + ' from ' + last['ip'] if last else 'never'}",
-        ]
-    )
+    rows = [
+        f"device {d['id']}: {d['model_label']} ({d['kind']}) on line {d['line']}",
+        f"  MAC: {d['mac'] or '-'}   Provisioning MAC: {d['provisioning_mac']}",
+        f"  URL: {d['url'] or '(configured through its base / no file)'}",
+    ]
+    if d["kind"] == "dect_handset":
+        rows.append(f"  base station: {_ref_text(d['base']) if d['base'] else '-'}")
+    if d["kind"] == "dect_base":
+        rows.append(f"  handsets ({len(d['handsets'])}/{d['max_handsets']}):")
+        rows += [f"    {_ref_text(h)}" for h in d["handset_details"]] or ["    -"]
+    rows.append(f"  last access: {last['at'] + ' from ' + last['ip'] if last else 'never'}")
+    return "\n".join(rows)
 
 
 def cmd_device_add(ctx: Context, args: argparse.Namespace) -> None:
@@ -199,6 +210,11 @@ def cmd_device_list(ctx: Context, args: argparse.Namespace) -> None:
             f"{d['provisioning_mac']:<5} {d['last_access']['at'] if d['last_access'] else 'never'}"
         ),
     )
+
+
+def cmd_device_bases(ctx: Context, args: argparse.Namespace) -> None:
+    rows = _run(ctx, devices.compatible_bases, args.line, args.model, args.handset)
+    ctx.out_rows(rows, lambda b: f"{_ref_text(b)}   free slots: {b['free']}")
 
 
 def cmd_device_new_key(ctx: Context, args: argparse.Namespace) -> None:
@@ -339,6 +355,11 @@ def register(commands: Commands) -> None:
         p.add_argument("id", type=int)
     p = commands.command("list", cmd_device_list, "list devices", group="device")
     p.add_argument("--line")
+    p = commands.command("bases", cmd_device_bases, "the bases a DECT handset of a line can join (any line of its "
+                         "vPBX, free slots)", group="device")  # fmt: skip
+    p.add_argument("--line", required=True)
+    p.add_argument("--model", required=True, metavar="HANDSET_MODEL_ID")
+    p.add_argument("--handset", type=int, metavar="DEVICE_ID", help="a handset being moved: its current base too")
 
     commands.group("key", "function key commands")
     p = commands.command("set", cmd_key_set, "program a key", group="key")

@@ -39,6 +39,8 @@ from typing import Any
 
 import jinja2
 from markupsafe import Markup
+from sqlalchemy import select
+from sqlalchemy.orm import contains_eager, object_session
 
 from core.catalogue import TEMPLATE_DIR, XML, Catalogue, DeviceModel, Family, FileSpec, default_catalogue
 from core.dhcp import dhcp_options
@@ -135,7 +137,8 @@ class Renderer:
         if match is None:
             raise NotFound("no_such_file", "file", model=model.label, name=name)
         file_name, spec = match
-        ctx = mask_secrets(build_context(self.settings, self.catalogue, device, model, file_name), hidden)
+        ctx = build_context(self.settings, self.catalogue, device, model, file_name, self._handsets(device, model))
+        ctx = mask_secrets(ctx, hidden)
         if family.phonebook is not None:
             url = f"{ctx.derived.base_url}{family.phonebook.pattern}"
             ctx = replace(ctx, derived=replace(ctx.derived, phonebook_url=url, phonebook_title=device.line.vpbx.name))
@@ -240,6 +243,16 @@ class Renderer:
         if family is None:
             raise NotFound("family_unknown", "family", family=model.family)
         return model, family
+
+    @staticmethod
+    def _handsets(device: Device, model: DeviceModel) -> Sequence[Device] | None:
+        """A DECT base's handsets, each with its own line, in one statement: a base of a multi-line system
+        carries handsets of many lines, and lazy loading would read each one's line apart."""
+        session = object_session(device)
+        if model.kind != "dect_base" or session is None:
+            return None
+        on_base = select(Device).join(Device.line).options(contains_eager(Device.line))
+        return session.scalars(on_base.where(Device.base_station_id == device.id).order_by(Device.id)).all()
 
     def _params(self, model: DeviceModel) -> dict[str, Any]:
         fam = self.catalogue.families.get(model.family)

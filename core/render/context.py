@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import zoneinfo
+from collections.abc import Sequence
 from dataclasses import dataclass, fields, is_dataclass, replace
 from datetime import datetime
 from pathlib import Path
@@ -227,8 +228,15 @@ def derived_values(settings: Settings, device: Device, file_name: str, time: Tim
 
 
 def build_context(
-    settings: Settings, catalogue: Catalogue, device: Device, model: DeviceModel, file_name: str
+    settings: Settings,
+    catalogue: Catalogue,
+    device: Device,
+    model: DeviceModel,
+    file_name: str,
+    base_handsets: Sequence[Device] | None = None,
 ) -> RenderContext:
+    """`base_handsets`: a base's handsets with their lines already loaded (Renderer.render reads them in one
+    statement); None reads `device.handsets` lazily (a statement per handset on another line)."""
     mac = device.mac
     line = device.line
     voicemail = voicemail_code(line.vpbx.voicemail_access, line.extension or line.number)
@@ -238,7 +246,8 @@ def build_context(
         for n in range(1, device.expansion_count + 1):
             modules.append(ModuleCtx(n, module_model, _slots(device, n, module_model.keys, voicemail)))
     handsets = []
-    for slot, h in enumerate(device.handsets[: model.max_handsets], start=1):
+    on_base = device.handsets if base_handsets is None else base_handsets
+    for slot, h in enumerate(on_base[: model.max_handsets], start=1):
         h_model = catalogue.get(h.model_id)
         if h_model is None:
             continue  # a model removed from the catalogue: the handset is left out, not guessed

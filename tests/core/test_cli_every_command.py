@@ -151,6 +151,7 @@ def _session(cli: Cli, engine: Engine) -> None:
     assert cli.json("device", "set", dev, "--label", "Reception")["label"] == "Reception"
     assert cli.json("device", "show", dev)["label"] == "Reception"
     assert [x["id"] for x in cli.json("device", "list", "--line", "+41215550101")] == [d["id"]]
+    assert cli.json("device", "bases", "--line", "+41215550102", "--model", "yealink-w56h") == []  # test_dect_cli.py
     assert cli.json("device", "files", dev) == ["y000000000108.cfg", "805ec0010203.cfg"]
     report = cli.json("device", "diagnose", dev)  # added a moment ago, never fetched: a fault, still exit 0
     assert (report["device"], report["verdict"]) == (d["id"], "fault")

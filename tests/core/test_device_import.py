@@ -133,8 +133,8 @@ def test_a_base_already_in_the_vpbx_and_its_handset_limit(engine, seed):
         revision = s.get(Device, base["id"]).config_revision
     text = HEADER + f"{A1},yealink-w56h,,,,,,,805EC00000BA,,\n" * 2 + f"{A2},yealink-w56h,,,,,,,805EC00000BA,,\n"
     report = _import(engine, seed.admin_a, text, dry_run=True)
-    assert _found(report) == {(3, "base", "base_full"), (4, "base", "base_other_line")}
-    assert _import(engine, seed.admin_a, HEADER + f"{A1},yealink-w56h,,,,,,,805EC00000BA,,\n").ok
+    assert _found(report) == {(3, "base", "base_full"), (4, "base", "base_full")}  # every line's handsets count
+    assert _import(engine, seed.admin_a, HEADER + f"{A2},yealink-w56h,,,,,,,805EC00000BA,,\n").ok  # another line
     with transaction(engine) as s:
         assert len(s.get(Device, base["id"]).handsets) == 10
         assert s.get(Device, base["id"]).config_revision > revision  # its file lists one more handset

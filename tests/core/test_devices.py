@@ -82,12 +82,12 @@ def test_mac_unique_among_devices(engine, provider, seed):
 
 def test_handset_rules(engine, provider, seed):
     base = _add(engine, provider, seed.line_a1, "yealink-w70b", mac="805EC0000002")
-    other_line_base = _add(engine, provider, seed.line_a2, "yealink-w70b", mac="805EC0000003")
+    other_vpbx_base = _add(engine, provider, seed.line_b1, "yealink-w70b", mac="805EC0000003")
     h = _add(engine, provider, seed.line_a1, "yealink-w56h", base=base["id"])
     assert h["url"] is None and h["base_station"] == base["id"]
-    with pytest.raises(ValidationError) as err:
-        _add(engine, provider, seed.line_a1, "yealink-w56h", base=other_line_base["id"])
-    assert err.value.code == "base_other_line"
+    with pytest.raises(ValidationError) as err:  # other lines of the vPBX: tests/core/test_dect.py
+        _add(engine, provider, seed.line_a1, "yealink-w56h", base=other_vpbx_base["id"])
+    assert err.value.code == "base_unknown"
     desk = _add(engine, provider, seed.line_a1, "yealink-t46u")
     with pytest.raises(ValidationError) as err:
         _add(engine, provider, seed.line_a1, "yealink-w56h", base=desk["id"])
