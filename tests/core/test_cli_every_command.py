@@ -205,7 +205,7 @@ def _session(cli: Cli, engine: Engine) -> None:
     assert commands == [(d["id"], "reboot", "pending"), (d["id"], "resync", "pending")]
 
     assert cli.json("key", "choices", dev) == {  # Bob's line has no extension: its number is offered
-        "lines": [{"value": "101", "extension": "101", "number": "+41215550101", "name": ""},
+        "lines": [{"value": "101", "extension": "101", "number": "+41215550101", "name": "Alice M."},
                   {"value": "+41215550102", "extension": None, "number": "+41215550102", "name": "Bob"}],
         "voicemail": "*97101",
         "voicemail_access": "*97",
