@@ -281,6 +281,7 @@ PRODUCT = re.compile(
 # Names quoted in the manual steps are the phone's own menus and buttons, in the phone's language:
 # **Settings → Auto Provision**, `code`, « Only Accept Trusted Certificates ».
 QUOTED = re.compile(r"\*\*[^*]+\*\*|`[^`]*`|«[^»]*»")
+HEX_ID = re.compile(r"\b[0-9a-f]{16,}\b")  # an element's random id (a download's file): "…01be3d…" is no word
 
 
 LANGUAGE_NAMES = {TEXTS[code]["language_name"] for code in LANGS}  # each language named in itself
@@ -292,7 +293,7 @@ def leaks(texts: list[str], lang: str) -> list[str]:
     for text in texts:
         if text in LANGUAGE_NAMES:
             continue
-        plain = PRODUCT.sub(" ", QUOTED.sub(" ", text))
+        plain = PRODUCT.sub(" ", QUOTED.sub(" ", HEX_ID.sub(" ", text)))
         words = {w.lower() for w in re.findall(r"[^\W\d_]+(?:'[^\W\d_]+)?", plain)}
         words |= {w.split("'")[-1] for w in words if "'" in w}  # d'appareil -> appareil
         hits = sorted(words & WORDS[lang])
