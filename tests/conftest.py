@@ -5,6 +5,8 @@ and actors of each role on seeded data."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +19,14 @@ from core.migrate import stamp_head
 from core.models import Base
 from core.permissions import Actor, system_actor
 from core.settings import Settings, current_settings
+
+
+def run_core(env: dict[str, str], *args: str, code: int | None = 0) -> subprocess.CompletedProcess[str]:
+    """`python -m core ARGS` as a user types it, in `env`; its exit code checked unless `code` is None."""
+    proc = subprocess.run([sys.executable, "-m", "core", *args], env=env, capture_output=True, text=True, timeout=120)
+    assert code is None or proc.returncode == code, (args, proc.stdout, proc.stderr)
+    return proc
+
 
 PG_URL = os.environ.get("VOIPADMIN_TEST_DB_URL")
 

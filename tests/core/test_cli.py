@@ -2,25 +2,21 @@
 
 import json
 import subprocess
-import sys
 
 import pytest
 from sqlalchemy import select
 
 from core.db import make_engine
 from core.models import AuditEvent
+from tests.conftest import run_core
 
 pytestmark = pytest.mark.db
 
 
 @pytest.fixture
 def cli(env, empty_engine):
-    def run(*args, ok=True):
-        proc = subprocess.run([sys.executable, "-m", "core", *args], env=env, capture_output=True, text=True,
-                              timeout=60)  # fmt: skip
-        if ok:
-            assert proc.returncode == 0, proc.stderr
-        return proc
+    def run(*args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
+        return run_core(env, *args, code=0 if ok else None)
 
     run("init")
     return run

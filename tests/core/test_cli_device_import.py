@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 
 import pytest
 from sqlalchemy import delete, func, select
 
 from core.db import make_engine, transaction
 from core.models import Device
+from tests.conftest import run_core
 
 pytestmark = pytest.mark.db
 
@@ -21,11 +21,8 @@ HEADER = "line,model,mac,label,username,provisioning_mac,admin_password,user_pas
 
 @pytest.fixture
 def cli(env, empty_engine):
-    def run(*args, code=0):
-        proc = subprocess.run([sys.executable, "-m", "core", *args], env=env, capture_output=True, text=True,
-                              timeout=120)  # fmt: skip
-        assert proc.returncode == code, (args, proc.stdout, proc.stderr)
-        return proc
+    def run(*args: str, code: int = 0) -> subprocess.CompletedProcess[str]:
+        return run_core(env, *args, code=code)
 
     run("init")
     run("vpbx", "add", "acme", "--domain", "acme.voip.example")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -14,6 +13,7 @@ from sqlalchemy import select, update
 from core import event_kinds as ek
 from core.db import make_engine, transaction
 from core.models import AccessLog, AuditEvent, Ban, Device, Line, RetiredKey
+from tests.conftest import run_core
 
 pytestmark = pytest.mark.db
 
@@ -21,10 +21,7 @@ pytestmark = pytest.mark.db
 @pytest.fixture
 def cli(env, empty_engine):
     def run(*args: str, code: int = 0) -> subprocess.CompletedProcess[str]:
-        proc = subprocess.run([sys.executable, "-m", "core", *args], env=env, capture_output=True, text=True,
-                              timeout=60)  # fmt: skip
-        assert proc.returncode == code, (args, proc.stdout, proc.stderr)
-        return proc
+        return run_core(env, *args, code=code)
 
     run("init")
     run("vpbx", "add", "acme", "--domain", "acme.voip.example")

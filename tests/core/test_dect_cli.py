@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 
 import pytest
+
+from tests.conftest import run_core
 
 pytestmark = pytest.mark.db
 
@@ -17,11 +18,7 @@ HALL, BOB = "+41215550101", "+41215550102"
 @pytest.fixture
 def cli(env, empty_engine):
     def run(*args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
-        proc = subprocess.run([sys.executable, "-m", "core", *args], env=env, capture_output=True, text=True,
-                              timeout=60)  # fmt: skip
-        if ok:
-            assert proc.returncode == 0, proc.stderr
-        return proc
+        return run_core(env, *args, code=0 if ok else None)
 
     run("init")
     run("vpbx", "add", "acme", "--domain", "acme.voip.example")

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from dataclasses import dataclass
 
 import pytest
@@ -24,6 +23,7 @@ from core.permissions import DEVICE_SECRETS, Actor, hidden_secrets
 from core.render import Renderer
 from core.render.context import MASK
 from core.settings import Settings
+from tests.conftest import run_core
 
 pytestmark = pytest.mark.db
 
@@ -112,10 +112,7 @@ def test_who_sees_which_password_of_a_file(engine, seed, provider):
 @pytest.fixture
 def cli(env, engine, phones):
     def run(*args: str, code: int = 0) -> subprocess.CompletedProcess[str]:
-        proc = subprocess.run([sys.executable, "-m", "core", *args], env=env, capture_output=True, text=True,
-                              timeout=60)  # fmt: skip
-        assert proc.returncode == code, (args, proc.stdout, proc.stderr)
-        return proc
+        return run_core(env, *args, code=code)
 
     return run
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 
 import pytest
 from sqlalchemy import select
@@ -17,6 +16,7 @@ from core.db import transaction
 from core.errors import NotFound, PermissionDenied
 from core.models import AuditEvent, Device, Line, RetiredKey
 from dashboard.error_texts import say
+from tests.conftest import run_core
 
 pytestmark = pytest.mark.db
 
@@ -102,10 +102,7 @@ def test_the_refusal_reads_plainly_in_both_languages():
 @pytest.fixture
 def cli(env, phones):
     def run(*args: str, code: int = 0) -> subprocess.CompletedProcess[str]:
-        proc = subprocess.run([sys.executable, "-m", "core", *args], env=env, capture_output=True, text=True,
-                              timeout=60)  # fmt: skip
-        assert proc.returncode == code, (args, proc.stdout, proc.stderr)
-        return proc
+        return run_core(env, *args, code=code)
 
     return run
 
