@@ -6,9 +6,12 @@ passes never read the same rows) and hands them to the rules. Only the new rows 
 the rules compare them with: the live alerts of the subjects they touch, per-minute tallies for the
 windowed rules, the places each device fetched from and each line registered from (`seen_place`).
 A pass costs a constant number of statements, whatever the number of rows (no query per row).
+It reads and evaluates first, then writes in a short transaction (`scan_origin`): on SQLite the
+database's one write lock is held for the writes only, not while the rules run.
 
-On PostgreSQL, rows younger than `SETTLE` seconds wait for the next pass: it commits ids out of order,
-and a cursor must not jump over a slower writer's lower id (SQLite, one writer at a time, needs no wait).
+A cursor must not jump over a slower writer's lower id: on PostgreSQL, which commits ids out of order,
+a pass reads only ids taken before it began, once the transactions then open have ended (`_claimable`);
+SQLite, one writer at a time, needs no wait.
 
 An alert is scoped like the data: `vpbx_id` is the vPBX of its line or device (a vPBX admin sees those),
 0 for a source's probing that touches no customer (the provider sees everything).
@@ -21,13 +24,15 @@ import hashlib
 import json
 import logging
 import re
+import time
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Engine, Table, and_, bindparam, case, delete, func, insert, null, select, update
+from sqlalchemy import Connection, Engine, Table, and_, bindparam, case, delete, func, insert, null, select, update
+from sqlalchemy import text as sql
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -46,6 +51,7 @@ from core.models import (
     Line,
     Registration,
     RegistrationEvent,
+    RollupCursor,
     SecurityEvent,
     SeenPlace,
 )
@@ -59,7 +65,9 @@ ALERT_ROLES = FRAUD_ROLES  # who sees alerts and acts on them (a vPBX admin: its
 OPEN, ACKNOWLEDGED, RESOLVED = "open", "acknowledged", "resolved"
 STATES = (OPEN, ACKNOWLEDGED, RESOLVED)
 LIVE = (OPEN, ACKNOWLEDGED)
-SETTLE = 2.0  # seconds, PostgreSQL: rows younger than this wait for the next pass (ids commit out of order)
+SETTLE = 2.0  # seconds, PostgreSQL: if a transaction stays open longer than SETTLE_WAIT, younger rows wait
+SETTLE_WAIT = 0.5  # seconds a PostgreSQL pass waits for the transactions open when it started to end
+RETRIES = 3  # evaluations of one batch whose live alerts changed meanwhile, before leaving it to the next pass
 INTERVAL = 1.0  # seconds between passes in serve: the lag stays under settle + INTERVAL + a pass
 BATCH = 5_000  # rows of one origin per transaction (bounds the IN lists of a pass well under the drivers' limits)
 EVIDENCE_KEPT = 25  # an alert keeps its first and its newest this many evidence rows
@@ -109,7 +117,10 @@ class Pass:
     facts: list[Fact]
     ref: datetime  # the batch's newest row: windows are measured from it (a replayed backlog keeps its times)
     live: dict[tuple[str, str], tuple[int, int]] = field(default_factory=dict)  # (rule, subject) -> (id, count)
+    asked: set[tuple[str, str]] = field(default_factory=set)  # the keys `live` was read for
     hits: dict[tuple[str, str], Hit] = field(default_factory=dict)
+    # Writes the rules want (tallies, seen places), run in the short write transaction after the reading.
+    later: list[Callable[[Session], None]] = field(default_factory=list)
 
     def hit(self, rule: Rule, subject: str, fact: Fact, **detail: Any) -> None:
         h = self.hits.get((rule.code, subject))
@@ -192,16 +203,20 @@ def _pattern_id(fact: Fact) -> str:
     return hashlib.sha256(f"{_shape(fact)}|{fact.user_agent}".encode()).hexdigest()[:16]
 
 
-def _load_live(p: Pass, keys: set[tuple[str, str]]) -> None:
+def _live_alerts(session: Session, keys: set[tuple[str, str]]) -> dict[tuple[str, str], tuple[int, int]]:
     if not keys:
-        return
-    subjects = {s for _, s in keys}
-    rows = p.session.execute(
+        return {}
+    rows = session.execute(
         select(Alert.rule, Alert.subject, Alert.id, Alert.count).where(
-            Alert.state != RESOLVED, Alert.subject.in_(subjects), Alert.rule.in_({r for r, _ in keys})
+            Alert.state != RESOLVED, Alert.subject.in_({s for _, s in keys}), Alert.rule.in_({r for r, _ in keys})
         )
     )
-    p.live.update({(r, s): (i, c) for r, s, i, c in rows})
+    return {(r, s): (i, c) for r, s, i, c in rows if (r, s) in keys}
+
+
+def _load_live(p: Pass, keys: set[tuple[str, str]]) -> None:
+    p.asked |= keys
+    p.live.update(_live_alerts(p.session, keys))
 
 
 # --- the rule families --------------------------------------------------------------------------------------
@@ -242,23 +257,31 @@ def _windowed(p: Pass, rules: Sequence[Rule]) -> None:
                 member = fact.source_ip if rule.family == "spread" else ""
                 counts[(rule.code, subject, member, _minute(fact.at))] += 1
                 matched[(rule.code, subject)].append(fact)
-    _upsert_tallies(p.session, counts)
+    p.later.append(lambda session: _upsert_tallies(session, counts))
     for rule in rules:
         subjects = {s for (code, s) in matched if code == rule.code}
         if not subjects:
             continue
+        # What the window held before this batch (read now, written later) plus the batch itself.
         t = AlertTally
-        amount = func.count(func.distinct(t.member)) if rule.family == "spread" else func.sum(t.n)
         since = _minute(p.ref) - rule.window // 60
-        totals = dict(
-            p.session.execute(
-                select(t.subject, amount)
-                .where(t.rule == rule.code, t.subject.in_(subjects), t.minute >= since)
-                .group_by(t.subject)
-            ).all()
-        )
+        mine = [(s, m, n) for (code, s, m, mi), n in counts.items() if code == rule.code and mi >= since]
+        totals: dict[str, int] = defaultdict(int)
+        where = (t.rule == rule.code, t.subject.in_(subjects), t.minute >= since)
+        if rule.family == "spread":
+            members: dict[str, set[str]] = defaultdict(set)
+            for subject, member in p.session.execute(select(t.subject, t.member).where(*where).distinct()):
+                members[subject].add(member)
+            for subject, member, _ in mine:
+                members[subject].add(member)
+            totals.update({subject: len(m) for subject, m in members.items()})
+        else:
+            for subject, n in p.session.execute(select(t.subject, func.sum(t.n)).where(*where).group_by(t.subject)):
+                totals[subject] += int(n or 0)
+            for subject, _, n in mine:
+                totals[subject] += n
         for subject in subjects:
-            total = int(totals.get(subject) or 0)
+            total = totals.get(subject, 0)
             if total < rule.threshold and (rule.code, subject) not in p.live:
                 continue
             facts = matched[(rule.code, subject)]
@@ -319,17 +342,22 @@ def _track_places(p: Pass) -> dict[tuple[int, str], tuple[str, list[str]]]:
                                  "last_at": last_at})  # fmt: skip
             elif old[value] != last_at:
                 seen_rows.append({"s": subject, "k": kind, "v": value, "last": last_at})
+    if new_rows or seen_rows:
+        p.later.append(lambda session: _write_places(session, new_rows, seen_rows))
+    return novel
+
+
+def _write_places(session: Session, new_rows: list[dict[str, Any]], seen_rows: list[dict[str, Any]]) -> None:
     if new_rows:
-        p.session.execute(insert(SeenPlace), new_rows)
+        session.execute(insert(SeenPlace), new_rows)
     if seen_rows:
         sp = cast(Table, SeenPlace.__table__)
-        p.session.execute(
+        session.execute(
             update(sp)
             .where(sp.c.subject == bindparam("s"), sp.c.kind == bindparam("k"), sp.c.value == bindparam("v"))
             .values(last_at=bindparam("last")),
             seen_rows,
         )
-    return novel
 
 
 def _places(p: Pass, rules: Sequence[Rule], novel: dict[tuple[int, str], tuple[str, list[str]]]) -> None:
@@ -534,30 +562,115 @@ def _prune_tallies(session: Session, ref: datetime) -> None:
     session.execute(delete(AlertTally).where(AlertTally.minute < oldest))
 
 
-def settle_seconds(engine: Engine) -> float:
-    """How old a row must be before a pass reads it. SQLite has one writer at a time, so ids become visible
-    in order and no row needs to wait; PostgreSQL commits ids out of order (SETTLE)."""
-    return 0.0 if engine.dialect.name == "sqlite" else SETTLE
+def _claimable(session: Session, origin: str, after: int, batch: int, now: datetime) -> int | None:
+    """The last id a pass may take after `after` (at most `batch` rows), or None if there is none yet.
+
+    SQLite gives ids out under its one write lock, so a lower id is never committed after a higher one: every
+    row is read at once. PostgreSQL takes ids from a sequence outside the transactions, which commit in any
+    order: the pass reads no further than the ids taken before it started and waits for the transactions that
+    were open then to end (`_taken_and_settled`); should one stay open, rows younger than SETTLE wait."""
+    table = TABLES[origin]
+    settled, bound = now, None
+    if session.get_bind().dialect.name == "postgresql":
+        bound, waited = _taken_and_settled(session, table)
+        if not waited:
+            settled = now - timedelta(seconds=SETTLE)
+    window = select(table.id, table.at).where(table.id > after)
+    if bound is not None:
+        window = window.where(table.id <= bound)
+    sub = window.order_by(table.id).limit(batch).subquery()
+    upto, fresh = session.execute(select(func.max(sub.c.id), func.min(case((sub.c.at >= settled, sub.c.id))))).one()
+    if upto is None:
+        return None
+    if fresh is not None:
+        upto = fresh - 1
+    return int(upto) if upto > after else None
+
+
+_OPEN_WRITERS = sql(
+    "SELECT pid, backend_xid::text FROM pg_stat_activity WHERE datname = current_database()"
+    " AND backend_xid IS NOT NULL AND pid <> pg_backend_pid()"
+)
+
+
+def _taken_and_settled(session: Session, table: Any) -> tuple[int | None, bool]:
+    """PostgreSQL: the last id the table's sequence gave out, and whether every transaction of this database
+    that was writing when it was read has ended since (then each id up to it is committed or never will be).
+
+    A writer gets its transaction id in the statement that takes its row's id, microseconds later: the
+    writers are listed a moment after the sequence is read, then awaited, up to SETTLE_WAIT."""
+    conn = session.connection()
+    last = conn.execute(
+        sql("SELECT pg_sequence_last_value(CAST(pg_get_serial_sequence(:t, 'id') AS regclass))"),
+        {"t": table.__tablename__},
+    ).scalar()
+    bound = None if last is None else int(last)
+    time.sleep(0.002)  # a writer preempted between its row's id and its transaction id
+    writing = _open_writers(conn)
+    deadline = time.monotonic() + SETTLE_WAIT
+    while writing:
+        if time.monotonic() > deadline:
+            return bound, False
+        time.sleep(0.005)
+        writing &= _open_writers(conn)
+    return bound, True
+
+
+def _open_writers(conn: Connection) -> set[tuple[int, str]]:
+    """(pid, transaction id) of this database's other transactions that have written something."""
+    conn.execute(sql("SELECT pg_stat_clear_snapshot()"))  # pg_stat_activity is otherwise read once a transaction
+    return {(int(pid), str(xid)) for pid, xid in conn.execute(_OPEN_WRITERS)}
+
+
+def _move_cursor(session: Session, cursor: str, after: int, upto: int) -> bool:
+    """Compare-and-set: False if another pass moved the cursor first (it took these rows)."""
+    moved = session.execute(
+        update(RollupCursor).where(RollupCursor.source == cursor, RollupCursor.last_id == after).values(last_id=upto)
+    )
+    return cast(Any, moved).rowcount == 1
 
 
 def scan_origin(engine: Engine, origin: str, settings: Settings | None = None, batch: int = BATCH,
                 now: datetime | None = None) -> int:  # fmt: skip
-    """One pass over at most `batch` new rows of `origin`; returns how many rows were consumed."""
+    """One pass over at most `batch` new rows of `origin`; returns how many ids were consumed.
+
+    The rows are read and the rules evaluated without writing (on SQLite: without the database's one write
+    lock, which the endpoint's and the registrar's writers need meanwhile); then a short transaction moves the
+    cursor by compare-and-set and writes what the pass found. If the cursor moved meanwhile another pass took
+    these rows; if a live alert the rules counted into was resolved (or one was opened) meanwhile, the pass
+    is evaluated again."""
     cursor = f"alerts.{origin}"
     after = rollup.ensure_cursor(engine, cursor)
-    settled = (now or datetime.now(UTC)) - timedelta(seconds=settle_seconds(engine))
-    with transaction(engine) as session:
-        upto = rollup.claim(session.connection(), cursor, TABLES[origin], after, batch, settled)
-        if upto is None:
+    for _attempt in range(RETRIES):
+        with Session(engine, expire_on_commit=False) as session:
+            upto = _claimable(session, origin, after, batch, now or datetime.now(UTC))
+            if upto is None:
+                return 0
+            facts = _read(session, origin, after, upto)
+            p = Pass(session, facts, max((f.at for f in facts), default=now or datetime.now(UTC)))
+            if facts:
+                _evaluate(p, origin)
             session.rollback()
-            return 0
-        facts = _read(session, origin, after, upto)
-        if facts:
-            _evaluate(Pass(session, facts, max(f.at for f in facts)), origin, settings)
-    return upto - after
+        with transaction(engine) as session:
+            if not _move_cursor(session, cursor, after, upto):
+                session.rollback()
+                return 0
+            live = _live_alerts(session, p.asked | set(p.hits))
+            if {k: v[0] for k, v in live.items()} != {k: v[0] for k, v in p.live.items()}:
+                session.rollback()
+                continue
+            p.session, p.live = session, live
+            for write in p.later:
+                write(session)
+            _write(p, settings)
+        return upto - after
+    log.info("alerts: the live alerts of %s changed during %d passes in a row; the next pass tries again",
+             origin, RETRIES)  # fmt: skip
+    return 0
 
 
-def _evaluate(p: Pass, origin: str, settings: Settings | None) -> None:
+def _evaluate(p: Pass, origin: str) -> None:
+    """Run the rules over the pass's rows: reads only; the writes are left in `p.later` and `p.hits`."""
     rules = alert_rules.rules_for(origin)
     family = defaultdict(list)
     for r in rules:
@@ -573,9 +686,9 @@ def _evaluate(p: Pass, origin: str, settings: Settings | None) -> None:
     # Hits whose subject only a rule knows (done_mac: a MAC-named request names no device): their live alert
     # too, or a repeat would open a second one and fail the pass on uq_alert_live forever.
     _load_live(p, set(p.hits) - candidates)
-    _write(p, settings)
     if family["count"] or family["spread"]:
-        _prune_tallies(p.session, p.ref)
+        ref = p.ref
+        p.later.append(lambda session: _prune_tallies(session, ref))
 
 
 def scan(engine: Engine, settings: Settings | None = None, budget: int = BATCH, now: datetime | None = None) -> int:
