@@ -717,7 +717,7 @@ async def run_alerts(settings: Settings, engine: Engine, stop: asyncio.Event, in
         while scan(engine, settings) >= BATCH and not stop.is_set():  # a backlog: go on at once
             pass
 
-    await every(interval, stop, one_pass, log, "alerts")
+    await every(interval, stop, one_pass, log, "alerts", fixed_rate=True)
 
 
 # --- the use cases: list, show, acknowledge, resolve ------------------------------------------------------

@@ -247,7 +247,12 @@ class LogWriter:
                         last_access_ua=bindparam("b_ua"),
                         updated_at=Device.updated_at,
                     ),
-                    [{"b_id": d, "b_at": _as_datetime(e[0]), "b_ip": e[1], "b_ua": e[2]} for d, e in last.items()],
+                    # In id order: two workers' writers updating the same devices in request order took
+                    # their row locks in opposite orders and PostgreSQL aborted one (DeadlockDetected).
+                    [
+                        {"b_id": d, "b_at": _as_datetime(e[0]), "b_ip": e[1], "b_ua": e[2]}
+                        for d, e in sorted(last.items())
+                    ],
                 )
             if events:
                 conn.execute(insert(SecurityEvent), events)

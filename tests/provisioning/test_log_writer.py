@@ -6,7 +6,7 @@ import random
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from core.models import AccessLog
 from core.provisioning.log_writer import ROWS_PER_STATEMENT, LogWriter, _as_datetime, _bind_at_for, _SqliteStamp
@@ -62,6 +62,29 @@ def test_stamp_rolls_over_to_the_next_second():
     stamp = _SqliteStamp()
     assert stamp(1767225599.9999996) == "2026-01-01 00:00:00.000000"
     assert stamp(1767225599.25) == "2025-12-31 23:59:59.250000"
+
+
+def test_the_devices_last_access_is_updated_in_id_order(engine, make_device):
+    """Two HTTPS workers' writers updating the same devices: in request order, each took the rows' locks in
+    its own order and PostgreSQL aborted one of them (DeadlockDetected, seen under load, issue 13)."""
+    devices = [make_device().id for _ in range(4)]
+    writer = LogWriter(engine, interval=60, batch=10_000)
+    at = datetime(2026, 3, 4, 5, 6, 7, 8, UTC).timestamp()
+    for i, device_id in enumerate(reversed(devices)):  # the newest device asks first
+        writer.log((at + i, "10.0.0.1", "UA", "GET", "/p", device_id, 200, 1, "ok"))
+    updated: list[list[int]] = []
+
+    def seen(conn, cursor, statement, parameters, context, executemany):
+        if statement.lstrip().upper().startswith("UPDATE DEVICE"):
+            rows = parameters if executemany else [parameters]
+            updated.append([r[-1] if isinstance(r, tuple | list) else r["b_id"] for r in rows])
+
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        writer.stop()  # flushes
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    assert updated == [sorted(devices)]
 
 
 # -- issue 11, point 9: one batch mixing event kinds, one row the database refuses -----------------
