@@ -2,7 +2,8 @@
 redirection outbox and access-log retention.
 
 This process supervises: the HTTPS endpoint runs as a Granian child (its own worker processes,
-one per core), the SIP service runs here in asyncio. SIGINT/SIGTERM stop everything: Granian's
+one per core), the fraud rollup and alert passes as another child (core/processes/passes.py), the SIP
+service runs here in asyncio. SIGINT/SIGTERM stop everything: Granian's
 workers flush their access logs on the way out, SIP flushes its writes. Should this process die
 without a word (SIGKILL, OOM killer), the kernel stops the HTTPS server too (core/processes/lifeline.py).
 """
@@ -22,12 +23,10 @@ from typing import Any
 from sqlalchemy import Engine
 
 from core.alert_notify import run_notifier
-from core.alerts import run_alerts
 from core.db import engine_from_settings
 from core.migrate import upgrade
 from core.redirection.worker import run_redirection_worker
 from core.retention import run_retention
-from core.rollup import run_rollup
 from core.settings import Settings, tighten_private_files
 from core.sip.service import run_sip
 from core.tls import ensure_certificate, fingerprint
@@ -123,6 +122,12 @@ async def _start_endpoint(
     return await asyncio.create_subprocess_exec(*args, env=env, start_new_session=True)
 
 
+async def _start_passes(env: dict[str, str]) -> asyncio.subprocess.Process:
+    """The fraud rollup and alert passes, in their own process: not on the registrar's GIL."""
+    args = [sys.executable, "-m", "core.processes.passes", "--parent-pid", str(os.getpid())]
+    return await asyncio.create_subprocess_exec(*args, env=env, start_new_session=True)  # as the endpoint
+
+
 async def _run(settings: Settings, engine: Engine, opts: ServeOptions, cert: Path, key: Path) -> int:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -133,13 +138,12 @@ async def _run(settings: Settings, engine: Engine, opts: ServeOptions, cert: Pat
     if opts.http_port:
         log.warning("plain HTTP enabled on port %d (old phones): configurations travel unencrypted", opts.http_port)
         children.append(await _start_endpoint(env, opts.host, opts.http_port, None, opts.workers))
+    children.append(await _start_passes(env))  # the fraud page's rollup and the alerts (core/processes/passes.py)
     tasks: list[asyncio.Task[Any]] = [asyncio.create_task(c.wait()) for c in children]
     if opts.sip:
         tasks.append(asyncio.create_task(run_sip(settings, engine, stop, port=opts.sip_port)))
     tasks.append(asyncio.create_task(run_redirection_worker(settings, engine, stop)))
     tasks.append(asyncio.create_task(run_retention(settings, engine, stop)))
-    tasks.append(asyncio.create_task(run_rollup(engine, stop)))  # the fraud page's rollup (core/rollup.py)
-    tasks.append(asyncio.create_task(run_alerts(settings, engine, stop)))  # fraud alerts (core/alerts.py)
     tasks.append(asyncio.create_task(run_notifier(settings, engine, stop)))  # their webhook / e-mail outbox
     stopper = asyncio.create_task(stop.wait())
     done, _ = await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)

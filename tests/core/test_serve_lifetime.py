@@ -180,3 +180,37 @@ def test_a_worker_that_will_not_stop_is_killed_after_a_bound():
     server = make_server("127.0.0.1", free_port(), None, None, workers=1, threads=1)
     assert server.workers_kill_timeout == WORKER_STOP_SECONDS
     assert 0 < WORKER_STOP_SECONDS < 30  # inside the tests' wait for the port to close
+
+
+def test_the_alert_passes_run_in_their_own_process_and_die_with_serve(env, empty_engine):
+    """The rollup and alert passes run in a child of serve (their own GIL, not the registrar's): a scanner's
+    event becomes an alert, and a SIGKILL of serve takes that child down too."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import insert, select
+
+    from core import event_kinds as ek
+    from core.models import Alert, SecurityEvent
+
+    port = free_port()
+    proc = start(env, serve_cmd(port, "--no-sip"))
+    tree: list[int] = []
+    try:
+        wait_for(lambda: answering(f"https://127.0.0.1:{port}/nope.cfg"), 60, "the endpoint")
+        tree = descendants(proc.pid)
+        passes = [p for p in tree if b"core.processes.passes" in Path(f"/proc/{p}/cmdline").read_bytes()]
+        assert len(passes) == 1 and passes[0] in children_of(proc.pid), tree
+        with empty_engine.begin() as conn:
+            conn.execute(insert(SecurityEvent).values(kind=ek.SIP_SCANNER, source_ip="203.0.113.9", username="",
+                                                      user_agent="friendly-scanner", at=datetime.now(UTC)))  # fmt: skip
+
+        def raised() -> bool:
+            with empty_engine.connect() as conn:
+                return conn.scalar(select(Alert.rule)) == "sip_scanner"
+
+        wait_for(raised, 60, "the scanner's alert")
+        proc.kill()
+        proc.wait(10)
+        wait_for(lambda: not alive(passes[0]), 30, "the passes' process to exit")
+    finally:
+        cleanup(proc, tree)
