@@ -603,6 +603,8 @@ def machine_cpu() -> tuple[int, int]:
 def _process_name(cmd: str) -> str:
     if "core serve" in cmd:
         return "serve (registrar + background workers, one process)"
+    if "core.processes.passes" in cmd:
+        return "passes (fraud rollup + alerts, serve's child)"
     if "core.provisioning.server" in cmd:
         return "HTTPS (Granian and its workers)"
     if "lag.py" in cmd:
