@@ -572,7 +572,9 @@ def _claimable(session: Session, origin: str, after: int, batch: int, now: datet
     table = TABLES[origin]
     settled, bound = now, None
     if session.get_bind().dialect.name == "postgresql":
-        bound, waited = _taken_and_settled(session, table)
+        bound, waited = _taken_and_settled(session, table, after)
+        if bound is None:
+            return None
         if not waited:
             settled = now - timedelta(seconds=SETTLE)
     window = select(table.id, table.at).where(table.id > after)
@@ -593,9 +595,10 @@ _OPEN_WRITERS = sql(
 )
 
 
-def _taken_and_settled(session: Session, table: Any) -> tuple[int | None, bool]:
-    """PostgreSQL: the last id the table's sequence gave out, and whether every transaction of this database
-    that was writing when it was read has ended since (then each id up to it is committed or never will be).
+def _taken_and_settled(session: Session, table: Any, after: int) -> tuple[int | None, bool]:
+    """PostgreSQL: the last id the table's sequence gave out (None if none after `after`), and whether every
+    transaction of this database that was writing when it was read has ended since (then each id up to it
+    is committed or never will be).
 
     A writer gets its transaction id in the statement that takes its row's id, microseconds later: the
     writers are listed a moment after the sequence is read, then awaited, up to SETTLE_WAIT."""
@@ -604,21 +607,22 @@ def _taken_and_settled(session: Session, table: Any) -> tuple[int | None, bool]:
         sql("SELECT pg_sequence_last_value(CAST(pg_get_serial_sequence(:t, 'id') AS regclass))"),
         {"t": table.__tablename__},
     ).scalar()
-    bound = None if last is None else int(last)
+    if last is None or last <= after:
+        return None, True  # no id given out after the cursor: nothing to wait for
     time.sleep(0.002)  # a writer preempted between its row's id and its transaction id
     writing = _open_writers(conn)
     deadline = time.monotonic() + SETTLE_WAIT
     while writing:
         if time.monotonic() > deadline:
-            return bound, False
+            return int(last), False
         time.sleep(0.005)
+        conn.execute(sql("SELECT pg_stat_clear_snapshot()"))  # pg_stat_activity is read once a transaction
         writing &= _open_writers(conn)
-    return bound, True
+    return int(last), True
 
 
 def _open_writers(conn: Connection) -> set[tuple[int, str]]:
     """(pid, transaction id) of this database's other transactions that have written something."""
-    conn.execute(sql("SELECT pg_stat_clear_snapshot()"))  # pg_stat_activity is otherwise read once a transaction
     return {(int(pid), str(xid)) for pid, xid in conn.execute(_OPEN_WRITERS)}
 
 

@@ -512,4 +512,5 @@ def test_a_pass_costs_the_same_statements_for_ten_rows_or_two_thousand(engine: E
             _scan(engine, start + timedelta(hours=1))
         counts.append(len(statements))
     # The second pass also updates the alerts the first opened and trims their evidence: a few more, not 2,000.
-    assert counts[1] <= counts[0] + 4 and counts[1] < 50, counts
+    # (PostgreSQL's passes also read each sequence and list the open writers: ~56 there, ~40 on SQLite.)
+    assert counts[1] <= counts[0] + 4 and counts[1] < 60, counts
