@@ -18,6 +18,7 @@ import asyncio
 import itertools
 import logging
 import resource
+import socket
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -33,6 +34,11 @@ log = logging.getLogger(__name__)
 
 MAX_TCP_BACKLOG = 256 * 1024  # bytes of replies a peer has not read: past it, it is not a phone
 MAX_UDP_BACKLOG = 4 * 1024 * 1024  # bytes queued while the socket would block: past it, replies are dropped
+# The kernel's queue of datagrams not yet read (the default, ~208 KiB, is ~350 REGISTERs: 0.2 s at 2,000/s).
+# Under load the process is off the CPU longer than that: every REGISTER past it was dropped by the kernel,
+# sipp retransmitted, and the registrar collapsed (issue 13, docs/PERFORMANCE.md). The kernel caps it at
+# net.core.rmem_max.
+UDP_RECEIVE_BUFFER = 4 * 1024 * 1024
 
 RequestHandler = Callable[[SipRequest, Source, float], list[SipResponse]]
 ResponseHandler = Callable[[SipResponse, Source], None]
@@ -231,6 +237,9 @@ class UdpProtocol(asyncio.DatagramProtocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.DatagramTransport, transport)  # a datagram endpoint's transport
         self.endpoint.udp = self.transport
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, UDP_RECEIVE_BUFFER)
         host, port = transport.get_extra_info("sockname")[:2]
         self.endpoint.local = f"udp:{host}:{port}"
 
