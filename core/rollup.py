@@ -10,8 +10,10 @@ whatever the rollup's lag.
 Beside the per-address rows, the same counts per country and per provider network (issue 13 point 5: the
 Fraude page's "over time" tabs at provider size, core.fraud_geo): grains COUNTRY[grain] and NETWORK[grain], the
 group (core.geo.country / provider_network, known only in Python) in `source_ip`, per vPBX (the scoping), line
-and device 0. Their own cursors (`access_log:geo`, `security_event:geo`), so a database rolled up before they
-existed is folded from its first row by the next passes, like a first start.
+and device 0; and ADDRESS[grain], per source IP and vPBX without the line and device (the rankings and totals of
+core.fraud read these: a site's five phones are one row a day, not five). Their own cursors (`access_log:geo`,
+`security_event:geo`), so a database rolled up before they existed is folded from its first row by the next
+passes, like a first start.
 
 The writers need no change. Ids are taken at insert but committed in any order on PostgreSQL,
 so a pass stops short of rows younger than `SETTLE` seconds: a slower writer's lower ids are
@@ -58,6 +60,7 @@ SETTLE = 30.0  # seconds: rows younger than this wait for the next pass
 INTERVAL = 15.0  # seconds between passes in serve
 HOUR_ROWS_DAYS = 2  # hour rows serve the 24-hour chart only: older raw rows get day rows alone
 COLUMNS = ("bucket", "kind", "source_ip", "vpbx_id", "line_id", "device_id", "n", "first_at", "last_at")
+ADDRESS = {HOUR: "hip", DAY: "dip"}  # rows per (bucket, kind, source IP, vPBX): the rankings' narrower rows
 COUNTRY = {HOUR: "hcc", DAY: "dcc"}  # rows per (bucket, kind, country, vPBX)
 NETWORK = {HOUR: "hnet", DAY: "dnet"}  # rows per (bucket, kind, provider network, vPBX)
 GEO = ":geo"  # the geo grains' cursors: "access_log:geo", "security_event:geo"
@@ -240,12 +243,13 @@ def by_address(
 
 
 def geo_groups(rows: Any, grain: str) -> list[dict[str, Any]]:
-    """by_address rows regrouped per country and per network (core.geo, cached per address): rollup rows."""
+    """by_address rows as ADDRESS rows and regrouped per country and per network (core.geo, cached per address)."""
     from core import geo  # not at import time: iptocc loads on the first public lookup anyway
 
     cells: dict[tuple[str, str, str, str, int], list[Any]] = {}
     for b, kind, ip, vpbx_id, n, first_at, last_at in rows:
-        for g, key in ((COUNTRY[grain], geo.country(ip)), (NETWORK[grain], geo.provider_network(ip))):
+        groups = ((ADDRESS[grain], ip), (COUNTRY[grain], geo.country(ip)), (NETWORK[grain], geo.provider_network(ip)))
+        for g, key in groups:
             cell = cells.get((g, b, kind, key, vpbx_id))
             if cell is None:
                 cells[(g, b, kind, key, vpbx_id)] = [n, first_at, last_at]

@@ -121,8 +121,8 @@ def test_passes_move_the_cursor_and_the_hour_and_day_rows_agree(engine, seed, de
     assert consumed == last_log + last_event
     recent = [f for f in facts if f["at"] >= LATER - timedelta(days=rollup.HOUR_ROWS_DAYS)]
     # hour rows only where the 24-hour chart reads; the geo grains count the same rows per country and network
-    assert per_grain == {"hour": len(recent), "day": len(facts), "hcc": len(recent), "hnet": len(recent),
-                         "dcc": len(facts), "dnet": len(facts)}  # fmt: skip
+    assert per_grain == {"hour": len(recent), "day": len(facts), "hip": len(recent), "hcc": len(recent),
+                         "hnet": len(recent), "dip": len(facts), "dcc": len(facts), "dnet": len(facts)}  # fmt: skip
     assert 0 < len(recent) < len(facts)
     assert rollup.roll_up(engine, now=LATER) == 0  # nothing new
 
@@ -174,8 +174,9 @@ def test_the_serve_loop_rolls_up_at_start_and_returns_when_stopped(engine, seed)
     stop.set()  # already asked to stop: one pass, then no wait
     asyncio.run(asyncio.wait_for(rollup.run_rollup(engine, stop, interval=3600), 30))
     with engine.connect() as conn:
-        assert conn.scalar(select(func.sum(FraudRollup.n))) == 6  # an hour row and a day row, per address, country
-        assert conn.scalar(select(func.count()).select_from(FraudRollup)) == 6  # and network
+        # an hour row and a day row, per address (the full and the narrow row), per country and per network
+        assert conn.scalar(select(func.sum(FraudRollup.n))) == 8
+        assert conn.scalar(select(func.count()).select_from(FraudRollup)) == 8
 
 
 @pytest.mark.parametrize("addresses", [10, 900])
@@ -197,4 +198,4 @@ def test_a_geo_pass_takes_the_same_statements_whatever_the_addresses(engine, see
     with engine.connect() as conn:
         sums = select(FraudRollup.grain, func.sum(FraudRollup.n)).group_by(FraudRollup.grain)
         per_grain = dict(conn.execute(sums).all())
-    assert per_grain["dcc"] == per_grain["dnet"] == per_grain["day"] == addresses
+    assert per_grain["dip"] == per_grain["dcc"] == per_grain["dnet"] == per_grain["day"] == addresses
