@@ -97,11 +97,15 @@ def _rows(
         return stmt.where(c.bucket >= p.start, c.kind.in_(kinds)).group_by(*(c[k] for k in keys))
 
     r = FraudRollup.__table__.c
-    parts = [part(r, select().select_from(FraudRollup.__table__).where(r.grain == p.grain))]
+    # Per address (and vPBX) only, for a provider or a vPBX admin: the narrower rows (rollup.ADDRESS, a site's
+    # phones summed), their tail after their own cursor. Per line or device, or a line's user: the full rows.
+    narrow = set(keys) <= {"bucket", "kind", "source_ip"} and actor.role in ("provider", "vpbx_admin")
+    grain, suffix = (rollup.ADDRESS[p.grain], rollup.GEO) if narrow else (p.grain, "")
+    parts = [part(r, select().select_from(FraudRollup.__table__).where(r.grain == grain))]
     for source in rollup.SOURCES:
         if set(kinds) & ({SIP_FAILED} if source == "security_event" else {DOWNLOAD, PROBE}):
-            after = rollup.cursor_value(source)
-            tail = rollup.grouped(dialect, source, p.grain, after, floor=_floor(session, source)).subquery()
+            after, floor = rollup.cursor_value(source + suffix), _floor(session, source + suffix)
+            tail = rollup.grouped(dialect, source, p.grain, after, floor=floor).subquery()
             parts.append(part(tail.c, select().select_from(tail)))
     return union_all(*parts).subquery("period_rows")
 

@@ -14,6 +14,9 @@ due; every step is audited (`line.respond.<step>`, no secret). Pushing, per devi
 - else a manufacturer redirection service for its model and a MAC: Provisioning MAC "once" again, the
   MAC queued at the service (a phone reset to factory settings is sent to its bootstrap);
 - else manual: the Configuration manuelle steps, done by the customer.
+A DECT base of ANOTHER line carrying a handset of this line writes the handset's SIP account in its own file:
+it is pushed and verified like the line's devices (a fetch after the change, this line's account registered
+with the new password), but its key is left alone: it is the other customer's device (`other_line` in the view).
 The push waits until the registrar has loaded the new credentials (`CREDENTIALS_SETTLE`), so a phone
 re-registering after its resync shows the new password, not the old one still in the registrar's memory.
 
@@ -199,9 +202,25 @@ def _credentials(session: Session, actor: Actor, run: FraudResponse, now: dateti
     return None
 
 
-def _bindings(session: Session, line_id: int, now: datetime) -> list[tuple[Registration, int | None]]:
-    """The line's live bindings, each with the device the registrar would match it to."""
+def _carriers(session: Session, line_id: int) -> list[Device]:
+    """The DECT bases of OTHER lines that carry a handset of this line: the handset's SIP account is written in
+    the base's file (core.devices.check_base), so the base registers it and must get the new credentials. The
+    base belongs to the other line's customer: its key is not this procedure's to change (one statement)."""
+    handset_bases = select(Device.base_station_id).where(Device.line_id == line_id, Device.base_station_id.is_not(None))
+    return list(
+        session.scalars(
+            select(Device).where(Device.id.in_(handset_bases), Device.line_id != line_id).order_by(Device.id)
+        )
+    )
+
+
+def _bindings(
+    session: Session, line_id: int, now: datetime, carriers: list[Device] | None = None
+) -> list[tuple[Registration, int | None]]:
+    """The line's live bindings, each with the device the registrar would match it to; `carriers` (bases of
+    other lines carrying this line's handsets) are candidates too: they register this line's account."""
     devs = [(d.id, d.mac, d.last_access_ip) for d in session.scalars(select(Device).where(Device.line_id == line_id))]
+    devs += [(d.id, d.mac, d.last_access_ip) for d in carriers or ()]
     rows = session.scalars(select(Registration).where(Registration.line_id == line_id, Registration.expires_at > now))
     out = []
     for r in rows:
@@ -225,6 +244,8 @@ def _keys(session: Session, actor: Actor, run: FraudResponse, now: datetime) -> 
             session.add(KeyHandover(device_id=device.id, key_hash=old, source_ip=bound[device.id],
                                     expires_at=now + timedelta(seconds=HANDOVER_SECONDS)))  # fmt: skip
         session.add(ResponseDevice(response_id=run.id, device_id=device.id))
+    for base in _carriers(session, run.line_id):  # re-rendered by the new credentials (lines.bump_config), key kept
+        session.add(ResponseDevice(response_id=run.id, device_id=base.id))
     session.flush()
     return None
 
@@ -248,6 +269,9 @@ def _push(session: Session, actor: Actor, run: FraudResponse, now: datetime) -> 
         return Waiting("push", "credentials_loading")
     catalogue = default_catalogue()
     bound = {device_id for _, device_id in _bindings(session, run.line_id, now) if device_id}
+    for base in _carriers(session, run.line_id):
+        # The registrar sends a base's NOTIFY over the bindings of the base's own line (core.sip.service).
+        bound |= {device_id for _, device_id in _bindings(session, base.line_id, now) if device_id == base.id}
     for part in _parts(session, run):
         device = session.get(Device, part.device_id) if part.device_id else None
         if device is None or part.push == NONE:
@@ -268,7 +292,8 @@ def _push(session: Session, actor: Actor, run: FraudResponse, now: datetime) -> 
 
 
 def _observe(session: Session, run: FraudResponse, parts: list[ResponseDevice], now: datetime) -> None:
-    """Record, per device, its first fetch with the new key and its first binding with the new password."""
+    """Record, per device, its first fetch with the new key (a carrying base: its first fetch since) and its first
+    binding with the new password."""
     ids = [p.device_id for p in parts if p.device_id and p.push != NONE]
     if not ids or run.keys_at is None or run.credentials_at is None:
         return
@@ -281,7 +306,8 @@ def _observe(session: Session, run: FraudResponse, parts: list[ResponseDevice], 
     )
     settled = run.credentials_at + timedelta(seconds=CREDENTIALS_SETTLE)
     registered: dict[int, datetime] = {}
-    for r, device_id in _bindings(session, run.line_id, now - timedelta(days=1)):  # expired since: seen too
+    # A carrying base's binding of this line's account shows the new password too; expired since: seen too.
+    for r, device_id in _bindings(session, run.line_id, now - timedelta(days=1), _carriers(session, run.line_id)):
         if device_id and r.last_modified >= settled:
             registered[device_id] = min(r.last_modified, registered.get(device_id, r.last_modified))
     for p in parts:
@@ -357,12 +383,15 @@ def _resolve_report(session: Session, run: FraudResponse, actor: Actor, at: date
 def view(session: Session, run: FraudResponse, now: datetime | None = None) -> dict[str, Any]:
     line = session.get(Line, run.line_id)
     parts = _parts(session, run)
-    labels = {d.id: (d.label or d.model_id) for d in session.scalars(
-        select(Device).where(Device.id.in_([p.device_id for p in parts if p.device_id])))}  # fmt: skip
-    devs = [{"device_id": p.device_id, "label": labels.get(p.device_id or 0, ""), "push": p.push,
-             "resyncs": len([c for c in p.command_ids.split(",") if c]), "fetched_at": _iso(p.fetched_at),
-             "registered_at": _iso(p.registered_at), "skipped_by": p.skipped_by, "left": _left(p)}
-            for p in parts]  # fmt: skip
+    found = {d.id: (d.label or d.model_id, d.line_id, number) for d, number in session.execute(
+        select(Device, Line.number).join(Line, Line.id == Device.line_id)
+        .where(Device.id.in_([p.device_id for p in parts if p.device_id])))}  # fmt: skip
+    # `other_line`: a base of another line carrying this line's handsets (its key unchanged), that line's number.
+    devs = [{"device_id": p.device_id, "label": found[p.device_id][0] if p.device_id in found else "",
+             "other_line": found[p.device_id][2] if p.device_id in found and found[p.device_id][1] != run.line_id
+             else None, "push": p.push, "resyncs": len([c for c in p.command_ids.split(",") if c]),
+             "fetched_at": _iso(p.fetched_at), "registered_at": _iso(p.registered_at), "skipped_by": p.skipped_by,
+             "left": _left(p)} for p in parts]  # fmt: skip
     return {
         "id": run.id, "line_id": run.line_id, "number": line.number if line else "", "state": run.state,
         "next_step": next_step(run), "requested_by": run.requested_by, "requested_at": _iso(run.requested_at),

@@ -19,7 +19,7 @@ from sqlalchemy import Engine, delete, select
 
 from core.models import AccessLog, FraudRollup, RegistrationEvent
 from core.processes.periodic import every
-from core.rollup import DAY, HOUR, HOUR_ROWS_DAYS, bucket_of
+from core.rollup import ADDRESS, COUNTRY, DAY, HOUR, HOUR_ROWS_DAYS, NETWORK, bucket_of
 from core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -65,7 +65,10 @@ def prune_rollup(engine: Engine, days: int, now: datetime | None = None) -> int:
     with engine.begin() as conn:  # an hourly pass finds an hour's or a day's rows: one statement per grain
         for grain, cutoff in cutoffs:
             total += conn.execute(
-                delete(FraudRollup).where(FraudRollup.grain == grain, FraudRollup.bucket < cutoff)
+                delete(FraudRollup).where(  # the grain's rows, and its narrower ones
+                    FraudRollup.grain.in_((grain, ADDRESS[grain], COUNTRY[grain], NETWORK[grain])),
+                    FraudRollup.bucket < cutoff,
+                )
             ).rowcount
     return total
 

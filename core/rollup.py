@@ -7,6 +7,14 @@ counts, all in one transaction that first moves the cursor by compare-and-set: t
 Readers add the rows after the cursor (the "tail", read by id) to the rollup, so figures are exact
 whatever the rollup's lag.
 
+Beside the per-address rows, the same counts per country and per provider network (issue 13 point 5: the
+Fraude page's "over time" tabs at provider size, core.fraud_geo): grains COUNTRY[grain] and NETWORK[grain], the
+group (core.geo.country / provider_network, known only in Python) in `source_ip`, per vPBX (the scoping), line
+and device 0; and ADDRESS[grain], per source IP and vPBX without the line and device (the rankings and totals of
+core.fraud read these: a site's five phones are one row a day, not five). Their own cursors (`access_log:geo`,
+`security_event:geo`), so a database rolled up before they existed is folded from its first row by the next
+passes, like a first start.
+
 The writers need no change. Ids are taken at insert but committed in any order on PostgreSQL,
 so a pass stops short of rows younger than `SETTLE` seconds: a slower writer's lower ids are
 committed by then and are not jumped over.
@@ -52,6 +60,10 @@ SETTLE = 30.0  # seconds: rows younger than this wait for the next pass
 INTERVAL = 15.0  # seconds between passes in serve
 HOUR_ROWS_DAYS = 2  # hour rows serve the 24-hour chart only: older raw rows get day rows alone
 COLUMNS = ("bucket", "kind", "source_ip", "vpbx_id", "line_id", "device_id", "n", "first_at", "last_at")
+ADDRESS = {HOUR: "hip", DAY: "dip"}  # rows per (bucket, kind, source IP, vPBX): the rankings' narrower rows
+COUNTRY = {HOUR: "hcc", DAY: "dcc"}  # rows per (bucket, kind, country, vPBX)
+NETWORK = {HOUR: "hnet", DAY: "dnet"}  # rows per (bucket, kind, provider network, vPBX)
+GEO = ":geo"  # the geo grains' cursors: "access_log:geo", "security_event:geo"
 
 
 def bucket(dialect: str, grain: str, column: Any) -> ColumnElement[str]:
@@ -212,18 +224,95 @@ def roll_up_source(engine: Engine, source: str, batch: int = BATCH, now: datetim
     return upto - after
 
 
+def by_address(
+    dialect: str, source: str, grain: str, after: Any, upto: Any = None, since: datetime | None = None,
+    floor: int | None = None,
+) -> Select[*tuple[Any, ...]]:  # fmt: skip
+    """`facts` counted per (bucket, kind, source IP, vPBX): what the geo grains are made of (and their tail)."""
+    stmt = facts(source, after, upto)
+    if since is not None:
+        stmt = stmt.where(_table(source).at >= since)
+    if floor is not None:
+        stmt = stmt.where(_table(source).id > floor)
+    rows = stmt.subquery()
+    b = bucket(dialect, grain, rows.c.at).label("bucket")
+    keys = (rows.c.kind, rows.c.source_ip, rows.c.vpbx_id)
+    return select(
+        b, *keys, func.count().label("n"), func.min(rows.c.at).label("first_at"), func.max(rows.c.at).label("last_at")
+    ).group_by(b, *keys)
+
+
+def geo_groups(rows: Any, grain: str) -> list[dict[str, Any]]:
+    """by_address rows as ADDRESS rows and regrouped per country and per network (core.geo, cached per address)."""
+    from core import geo  # not at import time: iptocc loads on the first public lookup anyway
+
+    cells: dict[tuple[str, str, str, str, int], list[Any]] = {}
+    for b, kind, ip, vpbx_id, n, first_at, last_at in rows:
+        groups = ((ADDRESS[grain], ip), (COUNTRY[grain], geo.country(ip)), (NETWORK[grain], geo.provider_network(ip)))
+        for g, key in groups:
+            cell = cells.get((g, b, kind, key, vpbx_id))
+            if cell is None:
+                cells[(g, b, kind, key, vpbx_id)] = [n, first_at, last_at]
+            else:
+                cell[0] += n
+                cell[1], cell[2] = min(cell[1], first_at), max(cell[2], last_at)
+    return [{"grain": g, "bucket": b, "kind": kind, "source_ip": key, "vpbx_id": vpbx_id, "line_id": 0,
+             "device_id": 0, "n": n, "first_at": first_at, "last_at": last_at}
+            for (g, b, kind, key, vpbx_id), (n, first_at, last_at) in cells.items()]  # fmt: skip
+
+
+def _upsert_values(conn: Connection, values: list[dict[str, Any]]) -> None:
+    if not values:
+        return
+    dialect = conn.dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    least, greatest = (func.least, func.greatest) if dialect == "postgresql" else (func.min, func.max)
+    stmt = insert(FraudRollup)
+    t, new = FraudRollup.__table__.c, stmt.excluded
+    conn.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["grain", "kind", "bucket", "source_ip", "vpbx_id", "line_id", "device_id"],
+            set_={"n": t.n + new.n, "first_at": least(t.first_at, new.first_at),
+                  "last_at": greatest(t.last_at, new.last_at)},
+        ),
+        values,
+    )  # fmt: skip
+
+
+def roll_up_geo(engine: Engine, source: str, batch: int = BATCH, now: datetime | None = None) -> int:
+    """One pass of the geo grains over at most `batch` new rows of `source` (its own cursor); raw rows consumed.
+    The batch's rows are read grouped per address (a few thousand for 50,000 raw rows), regrouped in Python."""
+    cursor = source + GEO
+    after = ensure_cursor(engine, cursor)
+    settled = (now or datetime.now(UTC)) - timedelta(seconds=SETTLE)
+    with engine.begin() as conn:
+        upto = claim(conn, cursor, _table(source), after, batch, settled)
+        if upto is None:
+            conn.rollback()
+            return 0
+        hours_from = (now or datetime.now(UTC)) - timedelta(days=HOUR_ROWS_DAYS)
+        for grain, since in ((HOUR, hours_from), (DAY, None)):
+            rows = conn.execute(by_address(conn.dialect.name, source, grain, after, upto, since=since)).all()
+            _upsert_values(conn, geo_groups(rows, grain))
+    return upto - after
+
+
 def roll_up(engine: Engine, budget: int = BATCH, now: datetime | None = None) -> int:
-    """Roll up every source, at most `budget` raw rows each; returns the raw rows consumed."""
-    total = 0
-    for source in SOURCES:
-        done = 0
-        while done < budget:
-            step = roll_up_source(engine, source, min(BATCH, budget - done), now)
-            if not step:
-                break
-            done += step
-        total += done
-    return total
+    """Roll up every source, at most `budget` raw rows each, per address and then per country and network;
+    returns the raw rows consumed by the busier of the two (they are equal once both are up to date)."""
+    totals = []
+    for one in (roll_up_source, roll_up_geo):
+        total = 0
+        for source in SOURCES:
+            done = 0
+            while done < budget:
+                step = one(engine, source, min(BATCH, budget - done), now)
+                if not step:
+                    break
+                done += step
+            total += done
+        totals.append(total)
+    return max(totals)
 
 
 def catch_up(engine: Engine, budget: int = BATCH) -> bool:

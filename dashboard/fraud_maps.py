@@ -3,7 +3,7 @@
 For the period the page already has and a kind picked here (téléchargements / recherches de clés / échecs SIP;
 probes for the provider only, as core.fraud.visible_kinds says), three tabs, only the open one drawn: the sources
 per country as bars with their table (`core.fraud_geo.sources_by_country`), and the counts over time by country
-and by provider network as lines, the top TOP and the rest as one grey "others" (`core.fraud_geo.report`). One
+and by provider network as lines, the top TOP and the rest as one grey "others" (`core.fraud_geo.series`). One
 statement per tab's data, cached for REPORT_SECONDS per database, account, period and kind like the page's own
 report; the section is a fragment, so picking a kind or a tab redraws it alone.
 
@@ -54,10 +54,10 @@ def _countries(db_url: str, who: Actor, p: fraud.Period, kind: str) -> list[dict
 
 @st.cache_data(ttl=REPORT_SECONDS, max_entries=64, show_spinner=False)
 def _report(db_url: str, who: Actor, p: fraud.Period, kind: str) -> dict[str, Any]:
-    """The series tabs' data, both from one statement (fraud_geo.report)."""
+    """The series tabs' data, both from one statement (fraud_geo.series: the rollup's geo grains)."""
     del db_url
     with tx() as s:
-        return fraud_geo.report(s, who, p, kind)
+        return fraud_geo.series(s, who, p, kind)
 
 
 def country_name(code: str) -> str:

@@ -596,6 +596,13 @@ TEXTS: dict[str, dict[str, str]] = {
         "rp_push_none": "Rien à envoyer : pas d'URL propre (sa station de base le configure)",
         "rp_fetched": "Configuration lue avec sa nouvelle clé le {at}",
         "rp_not_fetched": "Configuration pas encore lue avec sa nouvelle clé",
+        "rp_other_base": (
+            "Station de base de la ligne {line} : son fichier porte le compte d'un combiné de ce poste. Elle reçoit "
+            "la nouvelle configuration ; sa clé reste la même (c'est l'appareil de l'autre ligne)."
+        ),
+        "rp_fetched_base": "Nouvelle configuration lue le {at}",
+        "rp_not_fetched_base": "Nouvelle configuration pas encore lue",
+        "rp_left_fetch_base": "lire sa nouvelle configuration",
         "rp_registered": "Enregistré avec les nouveaux identifiants le {at}",
         "rp_not_registered": "Pas encore enregistré avec les nouveaux identifiants",
         "rp_skipped": "Compté comme fait par {by}",
@@ -1208,6 +1215,13 @@ TEXTS: dict[str, dict[str, str]] = {
         "rp_push_none": "Nothing to push: no URL of its own (its base station configures it)",
         "rp_fetched": "Configuration fetched with its new key on {at}",
         "rp_not_fetched": "Configuration not fetched with its new key yet",
+        "rp_other_base": (
+            "Base station of line {line}: its file carries the account of a handset of this line. It gets the new "
+            "configuration; its key stays the same (it is the other line's device)."
+        ),
+        "rp_fetched_base": "New configuration fetched on {at}",
+        "rp_not_fetched_base": "New configuration not fetched yet",
+        "rp_left_fetch_base": "fetch its new configuration",
         "rp_registered": "Registered with the new credentials on {at}",
         "rp_not_registered": "Not registered with the new credentials yet",
         "rp_skipped": "Counted as done by {by}",

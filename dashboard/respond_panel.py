@@ -163,7 +163,8 @@ def push_text(part: dict[str, Any]) -> str:
 
 
 def left_text(part: dict[str, Any]) -> str:
-    return t("rp_left", what=", ".join(t(f"rp_left_{w}") for w in part["left"]))
+    base = "_base" if part.get("other_line") else ""  # another line's base: its key is not renewed
+    return t("rp_left", what=", ".join(t(f"rp_left_{w}{base if w == 'fetch' else ''}") for w in part["left"]))
 
 
 def _names(actor: Actor, view: dict[str, Any]) -> dict[int, dict[str, Any]]:
@@ -180,6 +181,8 @@ def _device(view: dict[str, Any], part: dict[str, Any], named: dict[int, dict[st
     with st.container(border=True, key=f"rp_device_{device_id}" if device_id else f"rp_device_gone_{index}"):
         st.markdown(f"**{_md(name)}**")
         st.caption(push_text(part))
+        if part.get("other_line"):
+            st.caption(t("rp_other_base", line=part["other_line"]))
         if part["push"] == respond.MANUAL and known is not None and known["has_url"]:
             # The dialog is drawn by the full run, outside the auto-refresh fragment (see _setup).
             if st.button(t("dv_do_setup"), icon=":material/qr_code:", key=f"rp_setup_{device_id}"):
@@ -189,7 +192,9 @@ def _device(view: dict[str, Any], part: dict[str, Any], named: dict[int, dict[st
             return
         if view["next_step"] in ("block", "credentials", "keys"):
             return  # nothing pushed yet: nothing to tell
-        for at, yes, no in ((part["fetched_at"], "rp_fetched", "rp_not_fetched"),
+        fetched, not_fetched = ("rp_fetched_base", "rp_not_fetched_base") if part.get("other_line") else (
+            "rp_fetched", "rp_not_fetched")  # fmt: skip
+        for at, yes, no in ((part["fetched_at"], fetched, not_fetched),
                             (part["registered_at"], "rp_registered", "rp_not_registered")):  # fmt: skip
             icon = STEP_ICON["done"] if at else STEP_ICON["todo"]
             st.markdown(f"{icon} {t(yes, at=when(at)) if at else t(no)}")

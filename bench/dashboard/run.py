@@ -1,7 +1,7 @@
 """The dashboard at provider size in a real browser (issue 10): every page, the line search, switching lines,
 Fraude 24 h / 7 d / 30 d, Appareil and leaving each page, timed from the click until the page's script has finished.
 
-usage: .venv/bin/python bench/dashboard/run.py [--runs 3] [--only sqlite|postgresql] [--only-device]
+usage: .venv/bin/python bench/dashboard/run.py [--runs 3] [--only sqlite|postgresql] [--only-device] [--only-fraud]
                                                [--sqlite-url URL] [--pg-url URL] [--password PW] [--scale 1.0]
 
 Without a URL, each database is made and seeded here (bench/dashboard/seed.py, about 70 s each): SQLite in a
@@ -111,11 +111,41 @@ def wait_idle(page: Page) -> None:
 SERVER: dict[str, int] = {}  # the Streamlit process's pid, for its CPU time
 
 
+def _stat(pid: int) -> list[str]:
+    return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+
+
+def _pg_cpu(postmaster: int) -> float:
+    """CPU ticks of a PostgreSQL cluster: its postmaster (with its reaped children) and its live backends."""
+    ticks = 0
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        with suppress(OSError):
+            fields = _stat(int(proc.name))
+            if int(proc.name) == postmaster:
+                ticks += sum(int(f) for f in fields[11:15])  # utime stime cutime cstime
+            elif int(fields[1]) == postmaster:
+                ticks += int(fields[11]) + int(fields[12])
+    return ticks
+
+
 def server_cpu() -> float:
-    """CPU seconds the Streamlit process used so far (user + system): the server's own cost of an action,
-    which other work on a shared machine does not inflate the way it stretches wall-clock time."""
-    fields = Path(f"/proc/{SERVER['pid']}/stat").read_text().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """CPU seconds the Streamlit process used so far (user + system), plus the PostgreSQL cluster's when its data
+    directory is known (--pg-dir, or the one started here): the server's own cost of an action, which other work
+    on a shared machine does not inflate the way it stretches wall-clock time. SQLite works inside Streamlit."""
+    fields = _stat(SERVER["pid"])
+    ticks = int(fields[11]) + int(fields[12])
+    if SERVER.get("postmaster"):
+        ticks += _pg_cpu(SERVER["postmaster"])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def use_pg_dir(pg_dir: str | None) -> None:
+    """Count that cluster's CPU in server_cpu() (None: no PostgreSQL, or its processes are not visible)."""
+    SERVER.pop("postmaster", None)
+    if pg_dir and (Path(pg_dir) / "postmaster.pid").exists():
+        SERVER["postmaster"] = int((Path(pg_dir) / "postmaster.pid").read_text().split()[0])
 
 
 def timed(page: Page, action: Callable[[], None]) -> tuple[float, float]:
@@ -169,6 +199,48 @@ def one_pass(page: Page) -> dict[str, tuple[float, float]]:
     with suppress(PlaywrightTimeout):
         page.wait_for_selector("[data-testid='stApp'][data-test-script-state='running']", timeout=5_000)
     got[f"leave {EN['fraud']} during its 30 d run"] = timed(page, nav(page, EN["home"]))
+    return got
+
+
+COLD_SECONDS = 35  # between --only-fraud passes: the page's and the section's caches (REPORT_SECONDS, 30 s) expire
+
+
+def fraud_pass(page: Page) -> dict[str, tuple[float, float]]:
+    """Fraude alone (issue 13 point 5), every period and every tab of « where the sources are », each kind over
+    30 days: the first click on each (period, kind, tab) of a pass reads the database (the caches are cold)."""
+    got: dict[str, tuple[float, float]] = {}
+    periods, kinds = page.locator(".st-key-fraud_days"), page.locator(".st-key-fraud_geo_kind")
+
+    def period(days: int) -> Callable[[], None]:
+        return lambda: periods.get_by_text(EN[f"period_{days}"], exact=True).click()
+
+    def tab(text: str) -> Callable[[], None]:
+        return lambda: page.get_by_role("tab", name=EN[text], exact=True).click()
+
+    def kind(text: str) -> Callable[[], None]:
+        return lambda: kinds.get_by_text(EN[text], exact=True).click()
+
+    got[f"open {EN['fraud']} (7 d)"] = timed(page, nav(page, EN["fraud"]))
+    got[f"{EN['fraud']} {EN['period_1']}"] = timed(page, period(1))
+    got[f"{EN['fraud']} {EN['period_30']}"] = timed(page, period(30))
+    for name, action in (
+        ("30 d: tab by country (downloads)", tab("fg_by_country")),
+        ("30 d: tab by network (downloads)", tab("fg_by_network")),
+        ("30 d: kind key probes (by network)", kind("fg_kind_probe")),
+        ("30 d: tab by country (key probes)", tab("fg_by_country")),
+        ("30 d: kind SIP failures (by country)", kind("fg_kind_sip_failed")),
+        ("30 d: tab by network (SIP failures)", tab("fg_by_network")),
+        ("30 d: tab sources by country (SIP failures)", tab("fg_tab_countries")),
+        ("30 d: kind key probes (sources by country)", kind("fg_kind_probe")),
+        ("30 d: kind downloads (sources by country)", kind("fg_kind_download")),
+        ("30 d: tab by country (downloads, again)", tab("fg_by_country")),
+        ("7 d, tab by country open", period(7)),
+        ("24 h, tab by country open", period(1)),
+        ("24 h: tab by network", tab("fg_by_network")),
+        ("24 h: tab sources by country", tab("fg_tab_countries")),
+    ):
+        got[name] = timed(page, action)
+    got[f"leave {EN['fraud']} (-> Overview)"] = timed(page, nav(page, EN["home"]))
     return got
 
 
@@ -251,7 +323,7 @@ def dashboard(db_url: str, work: Path) -> Iterator[str]:
         log.close()
 
 
-def measure(db_url: str, password: str, runs: int, work: Path, only_device: bool = False
+def measure(db_url: str, password: str, runs: int, work: Path, only_device: bool = False, only_fraud: bool = False
             ) -> dict[str, list[tuple[float, float]]]:  # fmt: skip
     results: dict[str, list[tuple[float, float]]] = {}
     cases = device_cases(db_url)
@@ -262,6 +334,9 @@ def measure(db_url: str, password: str, runs: int, work: Path, only_device: bool
         context.add_init_script(LOAD_JS)
 
         def one(page: Page) -> dict[str, tuple[float, float]]:
+            if only_fraud:
+                time.sleep(COLD_SECONDS)  # the caches expire: every pass reads the database
+                return fraud_pass(page)
             got = {} if only_device else one_pass(page)
             return {**got, **device_pass(page, base, cases, engine)}
 
@@ -320,6 +395,8 @@ def main() -> None:
     parser.add_argument("--password", default="bench-password-10")
     parser.add_argument("--scale", type=float, default=1.0, help="for seeding here (1.0 = provider size)")
     parser.add_argument("--only-device", action="store_true", help="only the Appareil actions")
+    parser.add_argument("--only-fraud", action="store_true", help="only Fraude: every period, tab and kind")
+    parser.add_argument("--pg-dir", help="the data directory of --pg-url's cluster: its CPU is counted too")
     args = parser.parse_args()
     only = args.only_device
     columns: dict[str, dict[str, list[tuple[float, float]]]] = {}
@@ -330,14 +407,20 @@ def main() -> None:
             if url is None:
                 url = f"sqlite:///{work / 'bench.sqlite3'}"
                 print(seed(url, args.scale, args.password)["seconds"], "s to seed SQLite", file=sys.stderr)
-            columns["SQLite"] = measure(url, args.password, args.runs, work / "sqlite", only)
+            columns["SQLite"] = measure(url, args.password, args.runs, work / "sqlite", only, args.only_fraud)
         if args.only != "sqlite":
             if args.pg_url:
-                columns["PostgreSQL"] = measure(args.pg_url, args.password, args.runs, work / "postgresql", only)
+                use_pg_dir(args.pg_dir)
+                columns["PostgreSQL"] = measure(
+                    args.pg_url, args.password, args.runs, work / "postgresql", only, args.only_fraud
+                )
             else:
                 with postgres(work) as url:
+                    use_pg_dir(str(work / "pg"))
                     print(seed(url, args.scale, args.password)["seconds"], "s to seed PostgreSQL", file=sys.stderr)
-                    columns["PostgreSQL"] = measure(url, args.password, args.runs, work / "postgresql", only)
+                    columns["PostgreSQL"] = measure(
+                        url, args.password, args.runs, work / "postgresql", only, args.only_fraud
+                    )
     print(table(columns))
 
 

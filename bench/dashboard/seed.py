@@ -5,7 +5,7 @@ usage: seed.py DB_URL [--scale 1.0] [--password PW] [--seed 10]
 At scale 1: 20 vPBXs x 100 lines, 10,000 devices (5 per line: desk phones, DECT bases and handsets,
 ATAs, softphones, web phones), ~12,000 function keys, 1,000,000 provisioning access-log rows over
 30 days from ~5,000 addresses (one site address per line, a second one for some devices, scanners
-probing unknown keys), 50,000 failed SIP authentications (`security_event`, kind sip_auth_failed),
+probing unknown keys), 90,000 failed SIP authentications (`security_event`, kind sip_auth_failed),
 a few key/MAC mismatches in the last day, and a registration for most devices that register.
 About 5 % of the devices with a URL never fetched it, 3 % changed since their last fetch.
 
@@ -17,7 +17,7 @@ in 25. And 1,000,000 rows of registration history (`registration_event`) over 30
 or port changes, expiries and unregisters spread over the lines, the `auth_failed` row of every failed
 authentication of a known line, and the worst cases of one line: a phone behind a NAT that rebinds every
 minute (45,000 rows), one re-registering every 20 s from two addresses in turn (30,000), a phone with a
-wrong password retrying every 30 s for 3.5 days (10,000; its security events are part of the 50,000).
+wrong password retrying every 30 s for 3.5 days (10,000; its security events are part of the 90,000).
 
 The database must be empty (the schema is created or upgraded here through Alembic). Prints the
 three accounts to log in with (provider, vpbx_admin of bench-01, user of its first line): bench data,
@@ -181,7 +181,7 @@ def seed(url: str, scale: float = 1.0, password: str | None = None, rng_seed: in
     n_vpbx = max(1, round(20 * scale))
     per_vpbx = 100
     n_log = round(1_000_000 * scale)
-    n_sip = round(50_000 * scale)
+    n_sip = round(90_000 * scale)  # with the 10,040 key/MAC mismatches: 100,040 security events (issue 13)
     n_scanners = max(3, round(1_800 * scale))
     engine = make_engine(url)
     upgrade(engine)

@@ -9,12 +9,12 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import event, insert
+from sqlalchemy import delete, event, func, insert, select
 
-from core import fraud, fraud_geo, rollup
+from core import fraud, fraud_geo, geo, rollup
 from core.db import transaction
 from core.errors import NotFound, ValidationError
-from core.models import AccessLog, SecurityEvent
+from core.models import AccessLog, FraudRollup, RollupCursor, SecurityEvent
 
 NOW = datetime(2026, 11, 26, 12, 30, tzinfo=UTC)
 LATER = NOW + timedelta(hours=1)  # every row has settled by then
@@ -180,6 +180,44 @@ def test_report_is_the_three_at_once(engine, seed, provider, traffic):
             }
 
 
+def _per_address(s, who, p, kind: str) -> dict:
+    """The series as computed for one line or one device (per address, grouped in Python), for the whole."""
+    counts = fraud_geo._counts(s, who, p, kind, True, None, None)
+    per_ip = fraud_geo._per_ip(counts)
+    return {"by_country": fraud_geo._series(p, counts, per_ip, geo.country, 3),
+            "by_network": fraud_geo._series(p, counts, per_ip, geo.provider_network, 3)}  # fmt: skip
+
+
+def test_the_series_read_the_geo_grains_and_a_database_rolled_up_before_them_is_folded(engine, seed, provider,
+                                                                                        traffic):  # fmt: skip
+    """The whole of what a provider or a vPBX admin sees: per country and network from the rollup's own grains
+    (plus the tail per address), the same as per address. A database rolled up before those grains existed (no
+    geo rows, no geo cursor) reads its whole log as the tail until the next pass folds it."""
+    cases = [(who, p, kind) for who in (provider, seed.admin_a) for p in (DAY, WEEK)
+             for kind in fraud.visible_kinds(who)]  # fmt: skip
+
+    with transaction(engine) as s:  # core.fraud's rankings read the narrow per-address rows of the same pass
+        tables = {(who.name, p.days): fraud.sources(s, who, p) for who, p, _ in cases}
+
+    def check() -> None:
+        with transaction(engine) as s:
+            for who, p, kind in cases:
+                assert fraud_geo.series(s, who, p, kind, top=3) == _per_address(s, who, p, kind), (who.name, p, kind)
+                assert fraud.sources(s, who, p) == tables[(who.name, p.days)]
+
+    check()
+    with engine.begin() as conn:
+        assert conn.scalar(select(func.count()).select_from(FraudRollup).where(FraudRollup.grain == "dcc")) > 0
+        conn.execute(delete(FraudRollup).where(FraudRollup.grain.in_(("hip", "dip", "hcc", "dcc", "hnet", "dnet"))))
+        conn.execute(delete(RollupCursor).where(RollupCursor.source.like("%:geo")))
+    check()
+    rollup.roll_up(engine, now=LATER)
+    with engine.connect() as conn:
+        cursors = dict(conn.execute(select(RollupCursor.source, RollupCursor.last_id)).all())
+    assert cursors["access_log:geo"] == cursors["access_log"] > 0
+    check()
+
+
 def _statements(engine, call) -> int:
     seen: list[str] = []
 
@@ -209,11 +247,13 @@ def test_the_statements_do_not_grow_with_the_sources(engine, seed, provider, dev
         "series_by_country": lambda s: fraud_geo.series_by_country(s, provider, DAY, "download"),
         "series_by_network": lambda s: fraud_geo.series_by_network(s, provider, WEEK, "sip_failed"),
         "report": lambda s: fraud_geo.report(s, seed.admin_a, WEEK, "download"),
+        "series": lambda s: fraud_geo.series(s, provider, WEEK, "download"),
         "report, one device": lambda s: fraud_geo.report(s, seed.admin_a, WEEK, "download", device_id=devices["a1"]),
         "report, one line": lambda s: fraud_geo.report(s, provider, DAY, "sip_failed", line_id=seed.line_a2),
     }
-    # The cursors (read once per session by core.fraud) + the one grouped statement; + the line or device.
-    expected = {"sources_by_country": 2, "series_by_country": 2, "series_by_network": 2, "report": 2,
+    # The cursors (read once per session by core.fraud) + the one grouped statement; + the line or device. The whole
+    # report: the series from the geo grains and the countries per address, two statements.
+    expected = {"sources_by_country": 2, "series_by_country": 2, "series_by_network": 2, "report": 3, "series": 2,
                 "report, one device": 3, "report, one line": 3}  # fmt: skip
     assert {name: _statements(engine, call) for name, call in calls.items()} == expected
     with transaction(engine) as s:

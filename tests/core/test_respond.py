@@ -181,3 +181,67 @@ def test_another_customers_admin_cannot_touch_it(engine: Engine, provider: Actor
         respond.start(s, seed.admin_b, seed.line_a1)
     with transaction(engine) as s:
         assert s.scalar(select(Line.pstn_blocked).where(Line.id == seed.line_a1)) is False
+
+
+BASE_UA = "Yealink W70B 146.85.0.20 80:5e:c0:0b:0b:0b"
+SITE_B = "203.0.113.9"
+
+
+def test_a_base_of_another_line_carrying_a_handset_is_pushed_and_verified_with_its_key_kept(
+    engine: Engine, provider: Actor, seed: Seed
+) -> None:
+    """Bob's DECT base (line a2) carries Alice's handset (line a1): Alice's account is written in Bob's base's file.
+    Alice's procedure re-renders and resyncs that base and waits for it to fetch and to register Alice's account with
+    the new password, but never changes its key (it is Bob's device)."""
+    with transaction(engine) as s:
+        base = int(devices.add_device(s, provider, seed.line_a2, "yealink-w70b", mac="805EC00B0B0B")["id"])
+        handset = int(devices.add_device(s, provider, seed.line_a1, "yealink-w56h", base=base)["id"])
+        s.execute(Device.__table__.update().where(Device.id == base).values(last_access_ip=SITE_B))
+        before = s.scalar(select(Device.config_revision).where(Device.id == base))
+        base_key = s.scalar(select(Device.access_key).where(Device.id == base))
+        for line_id, user in ((seed.line_a2, "acme2"), (seed.line_a1, "acme1")):  # Bob's account and Alice's
+            s.add(Registration(aor=f"sip:{user}@acme.voip.example", contact=f"sip:{user}@{SITE_B}:5062",
+                               line_id=line_id, source_ip=SITE_B, source_port=5062, transport="udp",
+                               user_agent=BASE_UA, call_id=f"b-{user}", cseq=1, expires_at=T0 + timedelta(hours=1),
+                               last_modified=T0 - timedelta(minutes=5)))  # fmt: skip
+        run = respond.start(s, seed.admin_a, seed.line_a1, now=T0)
+
+    run = _advance(engine, seed.admin_a, run["id"], T0)
+    parts = {d["device_id"]: d for d in run["devices"]}
+    assert set(parts) == {handset, base}
+    assert parts[base]["other_line"] == "+41215550102" and parts[handset]["other_line"] is None
+    with transaction(engine) as s:
+        assert s.scalar(select(Device.access_key).where(Device.id == base)) == base_key  # key kept
+        assert s.scalar(select(Device.config_revision).where(Device.id == base)) > before  # its file changed
+        assert s.scalars(select(RetiredKey.device_id)).all() == []
+        assert s.scalars(select(KeyHandover.device_id)).all() == []
+
+    run = _advance(engine, seed.admin_a, run["id"], T0 + timedelta(seconds=respond.CREDENTIALS_SETTLE))
+    parts = {d["device_id"]: d for d in run["devices"]}
+    # Registered on its own line: a resync NOTIFY (sent over Bob's bindings); the handset itself has no URL.
+    assert (parts[base]["push"], parts[base]["resyncs"], parts[base]["left"]) == ("notify", 1, ["fetch", "register"])
+    assert (parts[handset]["push"], parts[handset]["left"]) == ("none", [])
+    assert run["waiting"] == {"step": "verify", "why": "devices_left"}
+    with transaction(engine) as s:
+        assert s.scalars(select(DeviceCommand.action).where(DeviceCommand.device_id == base)).all() == ["resync"]
+
+    t = T0 + timedelta(seconds=20)
+    with transaction(engine) as s:  # the base fetches its (same) URL: the file now has Alice's new password
+        s.execute(insert(AccessLog), [{"at": t, "source_ip": SITE_B, "user_agent": BASE_UA, "path": "/b.cfg",
+                                       "device_id": base, "status": 200, "reason": "ok"}])  # fmt: skip
+    run = _advance(engine, seed.admin_a, run["id"], t + timedelta(seconds=1))
+    assert [(d["device_id"], d["left"]) for d in run["left"]] == [(base, ["register"])]
+    with transaction(engine) as s:  # Bob's account re-registering proves nothing for Alice's
+        s.execute(Registration.__table__.update().where(Registration.line_id == seed.line_a2)
+                  .values(last_modified=t + timedelta(seconds=2)))  # fmt: skip
+    run = _advance(engine, seed.admin_a, run["id"], t + timedelta(seconds=3))
+    assert [d["device_id"] for d in run["left"]] == [base]
+    with transaction(engine) as s:  # then the base registers Alice's account with her new password
+        s.execute(Registration.__table__.update().where(Registration.line_id == seed.line_a1)
+                  .values(last_modified=t + timedelta(seconds=4)))  # fmt: skip
+    run = _advance(engine, seed.admin_a, run["id"], t + timedelta(seconds=5))
+    assert run["state"] == "done" and run["left"] == []
+    parts = {d["device_id"]: d for d in run["devices"]}
+    assert parts[base]["fetched_at"] == t.isoformat(timespec="seconds")
+    with transaction(engine) as s:
+        assert s.scalar(select(Device.access_key).where(Device.id == base)) == base_key

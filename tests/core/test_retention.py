@@ -110,10 +110,14 @@ def test_the_fraud_rollup_goes_with_the_log_hour_rows_after_two_days(engine):
         conn.execute(insert(FraudRollup), [
             row("hour", "2026-11-24 11:00"), row("hour", "2026-11-24 12:00"), row("hour", "2026-11-26 11:00"),
             row("day", "2026-08-27"), row("day", "2026-08-28"), row("day", "2026-11-26"),
+            # the same per country and per network (core.rollup.COUNTRY / NETWORK) go with them
+            row("hcc", "2026-11-24 11:00"), row("hnet", "2026-11-24 11:00"), row("hcc", "2026-11-26 11:00"),
+            row("dcc", "2026-08-27"), row("dnet", "2026-08-27"), row("dnet", "2026-08-28"),
+            row("hip", "2026-11-24 11:00"), row("dip", "2026-08-27"),
         ])  # fmt: skip
-    assert prune_rollup(engine, 90, now=NOW) == 2  # the hour before the two days, the day before the 90
+    assert prune_rollup(engine, 90, now=NOW) == 8  # the hours before the two days, the days before the 90
     with engine.connect() as conn:
         kept = sorted(conn.execute(select(FraudRollup.grain, FraudRollup.bucket)).all())
-    assert kept == [("day", "2026-08-28"), ("day", "2026-11-26"), ("hour", "2026-11-24 12:00"),
-                    ("hour", "2026-11-26 11:00")]  # fmt: skip
+    assert kept == [("day", "2026-08-28"), ("day", "2026-11-26"), ("dnet", "2026-08-28"), ("hcc", "2026-11-26 11:00"),
+                    ("hour", "2026-11-24 12:00"), ("hour", "2026-11-26 11:00")]  # fmt: skip
     assert prune_rollup(engine, 0, now=NOW) == 0  # 0 days keeps the day rows (the log is kept too)

@@ -113,11 +113,16 @@ def test_passes_move_the_cursor_and_the_hour_and_day_rows_agree(engine, seed, de
         sums = select(FraudRollup.grain, func.sum(FraudRollup.n)).group_by(FraudRollup.grain)
         per_grain = dict(conn.execute(sums).all())
     with engine.connect() as conn:
-        assert cursors == {"access_log": conn.scalar(select(func.max(AccessLog.id))),
-                           "security_event": conn.scalar(select(func.max(SecurityEvent.id)))}  # fmt: skip
-    assert consumed == sum(cursors.values())
+        last_log = conn.scalar(select(func.max(AccessLog.id)))
+        last_event = conn.scalar(select(func.max(SecurityEvent.id)))
+    # The per-country and per-network grains have their own cursors, at the same place once both are up to date.
+    assert cursors == {"access_log": last_log, "security_event": last_event, "access_log:geo": last_log,
+                       "security_event:geo": last_event}  # fmt: skip
+    assert consumed == last_log + last_event
     recent = [f for f in facts if f["at"] >= LATER - timedelta(days=rollup.HOUR_ROWS_DAYS)]
-    assert per_grain == {"hour": len(recent), "day": len(facts)}  # hour rows only where the 24-hour chart reads
+    # hour rows only where the 24-hour chart reads; the geo grains count the same rows per country and network
+    assert per_grain == {"hour": len(recent), "day": len(facts), "hip": len(recent), "hcc": len(recent),
+                         "hnet": len(recent), "dip": len(facts), "dcc": len(facts), "dnet": len(facts)}  # fmt: skip
     assert 0 < len(recent) < len(facts)
     assert rollup.roll_up(engine, now=LATER) == 0  # nothing new
 
@@ -169,4 +174,28 @@ def test_the_serve_loop_rolls_up_at_start_and_returns_when_stopped(engine, seed)
     stop.set()  # already asked to stop: one pass, then no wait
     asyncio.run(asyncio.wait_for(rollup.run_rollup(engine, stop, interval=3600), 30))
     with engine.connect() as conn:
-        assert conn.scalar(select(func.sum(FraudRollup.n))) == 2  # one hour row, one day row
+        # an hour row and a day row, per address (the full and the narrow row), per country and per network
+        assert conn.scalar(select(func.sum(FraudRollup.n))) == 8
+        assert conn.scalar(select(func.count()).select_from(FraudRollup)) == 8
+
+
+@pytest.mark.parametrize("addresses", [10, 900])
+def test_a_geo_pass_takes_the_same_statements_whatever_the_addresses(engine, seed, devices, addresses):
+    """The per-country and per-network pass reads the batch grouped per address and upserts its groups in one
+    executemany: as many statements for 900 distinct addresses (and countries) as for 10."""
+    from tests.core.test_statement_counts import counting
+
+    device = next(iter(devices))
+    rows = [{"at": NOW - timedelta(minutes=i), "source_ip": f"{(1, 193, 195)[i % 3]}.{128 + i // 256}.{i % 256}.1",
+             "path": "/k.cfg", "status": 200, "device_id": device, "reason": ""} for i in range(addresses)]  # fmt: skip
+    with engine.begin() as conn:
+        conn.execute(insert(AccessLog), rows)
+    rollup.roll_up_source(engine, "access_log", now=LATER)
+    with counting(engine) as seen:
+        assert rollup.roll_up_geo(engine, "access_log", now=LATER) == addresses
+    # the cursor read and made (its first pass), the claim (window, move), the hour and day reads and their upserts
+    assert len(seen) == 8
+    with engine.connect() as conn:
+        sums = select(FraudRollup.grain, func.sum(FraudRollup.n)).group_by(FraudRollup.grain)
+        per_grain = dict(conn.execute(sums).all())
+    assert per_grain["dip"] == per_grain["dcc"] == per_grain["dnet"] == per_grain["day"] == addresses

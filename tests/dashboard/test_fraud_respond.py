@@ -278,3 +278,29 @@ def test_the_procedure_speaks_one_language(app, world, engine, monkeypatch, lang
     user.run()  # the user's page while the procedure runs
     found += problems(user, lang, "a user's procedure running")
     assert not found, "\n".join(found)
+
+
+@pytest.mark.parametrize("lang", ["fr", "en"])
+def test_a_base_of_another_line_carrying_a_handset_is_listed_with_its_key_kept(app, world, engine, monkeypatch, lang):
+    """Alice's handset on Bob's DECT base: Alice's procedure lists Bob's base (its file carries her account), says
+    it belongs to Bob's line and keeps its key, and waits for it to fetch its new configuration."""
+    monkeypatch.setattr(respond, "CREDENTIALS_SETTLE", 0.0)
+    alice = world.seed.line_a1
+    with transaction(engine) as s:
+        base = devices.add_device(s, PROVIDER, world.seed.line_a2, "yealink-w70b", mac="805EC00B0B0B", label="Base Bob")
+        devices.add_device(s, PROVIDER, alice, "yealink-w56h", base=base["id"], label="Combiné Alice")
+    _, bob_keys = secrets_of(engine, world.seed.line_a2)
+    at = open_procedure(app, world.provider_id, alice, lang=lang, query="Alice")
+    click(at, f"rp_start_{alice}")
+    click(at, f"rp_start_yes_{alice}")
+    part = next(d for d in run_of(engine, alice)["devices"] if d["device_id"] == base["id"])
+    assert (part["other_line"], part["push"], part["left"]) == ("+41215550102", "redirection", ["fetch", "register"])
+    assert secrets_of(engine, world.seed.line_a2)[1][base["id"]] == bob_keys[base["id"]]  # Bob's key kept
+    texts = TEXTS[lang]
+    captions = [c.value for c in at.caption]
+    assert texts["rp_other_base"].format(line="+41215550102") in captions
+    text = "\n".join(markdown(at))
+    assert f":material/radio_button_unchecked: {texts['rp_not_fetched_base']}" in text
+    what = f"{texts['rp_left_fetch_base']}, {texts['rp_left_register']}"
+    assert f"**{texts['rp_left'].format(what=what)}**" in text
+    assert not problems(at, lang, "another line's base")
