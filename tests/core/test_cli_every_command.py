@@ -162,6 +162,9 @@ def _session(cli: Cli, engine: Engine) -> None:
     assert [b["source_ip"] for b in cli.json("ban", "list")] == ["198.51.100.7"]
     assert cli.json("ban", "lift", "198.51.100.7") == {"source_ip": "198.51.100.7", "lifted": 1, "scopes": ["sip"]}
     assert cli.json("ban", "list") == []
+    added = cli.json("ban", "add", "203.0.113.9", "--scope", "sip", "--minutes", "30", "--reason", "scanner")
+    assert (added["source_ip"], added["scope"], added["reason"]) == ("203.0.113.9", "sip", "scanner")
+    assert cli.json("ban", "lift", "203.0.113.9")["lifted"] == 1
     _phonebook(cli, engine, dev)
     main = cli("device", "config", dev).stdout
     assert main.startswith("#!version:1.0.0.1") and stored in main and "41215550101" in main
@@ -264,5 +267,6 @@ def _session(cli: Cli, engine: Engine) -> None:
         "line.block",
         "line.unblock",
         "ban.lift",
+        "ban.add",
     } <= actions
     engine.dispose()
