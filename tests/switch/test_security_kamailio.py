@@ -40,9 +40,17 @@ def options(port: int, user_agent: str = "Yealink SIP-T46U 108.86.0.20", wait: f
         sock.settimeout(wait)
         local = sock.getsockname()[1]
         branch, tag = secrets.token_hex(6), secrets.token_hex(4)
-        headers = [f"OPTIONS sip:{HOST}:{port} SIP/2.0",
-                   f"Via: SIP/2.0/UDP {HOST}:{local};branch=z9hG4bK{branch};rport", f"From: <sip:probe@{HOST}>;tag={tag}", f"To: <sip:{HOST}:{port}>", f"Call-ID: {branch}@{HOST}",
-                   "CSeq: 1 OPTIONS", "Max-Forwards: 70", f"User-Agent: {user_agent}", "Content-Length: 0"]  # fmt: skip
+        headers = [
+            f"OPTIONS sip:{HOST}:{port} SIP/2.0",
+            f"Via: SIP/2.0/UDP {HOST}:{local};branch=z9hG4bK{branch};rport",
+            f"From: <sip:probe@{HOST}>;tag={tag}",
+            f"To: <sip:{HOST}:{port}>",
+            f"Call-ID: {branch}@{HOST}",
+            "CSeq: 1 OPTIONS",
+            "Max-Forwards: 70",
+            f"User-Agent: {user_agent}",
+            "Content-Length: 0",
+        ]
         msg = "\r\n".join(headers) + "\r\n\r\n"
         sock.sendto(msg.encode(), (HOST, port))
         try:
