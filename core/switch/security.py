@@ -14,6 +14,7 @@ a pass that reads the htable first and then the table never lifts a ban Kamailio
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import logging
@@ -21,19 +22,23 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, func, select
 
 from core.db import transaction
 from core.models import Ban
+from core.processes.periodic import every
 from core.settings import Settings
 from core.sip.policy import SCANNER_UA_EXACT, SCANNER_UA_PARTS, PolicyConfig
 from core.sip.service import SipConfig
+from core.switch import rpc
 
 log = logging.getLogger(__name__)
 
 BAN_TABLE = "ban"  # Kamailio's htable of banned source addresses (value 1, per-item expiry)
+SYNC_EVERY = 1.0  # seconds between two ban syncs: a ban made in the dashboard or CLI is in Kamailio within it
 _ERE_SPECIAL = re.compile(r"([.$*+?()\[\]{}|])")
 
 
@@ -142,3 +147,17 @@ def sync_bans(engine: Engine, rpc: Rpc, now: datetime | None = None) -> tuple[in
     if added or removed:
         log.info("Kamailio bans: %d added, %d lifted", added, removed)
     return added, removed
+
+
+def rpc_on(rpc_socket: Path) -> Rpc:
+    return lambda method, *params: rpc.call(rpc_socket, method, *params)
+
+
+async def run_ban_sync(engine: Engine, rpc_socket: Path, stop: asyncio.Event) -> None:
+    """serve's ban sync while Kamailio is the switch, every SYNC_EVERY until `stop`."""
+    kamailio = rpc_on(rpc_socket)
+
+    def one_pass() -> None:
+        sync_bans(engine, kamailio)
+
+    await every(SYNC_EVERY, stop, one_pass, log, "Kamailio bans")
