@@ -23,7 +23,6 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Engine, select
 
-from core import heartbeat
 from core.db import transaction
 from core.device_commands import notify_event
 from core.models import Registration
@@ -31,7 +30,7 @@ from core.registrations import match_device
 from core.settings import Settings
 from core.sip import store
 from core.sip.notify import notify_timeout
-from core.sip.service import HEARTBEAT_EVERY, SipConfig
+from core.sip.service import SipConfig
 from core.sip.transport import wall_clock
 from core.switch import rpc
 from core.switch.kamailio_config import KamailioContext
@@ -157,20 +156,12 @@ class CommandWorker:
 
 
 async def run_commands(settings: Settings, engine: Engine, ctx: KamailioContext, stop: asyncio.Event) -> None:
-    """serve's device-command worker while Kamailio is the switch, until `stop`. It beats the `sip` heartbeat
-    as the built-in registrar does (device_commands.registrar_running: the dashboard offers the buttons and
-    `device reboot --wait` waits only while something carries the commands out)."""
+    """serve's device-command worker while Kamailio is the switch, until `stop`."""
     worker = CommandWorker(settings, engine, ctx)
     await asyncio.to_thread(store.reset_sending, engine)  # what a stopped serve left `sending` is sent again
-    detail = f"kamailio udp+tcp {ctx.listen_host}:{ctx.sip_port}"
-    loop = asyncio.get_running_loop()
-    beaten = -HEARTBEAT_EVERY
     try:
         while not stop.is_set():
             try:
-                if loop.time() - beaten >= HEARTBEAT_EVERY:
-                    await asyncio.to_thread(heartbeat.beat, engine, "sip", detail)
-                    beaten = loop.time()
                 await worker.tick()
             except Exception:
                 log.exception("device commands pass failed")
@@ -182,4 +173,3 @@ async def run_commands(settings: Settings, engine: Engine, ctx: KamailioContext,
         for t in list(worker.tasks):
             t.cancel()
         await asyncio.gather(*worker.tasks, return_exceptions=True)
-        await asyncio.to_thread(heartbeat.stop, engine, "sip")
