@@ -5,6 +5,7 @@ a real sipp phone that challenges the NOTIFY -> the outcome written back."""
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -59,9 +60,21 @@ def phone(cwd: Path, port: int, user: str, realm: str) -> subprocess.Popen[bytes
     """A sipp phone on `port` that challenges one NOTIFY in `realm` and answers 200 to the right digest."""
     csv = cwd / f"phone-{user}.csv"
     csv.write_text(f"SEQUENTIAL\n{user};secret{user};{realm}\n")
-    return subprocess.Popen(["sipp", "-sf", str(SCEN / "notify_uas_realm.xml"), "-inf", str(csv), "-i", HOST, "-p",
+    uas = subprocess.Popen(["sipp", "-sf", str(SCEN / "notify_uas_realm.xml"), "-inf", str(csv), "-i", HOST, "-p",
                              str(port), "-m", "1", "-nostdin", "-timeout", "120s", "-timeout_error", "-trace_msg"],
                             cwd=cwd, stdout=(cwd / f"uas-{user}.out").open("w"), stderr=subprocess.STDOUT)  # fmt: skip
+    wait_for(lambda: bound(port), 20, "the sipp phone listening")
+    return uas
+
+
+def bound(port: int) -> bool:
+    """Whether something holds UDP `port` on 127.0.0.1 (the phone is up before the command goes out)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.bind((HOST, port))
+        except OSError:
+            return True
+    return False
 
 
 def command_row(engine: Engine) -> DeviceCommand:
