@@ -115,15 +115,15 @@ def test_ban_add_and_lift_reach_kamailio_within_seconds(env: dict[str, str], eng
     served: SwitchServe = start_switch_serve(env, tmp_path)
     sock = runtime_dir(settings) / "rpc.sock"
     try:
-        assert options(served.sip_port) == 200
+        assert options(served.sip_port) is not None  # an answer, whichever: not dropped
         run_core(env, "ban", "add", HOST, "--scope", "provisioning", "--minutes", "5")  # not SIP's
         run_core(env, "ban", "add", "192.0.2.7", "--scope", "sip", "--minutes", "5")
         wait_for(lambda: htable_keys(rpc_on(sock)) == {"192.0.2.7"}, 10, "the SIP ban in Kamailio")
-        assert options(served.sip_port) == 200  # the provisioning ban of this address left SIP alone
+        assert options(served.sip_port) is not None  # the provisioning ban of this address left SIP alone
         run_core(env, "ban", "add", HOST, "--scope", "all", "--minutes", "5", "--reason", "support ticket 4711")
         wait_for(lambda: options(served.sip_port, wait=0.5) is None, 10, "Kamailio dropping the banned address")
         run_core(env, "ban", "lift", HOST)
-        wait_for(lambda: options(served.sip_port, wait=0.5) == 200, 10, "Kamailio answering again after ban lift")
+        wait_for(lambda: options(served.sip_port, wait=0.5) is not None, 10, "Kamailio answering again after ban lift")
         assert htable_keys(rpc_on(sock)) == {"192.0.2.7"}
         with transaction(engine) as s:
             assert {b.source_ip for b in s.scalars(select(Ban))} == {"192.0.2.7"}
