@@ -2,7 +2,9 @@
 device's failures is lifted from the device's diagnosis or `python -m core ban lift IP`).
 
 Lifting deletes the active Ban rows of the address, every scope: the provisioning endpoint reloads
-bans on its own and the registrar ends the ban at its next reload (core.sip.policy). A source that
+bans on its own, the registrar ends the ban at its next reload (core.sip.policy) and, with the Kamailio
+switch, serve's ban sync deletes it from Kamailio's htable within a second (core.switch.ban_sync). A
+provider may also ban an address by hand (`add_ban`, `python -m core ban add IP`). A source that
 fails again is banned again. Only permissions.BAN_ROLES may act on bans (the device view draws its
 unban button for them alone): the provider on any address, a vPBX administrator on an address one of
 its own devices uses (its last access, or a live binding of one of its lines); an end user never.
@@ -11,7 +13,7 @@ its own devices uses (its last access, or a live binding of one of its lines); a
 from __future__ import annotations
 
 import ipaddress
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, String, delete, exists, literal, or_, select
@@ -23,6 +25,9 @@ from core.models import Ban, Device, Line, Registration, utcnow
 from core.permissions import BAN_ROLES, Actor, require_role
 
 BANS_SHOWN = 200  # newest-expiring first; a flood of bans is the Fraude page's to rank
+SCOPES = ("sip", "provisioning", "all")
+BAN_MINUTES = (1, 366 * 24 * 60)  # a ban by hand: one minute to a year (VOIPADMIN_SIP_BAN_SECONDS' bound)
+REASON_MAX = 255
 
 
 def ban_view(b: Ban) -> dict[str, Any]:
@@ -77,6 +82,34 @@ def list_bans(
     if vpbx_id is not None:
         stmt = stmt.where(_used_by_vpbx(vpbx_id, Ban.source_ip, now))
     return [ban_view(b) for b in session.scalars(stmt.order_by(Ban.expires_at.desc(), Ban.id).limit(limit))]
+
+
+def add_ban(
+    session: Session,
+    actor: Actor,
+    source_ip: str,
+    scope: str = "all",
+    minutes: float = 24 * 60,
+    reason: str = "",
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """Ban `source_ip` by hand for `minutes` (the provider only: one address may be many tenants' office
+    NAT), audited `ban.add`. The registrar, the endpoint and Kamailio read the row like their own bans."""
+    require_role(actor, "provider", doing="add_bans")
+    ip = normalize_ip(source_ip)
+    if scope not in SCOPES:
+        raise ValidationError("one_of", "scope", choices=", ".join(SCOPES))
+    if not BAN_MINUTES[0] <= minutes <= BAN_MINUTES[1]:
+        raise ValidationError("ban_duration", "minutes", min=BAN_MINUTES[0], max=BAN_MINUTES[1])
+    reason = (reason or "").strip() or f"banned by {actor.name}"
+    if len(reason) > REASON_MAX:
+        raise ValidationError("too_long", "reason", max=REASON_MAX)
+    now = now or utcnow()
+    ban = Ban(source_ip=ip, scope=scope, reason=reason, created_at=now, expires_at=now + timedelta(minutes=minutes))
+    session.add(ban)
+    session.flush()
+    audit.record(session, actor, "ban.add", "ban", ip, scope=scope, minutes=minutes)
+    return ban_view(ban)
 
 
 def lift_ban(session: Session, actor: Actor, source_ip: str, now: datetime | None = None) -> dict[str, Any]:

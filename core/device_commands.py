@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from core import heartbeat
 from core.audit import record
-from core.catalogue import default_catalogue
+from core.catalogue import Catalogue, default_catalogue
 from core.errors import NotFound, ValidationError
 from core.models import Device, DeviceCommand
 from core.permissions import Actor, require_device
@@ -28,6 +28,15 @@ OUTCOMES = {
     "timeout": "no_answer",
     "failed": "error",
 }
+
+
+def notify_event(model_id: str | None, action: str, catalogue: Catalogue | None = None) -> str | None:
+    """The NOTIFY `Event` a model takes for a reboot or resync (the catalogue's, per vendor), or None: read
+    by the use cases here and by whichever switch sends it (core.sip.service, core.switch.commands)."""
+    model = (catalogue or default_catalogue()).get(model_id or "")
+    if model is None:
+        return None
+    return model.reboot_event if action == "reboot" else model.resync_event
 
 
 def command_view(c: DeviceCommand) -> dict[str, Any]:
@@ -49,8 +58,7 @@ def request_command(session: Session, actor: Actor, device_id: int, action: str)
     if action not in ACTIONS:
         raise ValidationError("one_of", "action", choices=", ".join(ACTIONS))
     device = require_device(actor, session.get(Device, device_id))
-    model = default_catalogue().get(device.model_id)
-    event = (model.reboot_event if action == "reboot" else model.resync_event) if model else None
+    event = notify_event(device.model_id, action)
     if not event:
         raise ValidationError("command_unsupported", "action", model=device.model_id, action=action)
     cmd = DeviceCommand(device_id=device.id, action=action, requested_by=actor.name, state="pending")
@@ -85,11 +93,9 @@ def registered_devices(registrations: list[dict[str, Any]], device_ids: list[int
 def command_options(model_id: str | None, registered: bool, registrar_up: bool) -> dict[str, str | None]:
     """Per action: None when it can work, else why it is not offered: "no_event" (the model has no
     such NOTIFY event), "registrar_down" or "not_registered"."""
-    model = default_catalogue().get(model_id or "")
     out: dict[str, str | None] = {}
     for action in ACTIONS:
-        event = (model.reboot_event if action == "reboot" else model.resync_event) if model else None
-        if not event:
+        if not notify_event(model_id, action):
             out[action] = "no_event"
         elif not registrar_up:
             out[action] = "registrar_down"

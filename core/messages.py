@@ -134,6 +134,7 @@ MESSAGES: dict[str, str] = {
     "ip_invalid": "'{value}' is not an IP address",
     "ban_not_found": "{ip} is not banned",
     "ban_not_yours": "{ip} is not an address of your vPBX's phones (last access or live registration)",
+    "ban_duration": "a ban lasts {min} to {max} minutes",
 }
 
 # What an account may not do (`doing` of role_forbidden), in English.
@@ -151,6 +152,7 @@ DOING: dict[str, str] = {
     "create_vpbx": "create a vPBX",
     "set_voicemail_access": "change a vPBX's voicemail access number",
     "manage_bans": "list or lift bans",
+    "add_bans": "ban addresses",
     "manage_alerts": "see or handle fraud alerts",
     "respond_lines": "run the fraud procedure on lines",
     "import_devices": "import devices",

@@ -127,6 +127,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "ban_not_found": "l'adresse {ip} n'est pas bannie",
         "ban_not_yours": "l'adresse {ip} n'est celle d'aucun téléphone de votre vPBX (dernier accès ou"
         " enregistrement en cours)",
+        "ban_duration": "un bannissement dure de {min} à {max} minutes",
     },
     # English: core.messages (the CLI's words) except where the dashboard says it its own way.
     "en": MESSAGES
@@ -166,6 +167,7 @@ WORDS: dict[str, dict[str, dict[str, str]]] = {
             "create_vpbx": "créer un vPBX",
             "set_voicemail_access": "changer le numéro d'accès à la messagerie d'un vPBX",
             "manage_bans": "consulter ou lever les bannissements",
+            "add_bans": "bannir des adresses",
             "manage_alerts": "consulter ou traiter les alertes de fraude",
             "respond_lines": "lancer la procédure de fraude sur des postes",
             "import_devices": "importer des appareils",
@@ -210,6 +212,7 @@ WORDS: dict[str, dict[str, dict[str, str]]] = {
             "create_vpbx": "create a vPBX",
             "set_voicemail_access": "change a vPBX's voicemail access number",
             "manage_bans": "list or lift bans",
+            "add_bans": "ban addresses",
             "manage_alerts": "see or handle fraud alerts",
             "respond_lines": "run the fraud procedure on extensions",
             "import_devices": "import devices",

@@ -10,12 +10,19 @@ from __future__ import annotations
 
 import secrets
 
+from core.settings import Settings, override
 from core.sip.digest import authorization, parse_auth_params
 from core.sip.message import SipRequest, SipResponse, serialize
 from core.sip.registrar import Binding
 
 T1 = 0.5  # RFC 3261 timer T1; UDP retransmits after T1, 2T1, 4T1... (timer E), each gap capped at T2
 T2 = 4.0
+NOTIFY_TIMEOUT = 8.0  # seconds a phone has to answer a reboot/resync NOTIFY, whichever switch sends it
+
+
+def notify_timeout(settings: Settings) -> float:
+    """VOIPADMIN_SIP_NOTIFY_TIMEOUT, else NOTIFY_TIMEOUT (core.sip.service and core.switch.commands)."""
+    return override(settings.sip_notify_timeout, NOTIFY_TIMEOUT)
 
 
 class NotifyTransaction:
@@ -27,7 +34,7 @@ class NotifyTransaction:
         password: str,
         via_host: str,
         via_port: int,
-        timeout: float = 8.0,
+        timeout: float = NOTIFY_TIMEOUT,
     ) -> None:
         self.binding = binding
         self.event = event

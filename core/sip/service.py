@@ -19,13 +19,14 @@ from sqlalchemy import Engine
 
 from core import heartbeat
 from core.catalogue import default_catalogue
+from core.device_commands import notify_event
 from core.registrations import match_device
 from core.settings import Settings, override
 from core.sip import store
 from core.sip.credentials import CredentialTable
 from core.sip.digest import NonceFactory
 from core.sip.message import SipRequest, SipResponse
-from core.sip.notify import NotifyTransaction
+from core.sip.notify import NOTIFY_TIMEOUT, NotifyTransaction, notify_timeout
 from core.sip.policy import Policy, PolicyConfig
 from core.sip.ratelog import RateLimitedLog
 from core.sip.registrar import Deferred, Registrar, RegistrarConfig, Source
@@ -46,7 +47,7 @@ class SipConfig:
     purge_every: float = 30.0
     command_poll: float = 0.5
     command_max_age: float = 120.0
-    notify_timeout: float = 8.0
+    notify_timeout: float = NOTIFY_TIMEOUT
     tcp: TcpLimits = field(default_factory=TcpLimits)
     sweep_every: float = 1.0
 
@@ -71,7 +72,7 @@ class SipConfig:
         sweep = min(1.0, tcp.handshake_timeout / 4)
         return cls(
             policy=policy,
-            notify_timeout=override(s.sip_notify_timeout, cls.notify_timeout),
+            notify_timeout=notify_timeout(s),
             tcp=tcp,
             sweep_every=sweep,
         )
@@ -274,8 +275,7 @@ class SipService:
         await asyncio.to_thread(store.finish_command, self.engine, cmd.id, state, result, wall_clock())
 
     async def _execute(self, cmd: store.PendingCommand) -> tuple[str, str]:
-        model = self.catalogue.get(cmd.model_id)
-        event = (model.reboot_event if cmd.action == "reboot" else model.resync_event) if model else None
+        event = notify_event(cmd.model_id, cmd.action, self.catalogue)
         if not event:
             return "failed", f"model {cmd.model_id} has no {cmd.action} event"
         cred = self.registrar.credentials.by_line(cmd.line_id)

@@ -17,6 +17,7 @@ import jinja2
 from sqlalchemy.engine import make_url
 
 from core.settings import Settings
+from core.switch.security import SecurityContext, security_context
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "switch" / "kamailio"
 
@@ -62,6 +63,7 @@ class KamailioContext:
     aliases: tuple[str, ...]  # "host:port" we are reached at: requests to them are for us (`myself`)
     pstn_trunk: str = ""
     rpc_socket: Path = field(default=Path())  # jsonrpcs over a UNIX datagram socket (core/switch/rpc.py)
+    security: SecurityContext = field(default_factory=SecurityContext)  # bans, scanners, commands (security.py)
 
     @property
     def db_module(self) -> str:
@@ -91,6 +93,7 @@ def context_for(settings: Settings, host: str = "0.0.0.0", port: int | None = No
         aliases=aliases,
         pstn_trunk=settings.pstn_trunk,
         rpc_socket=rundir / "rpc.sock",
+        security=security_context(settings, db_url.split(":", 1)[0]),
     )
 
 

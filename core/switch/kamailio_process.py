@@ -24,7 +24,9 @@ from core import heartbeat
 from core.processes.periodic import every
 from core.settings import Settings
 from core.switch import locations, rpc, subscribers
+from core.switch.commands import run_commands
 from core.switch.kamailio_config import KamailioContext, check_config, context_for, render_config
+from core.switch.security import run_ban_sync
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +98,8 @@ async def run_kamailio(settings: Settings, engine: Engine, stop: asyncio.Event, 
             asyncio.create_task(every(SYNC_INTERVAL, stop, sync_subscribers, log, "subscribers")),
             asyncio.create_task(every(SYNC_INTERVAL, stop, mirror_locations, log, "locations")),
             asyncio.create_task(every(BEAT_INTERVAL, stop, beat, log, "Kamailio heartbeat")),
+            asyncio.create_task(run_ban_sync(engine, ctx.rpc_socket, stop)),  # bans (core/switch/security.py)
+            asyncio.create_task(run_commands(settings, engine, ctx, stop)),  # reboot/resync (core/switch/commands.py)
         ]
         exited = asyncio.create_task(proc.wait())
         await asyncio.wait([exited, asyncio.create_task(stop.wait())], return_when=asyncio.FIRST_COMPLETED)

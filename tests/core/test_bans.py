@@ -120,3 +120,24 @@ def test_an_invalid_address_is_refused_naming_it(engine, provider, world, value)
     with pytest.raises(ValidationError) as err, transaction(engine) as s:
         bans.lift_ban(s, provider, value)
     assert (err.value.code, err.value.field, err.value.params) == ("ip_invalid", "source_ip", {"value": value})
+
+
+def test_the_provider_bans_an_address_by_hand_and_nobody_else_may(engine, provider, world):
+    with transaction(engine) as s:
+        added = bans.add_ban(s, provider, " 2001:DB8::0:7 ", "sip", minutes=90, reason="  svcrack seen  ")
+    assert (added["source_ip"], added["scope"], added["reason"]) == ("2001:db8::7", "sip", "svcrack seen")
+    with transaction(engine) as s:
+        row = s.scalars(select(Ban).where(Ban.source_ip == "2001:db8::7")).one()
+        assert timedelta(minutes=89) < row.expires_at - row.created_at <= timedelta(minutes=90)
+        audit = s.scalars(select(AuditEvent).where(AuditEvent.action == "ban.add")).one()
+        assert json.loads(audit.detail) == {"scope": "sip", "minutes": 90}
+        assert bans.add_ban(s, provider, SCANNER)["reason"] == "banned by system:pytest"  # all scopes, a day
+    for actor in (world.admin_a, world.user_a1):
+        with transaction(engine) as s, pytest.raises(PermissionDenied) as denied:
+            bans.add_ban(s, actor, SCANNER)
+        assert denied.value.code == "role_forbidden"
+    for kwargs, field in (({"scope": "phones"}, "scope"), ({"minutes": 0.5}, "minutes"), ({"reason": "x" * 256},
+                          "reason"), ({"source_ip": "10.0.0"}, "source_ip")):  # fmt: skip
+        with transaction(engine) as s, pytest.raises(ValidationError) as bad:
+            bans.add_ban(s, provider, **({"source_ip": SCANNER} | kwargs))
+        assert bad.value.field == field

@@ -164,6 +164,9 @@ def _session(cli: Cli, engine: Engine) -> None:
     kamailio_cfg = cli("switch", "config", "--port", "5070").stdout  # checked by kamailio -c on the way
     assert "listen=udp:0.0.0.0:5070" in kamailio_cfg and line["sip_password"] not in kamailio_cfg
     assert cli.json("ban", "list") == []
+    added = cli.json("ban", "add", "203.0.113.9", "--scope", "sip", "--minutes", "30", "--reason", "scanner")
+    assert (added["source_ip"], added["scope"], added["reason"]) == ("203.0.113.9", "sip", "scanner")
+    assert cli.json("ban", "lift", "203.0.113.9")["lifted"] == 1
     _phonebook(cli, engine, dev)
     main = cli("device", "config", dev).stdout
     assert main.startswith("#!version:1.0.0.1") and stored in main and "41215550101" in main
@@ -266,5 +269,6 @@ def _session(cli: Cli, engine: Engine) -> None:
         "line.block",
         "line.unblock",
         "ban.lift",
+        "ban.add",
     } <= actions
     engine.dispose()
