@@ -35,6 +35,8 @@ VOICEMAIL_ROLES = ("provider", "vpbx_admin")  # set a vPBX's voicemail access nu
 # someone else ("Direction", a colleague); the directory stays with the administrator, whom the user asks.
 LINE_EDIT_ROLES = ("provider", "vpbx_admin")
 PHONEBOOK_ROLES = ("provider", "vpbx_admin")  # change a vPBX phone book's contacts (core.phonebook); users read it
+# A vPBX's blocked PSTN destinations (core.blocked_prefixes): the provider and that vPBX's administrator.
+BLOCKED_PREFIX_ROLES = ("provider", "vpbx_admin")
 
 Ts = TypeVarTuple("Ts")  # a scoped query keeps its row type
 
