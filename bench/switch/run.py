@@ -38,7 +38,6 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(HERE))
 
 import load  # noqa: E402
-import ours  # noqa: E402
 import stock  # noqa: E402
 
 from tests.net import free_port, stop_process, wait_for  # noqa: E402
@@ -115,16 +114,18 @@ def main() -> None:
 
     port_ours, port_stock = free_port(), free_port()
     if a.aa:
-        ours_cfg = ours_records = None
+        ours_cfg = ours_records = ours_dir = None
     else:
-        ours_cfg, ours_records = ours.prepare(work / "ours", a.db, a.pg, port_ours, users, DOMAIN)
+        import ours  # voipadmin's side: needs the switch base (core.switch)
+
+        ours_cfg, ours_records, ours_dir = ours.prepare(work / "ours", a.db, a.pg, port_ours, users, DOMAIN)
     if a.db == "sqlite":
         stock_url = stock.create_sqlite(work / "stock.sqlite", users, DOMAIN)
     else:
         stock_url = stock.create_postgres(a.pg, "bench_switch_stock", users, DOMAIN)
     stock_side = Side("stock", port_stock, "", lambda: stock.acc_rows(stock_url), work / "stock")
     stock_side.config = stock.render(port_stock, stock_url, DOMAIN, stock_side.run_dir, ours_cfg or "")
-    if a.aa or ours_cfg is None or ours_records is None:
+    if ours_cfg is None or ours_records is None or ours_dir is None:
         if a.db == "sqlite":
             aa_url = stock.create_sqlite(work / "stock-b.sqlite", users, DOMAIN)
         else:
@@ -132,13 +133,14 @@ def main() -> None:
         ours_side = Side("stockB", port_ours, "", lambda: stock.acc_rows(aa_url), work / "stock-b")
         ours_side.config = stock.render(port_ours, aa_url, DOMAIN, ours_side.run_dir, "")
     else:
-        ours_side = Side("ours", port_ours, ours_cfg, ours_records, work / "ours")
+        ours_side = Side("ours", port_ours, ours_cfg, ours_records, ours_dir)
     sides = [stock_side, ours_side]
     all_csv = users_csv(work / "users.csv", users)
     callee_csv = users_csv(work / "callees.csv", callees)
     caller_csv = users_csv(work / "callers.csv", callers, callee_of)
     uas: list[subprocess.Popen[bytes]] = []
-    print(f"machine: {os.cpu_count()} cores, load before {loadavg()}; db {a.db}; work {work}", flush=True)
+    print(f"machine: {os.cpu_count()} cores, load before {loadavg()}; db {a.db}; usrloc db_mode "
+          f"{stock.db_mode(stock_side.config)}; work {work}", flush=True)  # fmt: skip
     try:
         for s in sides:
             s.start()

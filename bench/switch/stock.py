@@ -61,18 +61,27 @@ def acc_rows(db_url: str) -> int:
         return int(row[0]) if row else 0
 
 
+# Without a config of ours (--aa): what voipadmin's base renders (switch/kamailio/kamailio.cfg.j2).
+DEFAULT_PARAMS = """modparam("usrloc", "db_mode", 1)
+modparam("auth_db", "calculate_ha1", 0)
+modparam("auth_db", "password_column", "ha1")
+modparam("auth_db", "load_credentials", "")"""
+COPIED = re.compile(r'^modparam\("(usrloc|registrar|auth|auth_db|tm|rr|nathelper)",\s*"(?!db_url")[^"]+",.*$', re.M)
+
+
 def render(port: int, db_url: str, domain: str, run_dir: Path, ours: str) -> str:
-    """stock.cfg for `port`/`db_url`, with `children`, usrloc `db_mode` and the modules of our
-    rendered config `ours` copied in (same processes, same location storage, same modules)."""
+    """stock.cfg for `port`/`db_url`, with the processes, log level, modules and module parameters of our
+    rendered config `ours` copied in."""
     children = re.search(r"^children\s*=\s*(\d+)", ours, re.M)
-    db_mode = re.search(r'modparam\("usrloc",\s*"db_mode",\s*(\d+)\)', ours)
+    debug = re.search(r"^debug\s*=\s*(-?\d+)", ours, re.M)
     modules = re.findall(r'^loadmodule "([^"]+)"', ours, re.M)
     extra = [m for m in modules if m not in BASE_MODULES and not m.startswith("db_")]
     text = (HERE / "stock.cfg").read_text()
     values = {
-        "CHILDREN": children.group(1) if children else "8",
-        "DB_MODE": db_mode.group(1) if db_mode else "0",
+        "CHILDREN": children.group(1) if children else "4",
+        "DEBUG": debug.group(1) if debug else "1",
         "EXTRA_MODULES": "\n".join(f'loadmodule "{m}"' for m in extra),
+        "PARAMS": "\n".join(m.group(0) for m in COPIED.finditer(ours)) if ours else DEFAULT_PARAMS,
         "DB_MODULE": "db_sqlite.so" if db_url.startswith("sqlite") else "db_postgres.so",
         "PORT": str(port),
         "DB_URL": db_url,
@@ -82,3 +91,8 @@ def render(port: int, db_url: str, domain: str, run_dir: Path, ours: str) -> str
     for key, value in values.items():
         text = text.replace(f"@{key}@", value)
     return text
+
+
+def db_mode(config: str) -> int:
+    found = re.search(r'modparam\("usrloc",\s*"db_mode",\s*(\d+)\)', config)
+    return int(found.group(1)) if found else 0
