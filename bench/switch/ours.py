@@ -47,12 +47,12 @@ def seed(engine: Engine, users: list[tuple[str, str]], domain: str) -> None:
 
 
 def call_records(engine: Engine) -> Callable[[], int]:
-    """Rows our call records table holds (the calls part's acc table), or 0 while it has none."""
+    """Rows in our `acc` table (the calls part's AccRecord), or 0 before that part is merged."""
 
     def count() -> int:
         from core import models
 
-        table = getattr(models, "CallRecord", None) or getattr(models, "Acc", None)
+        table = getattr(models, "AccRecord", None)
         if table is None:
             return 0
         with engine.connect() as conn:
