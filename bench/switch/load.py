@@ -11,8 +11,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 REG_SCENARIO = ROOT / "tests" / "sip" / "scenarios" / "reg_auth.xml"
-HERE = Path(__file__).resolve().parent
-CALL_UAC, CALL_UAS = HERE / "call_uac.xml", HERE / "call_uas.xml"
+CALL_UAC = ROOT / "tests" / "switch" / "scenarios" / "call_auth.xml"  # the scenarios the live tests use
+CALL_UAS = ROOT / "tests" / "switch" / "scenarios" / "answer_call.xml"
 
 
 @dataclass(frozen=True)
