@@ -31,6 +31,7 @@ COMMAND_MODULES = (
     "core.cli.respond",
     "core.cli.serve",
     "core.cli.sip",
+    "core.cli.switch",
     "core.cli.up",
 )
 
