@@ -62,6 +62,7 @@ class KamailioContext:
     aliases: tuple[str, ...]  # our host names: requests to them are for us (`myself`)
     pstn_trunk: str = ""
     rpc_socket: Path = field(default=Path())  # jsonrpcs over a UNIX datagram socket (core/switch/rpc.py)
+    usrloc_db_mode: int = 1  # 3 (database only) when several Kamailio share the database (kamailio_shared)
 
     @property
     def db_module(self) -> str:
@@ -87,6 +88,7 @@ def context_for(settings: Settings, host: str = "0.0.0.0", port: int | None = No
         aliases=aliases,
         pstn_trunk=settings.pstn_trunk,
         rpc_socket=rundir / "rpc.sock",
+        usrloc_db_mode=3 if settings.kamailio_shared else 1,
     )
 
 
