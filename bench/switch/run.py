@@ -2,7 +2,7 @@
 
 usage: python bench/switch/run.py [--db sqlite|postgresql] [--pg HOST:PORT] [--users 1000] [--rounds 5]
                                   [--registers 20000] [--calls 4000] [--inflight 40] [--what register,calls]
-                                  [--aa]                                         (results: docs/PERFORMANCE.md)
+                                  [--aa] [--db-mode N]                           (results: docs/PERFORMANCE.md)
 
 Two Kamailio 5.6 processes, started here on free ports and alive for the whole run:
 - "ours": the config `python -m core switch config` renders, on voipadmin's database (migrated, one vPBX
@@ -16,13 +16,15 @@ rate cap, so the figure is what the switch answers per second; a calls round is 
 half, registered beforehand from one sipp UAS that answers them all; the call records each side's acc wrote
 are counted once sipp is done (acc writes the INVITE record before relaying the 200 and the BYE one before
 relaying the BYE, so none is pending then): 2 per call when none was lost. Medians per side;
-ratio = ours / stock. --aa runs stock against stock (the method's noise).
+ratio = ours / stock. --aa runs stock against stock (the method's noise); --db-mode N changes usrloc's db_mode
+in our rendered config, and so on both sides (a what-if: not what voipadmin renders).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -103,6 +105,7 @@ def main() -> None:
     p.add_argument("--inflight", type=int, default=40)
     p.add_argument("--what", default="register,calls")
     p.add_argument("--aa", action="store_true", help="stock against stock: the noise of the method")
+    p.add_argument("--db-mode", type=int, help="override usrloc db_mode in our rendered config (a what-if)")
     p.add_argument("--keep", action="store_true", help="keep the work directory")
     a = p.parse_args()
     what = set(a.what.split(","))
@@ -119,6 +122,8 @@ def main() -> None:
         import ours  # voipadmin's side: needs the switch base (core.switch)
 
         ours_cfg, ours_records, ours_dir = ours.prepare(work / "ours", a.db, a.pg, port_ours, users, DOMAIN)
+        if a.db_mode is not None:  # both sides: stock copies it from ours
+            ours_cfg = re.sub(r'(modparam\("usrloc", "db_mode", )\d+\)', rf"\g<1>{a.db_mode})", ours_cfg)
     if a.db == "sqlite":
         stock_url = stock.create_sqlite(work / "stock.sqlite", users, DOMAIN)
     else:
