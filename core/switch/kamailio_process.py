@@ -20,6 +20,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
+from core import heartbeat
 from core.processes.periodic import every
 from core.settings import Settings
 from core.switch import locations, rpc, subscribers
@@ -28,6 +29,7 @@ from core.switch.kamailio_config import KamailioContext, check_config, context_f
 log = logging.getLogger(__name__)
 
 SYNC_INTERVAL = 1.0  # seconds between two subscriber syncs and two location mirrors
+BEAT_INTERVAL = 2.0  # as the built-in registrar: État, the diagnosis and the command buttons read it
 
 
 def write_config(settings: Settings, host: str, port: int | None) -> tuple[KamailioContext, Path]:
@@ -79,9 +81,21 @@ async def run_kamailio(settings: Settings, engine: Engine, stop: asyncio.Event, 
         def mirror_locations() -> None:
             locations.mirror(engine)
 
+        detail = f"kamailio udp+tcp {ctx.listen_host}:{ctx.sip_port}"
+
+        def beat() -> None:
+            """Alive only while Kamailio answers its RPC: a hung Kamailio is not shown as registering phones."""
+            try:
+                rpc.call(ctx.rpc_socket, "core.version", timeout=1.0)
+            except rpc.RpcError:
+                heartbeat.stop(engine, "sip")
+                raise
+            heartbeat.beat(engine, "sip", detail)
+
         upkeep = [
             asyncio.create_task(every(SYNC_INTERVAL, stop, sync_subscribers, log, "subscribers")),
             asyncio.create_task(every(SYNC_INTERVAL, stop, mirror_locations, log, "locations")),
+            asyncio.create_task(every(BEAT_INTERVAL, stop, beat, log, "Kamailio heartbeat")),
         ]
         exited = asyncio.create_task(proc.wait())
         await asyncio.wait([exited, asyncio.create_task(stop.wait())], return_when=asyncio.FIRST_COMPLETED)
@@ -98,4 +112,5 @@ async def run_kamailio(settings: Settings, engine: Engine, stop: asyncio.Event, 
             except TimeoutError:
                 proc.kill()
                 await proc.wait()
+        await asyncio.to_thread(heartbeat.stop, engine, "sip")
         await asyncio.to_thread(locations.mirror, engine)  # what Kamailio left in `location` at its stop

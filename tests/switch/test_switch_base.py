@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, select
 
-from core import lines
+from core import heartbeat, lines
 from core.db import transaction
 from core.models import KamailioSubscriber, Line, RegistrationEvent
 from core.permissions import Actor
@@ -107,6 +107,8 @@ def test_a_phone_registers_through_kamailio_and_line_show_lists_it(
         events = s.scalars(select(RegistrationEvent.event).where(RegistrationEvent.line_id == line.id)).all()
     assert events == ["start"]
     assert line.sip_password not in switch_serve.output()
+    with transaction(engine) as s:  # État and the command buttons see a running switch
+        assert heartbeat.running(s, "sip")
     # The installation's setting (VOIPADMIN_SWITCH) tells the dashboard and the CLI who enforces a block.
     shown = json.loads(run_core(env | {"VOIPADMIN_SWITCH": "kamailio"}, "--json", "line", "show", line.number).stdout)
     assert shown["pstn_block_enforced_by"] == "kamailio"
