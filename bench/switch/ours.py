@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -19,7 +20,8 @@ sys.path.insert(0, str(ROOT))
 from core.db import make_engine  # noqa: E402
 from core.migrate import upgrade  # noqa: E402
 from core.models import Line, Vpbx  # noqa: E402
-from core.switch import subscribers  # noqa: E402
+from core.switch import locations, subscribers  # noqa: E402
+from core.switch.kamailio_process import SYNC_INTERVAL  # noqa: E402
 
 HOST = "127.0.0.1"
 DATABASE = "bench_switch_ours"
@@ -46,6 +48,20 @@ def seed(engine: Engine, users: list[tuple[str, str]], domain: str) -> None:
     subscribers.sync(engine, (HOST,))  # what serve does every second
 
 
+def upkeep(engine: Engine, stop: threading.Event) -> threading.Thread:
+    """What serve does beside Kamailio every second (core/switch/kamailio_process.py): the subscriber diff
+    and the location mirror into `registration`, on our database, while the rounds run."""
+
+    def run() -> None:
+        while not stop.wait(SYNC_INTERVAL):
+            subscribers.sync(engine, (HOST,))
+            locations.mirror(engine)
+
+    thread = threading.Thread(target=run, name="upkeep", daemon=True)
+    thread.start()
+    return thread
+
+
 def call_records(engine: Engine) -> Callable[[], int]:
     """Rows in our `acc` table (the calls part's AccRecord), or 0 before that part is merged."""
 
@@ -63,9 +79,9 @@ def call_records(engine: Engine) -> Callable[[], int]:
 
 def prepare(
     work: Path, db: str, pg: str, port: int, users: list[tuple[str, str]], domain: str
-) -> tuple[str, Callable[[], int], Path]:
-    """Seed our database; returns the rendered config, the call-record counter and Kamailio's runtime
-    directory (the config names its RPC socket there)."""
+) -> tuple[str, Callable[[], int], Path, Engine]:
+    """Seed our database; returns the rendered config, the call-record counter, Kamailio's runtime
+    directory (the config names its RPC socket there) and the engine on our database."""
     work.mkdir(parents=True, exist_ok=True)
     url = database(work, db, pg)
     engine = make_engine(url)
@@ -79,4 +95,4 @@ def prepare(
         raise SystemExit(f"python -m core switch config failed: {proc.stderr}")
     run_dir = data / "kamailio"
     run_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    return proc.stdout, call_records(engine), run_dir
+    return proc.stdout, call_records(engine), run_dir, engine

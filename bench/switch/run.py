@@ -2,11 +2,12 @@
 
 usage: python bench/switch/run.py [--db sqlite|postgresql] [--pg HOST:PORT] [--users 1000] [--rounds 5]
                                   [--registers 20000] [--calls 4000] [--inflight 40] [--what register,calls]
-                                  [--aa] [--db-mode N]                           (results: docs/PERFORMANCE.md)
+                                  [--aa] [--db-mode N] [--no-upkeep]             (results: docs/PERFORMANCE.md)
 
 Two Kamailio 5.6 processes, started here on free ports and alive for the whole run:
 - "ours": the config `python -m core switch config` renders, on voipadmin's database (migrated, one vPBX
-  with USERS lines, the `subscriber` table filled by voipadmin's own sync);
+  with USERS lines, the `subscriber` table filled by voipadmin's own sync), with serve's upkeep beside it as
+  serve runs it (subscriber diff and location mirror into `registration` every second; --no-upkeep: without);
 - "stock": bench/switch/stock.cfg on Kamailio's own tables (created from its SQL files, same users, HA1),
   with the children, usrloc db_mode and module list copied from ours.
 Rounds alternate (stock first in odd rounds, ours first in even ones). A REGISTER round is REGISTERS sipp
@@ -30,6 +31,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -106,6 +108,7 @@ def main() -> None:
     p.add_argument("--what", default="register,calls")
     p.add_argument("--aa", action="store_true", help="stock against stock: the noise of the method")
     p.add_argument("--db-mode", type=int, help="override usrloc db_mode in our rendered config (a what-if)")
+    p.add_argument("--no-upkeep", action="store_true", help="without serve's 1 s subscriber sync and location mirror")
     p.add_argument("--keep", action="store_true", help="keep the work directory")
     a = p.parse_args()
     what = set(a.what.split(","))
@@ -121,7 +124,9 @@ def main() -> None:
     else:
         import ours  # voipadmin's side: needs the switch base (core.switch)
 
-        ours_cfg, ours_records, ours_dir = ours.prepare(work / "ours", a.db, a.pg, port_ours, users, DOMAIN)
+        ours_cfg, ours_records, ours_dir, ours_engine = ours.prepare(
+            work / "ours", a.db, a.pg, port_ours, users, DOMAIN
+        )
         if a.db_mode is not None:  # both sides: stock copies it from ours
             ours_cfg = re.sub(r'(modparam\("usrloc", "db_mode", )\d+\)', rf"\g<1>{a.db_mode})", ours_cfg)
     if a.db == "sqlite":
@@ -144,11 +149,14 @@ def main() -> None:
     callee_csv = users_csv(work / "callees.csv", callees)
     caller_csv = users_csv(work / "callers.csv", callers, callee_of)
     uas: list[subprocess.Popen[bytes]] = []
+    stop_upkeep = threading.Event()
     print(f"machine: {os.cpu_count()} cores, load before {loadavg()}; db {a.db}; usrloc db_mode "
           f"{stock.db_mode(stock_side.config)}; work {work}", flush=True)  # fmt: skip
     try:
         for s in sides:
             s.start()
+        if not a.aa and not a.no_upkeep:
+            ours.upkeep(ours_engine, stop_upkeep)
         if "calls" in what:
             for s in sides:  # the called phones register from the UAS's port, then the UAS answers there
                 uas_port = free_port()
@@ -174,6 +182,7 @@ def main() -> None:
                     print(f"round {rnd + 1} {s.name:<6} calls    {r.per_second:8,.0f}/s ok={r.ok} failed={r.failed} "
                           f"retrans={r.retrans} records={s.written[-1]} load={loadavg()}", flush=True)  # fmt: skip
     finally:
+        stop_upkeep.set()
         for proc in uas:
             stop_process(proc)
         for s in sides:
