@@ -88,7 +88,7 @@ def prepare(
     seed(engine, users, domain)
     data = work / "data"
     env = {**os.environ, "VOIPADMIN_DB_URL": url, "VOIPADMIN_DATA_DIR": str(data), "VOIPADMIN_SWITCH": "kamailio",
-           "VOIPADMIN_SIP_HOST": HOST, "PYTHONPATH": str(ROOT)}  # fmt: skip
+           "VOIPADMIN_SIP_HOST": domain, "PYTHONPATH": str(ROOT)}  # fmt: skip
     proc = subprocess.run([sys.executable, "-m", "core", "switch", "config", "--listen", HOST, "--port", str(port)],
                           env=env, capture_output=True, text=True, cwd=ROOT, check=False)  # fmt: skip
     if proc.returncode != 0:

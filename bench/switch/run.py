@@ -118,7 +118,9 @@ def main() -> None:
     callers, callees = users[:half], users[half:]
     callee_of = {c[0]: e[0] for c, e in zip(callers, callees, strict=True)}
 
-    port_ours, port_stock = free_port(), free_port()
+    port_ours = free_port()
+    port_stock = wait_for(lambda: p if (p := free_port()) != port_ours else 0, 5, "a second free port")
+    assert isinstance(port_stock, int)
     if a.aa:
         ours_cfg = ours_records = ours_dir = None
     else:
