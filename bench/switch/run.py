@@ -162,7 +162,7 @@ def main() -> None:
         if "calls" in what:
             for s in sides:  # the called phones register from the UAS's port, then the UAS answers there
                 uas_port = free_port()
-                reg = load.sipp(s.port, load.REG_SCENARIO, callee_csv, len(callees), a.inflight,
+                reg = load.sipp(s.port, load.REG_SCENARIO, callee_csv, len(callees), 1,  # one at a time: SQLite
                                 s.run_dir / "callees", uas_port)  # fmt: skip
                 assert reg.ok == len(callees), f"{s.name}: callees not registered: {reg}"
                 uas.append(load.start_uas(uas_port, s.run_dir / "uas"))
