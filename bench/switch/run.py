@@ -157,8 +157,6 @@ def main() -> None:
     try:
         for s in sides:
             s.start()
-        if not a.aa and not a.no_upkeep:
-            ours.upkeep(ours_engine, stop_upkeep)
         if "calls" in what:
             for s in sides:  # the called phones register from the UAS's port, then the UAS answers there
                 uas_port = free_port()
@@ -166,6 +164,8 @@ def main() -> None:
                                 s.run_dir / "callees", uas_port)  # fmt: skip
                 assert reg.ok == len(callees), f"{s.name}: callees not registered: {reg}"
                 uas.append(load.start_uas(uas_port, s.run_dir / "uas"))
+        if not a.aa and not a.no_upkeep:  # after that setup: on SQLite the upkeep's writes fail some REGISTERs
+            ours.upkeep(ours_engine, stop_upkeep)
         for rnd in range(a.rounds):
             order = sides if rnd % 2 == 0 else sides[::-1]
             for s in order:
