@@ -190,6 +190,9 @@ class Settings:
     pstn_trunk: str = ""  # where Kamailio sends calls to numbers outside the vPBX (a SIP URI); "" = none
     kamailio_bin: str = "kamailio"
     kamailio_children: int = 4  # Kamailio's UDP worker processes
+    # Several Kamailio on one PostgreSQL (issue 16 point 5): locations in the database only (usrloc db_mode 3),
+    # so each instance finds the phones registered through the others.
+    kamailio_shared: bool = False
     tls_cert: Path | None = None
     tls_key: Path | None = None
     redirection_config: Path | None = None  # YAML with redirection-service credentials
@@ -238,6 +241,11 @@ class Settings:
             raise SettingsError(f"VOIPADMIN_SWITCH must be one of {', '.join(SWITCHES)}, got {self.switch!r}")
         if self.pstn_trunk and not re.fullmatch(r"sips?:[^\s@<>\"]+(@[^\s<>\"]+)?", self.pstn_trunk):
             raise SettingsError(f"VOIPADMIN_PSTN_TRUNK must be a SIP URI (sip:host[:port]), got {self.pstn_trunk!r}")
+        if self.kamailio_shared and not self.db_url.startswith("postgresql"):
+            # Kamailio's db_sqlite waits for no lock: DB-only locations on SQLite fail most REGISTERs under load
+            raise SettingsError(
+                "VOIPADMIN_KAMAILIO_SHARED needs PostgreSQL (VOIPADMIN_DB_URL=postgresql+psycopg://...)"
+            )
         if self.sip_transport not in SIP_TRANSPORTS:
             raise SettingsError(
                 f"VOIPADMIN_SIP_TRANSPORT must be one of {', '.join(SIP_TRANSPORTS)}, got {self.sip_transport!r}"
@@ -349,6 +357,7 @@ class Settings:
             pstn_trunk=(env.get("VOIPADMIN_PSTN_TRUNK") or "").strip(),
             kamailio_bin=(env.get("VOIPADMIN_KAMAILIO_BIN") or "kamailio").strip(),
             kamailio_children=whole_number(env, "VOIPADMIN_KAMAILIO_CHILDREN", 4, 1, 256, "a number of processes"),
+            kamailio_shared=_flag(env, "VOIPADMIN_KAMAILIO_SHARED", False),
             tls_cert=Path(cert) if cert else None,
             tls_key=Path(key) if key else None,
             timezone=env.get("VOIPADMIN_TIMEZONE") or "Europe/Zurich",

@@ -147,8 +147,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if DB_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.db)
-    if PG_URL:
-        sqlite_only = [item for item in items if item.get_closest_marker("sqlite_only")]
-        if sqlite_only:
-            config.hook.pytest_deselected(items=sqlite_only)
-            items[:] = [item for item in items if not item.get_closest_marker("sqlite_only")]
+    other_pass = "sqlite_only" if PG_URL else "postgresql_only"  # the marker of tests for the other pass
+    deselected = [item for item in items if item.get_closest_marker(other_pass)]
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = [item for item in items if not item.get_closest_marker(other_pass)]

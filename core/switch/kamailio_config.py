@@ -64,6 +64,7 @@ class KamailioContext:
     pstn_trunk: str = ""
     rpc_socket: Path = field(default=Path())  # jsonrpcs over a UNIX datagram socket (core/switch/rpc.py)
     security: SecurityContext = field(default_factory=SecurityContext)  # bans, scanners, commands (security.py)
+    usrloc_db_mode: int = 1  # 3 (database only) when several Kamailio share the database (kamailio_shared)
 
     @property
     def db_module(self) -> str:
@@ -94,6 +95,7 @@ def context_for(settings: Settings, host: str = "0.0.0.0", port: int | None = No
         pstn_trunk=settings.pstn_trunk,
         rpc_socket=rundir / "rpc.sock",
         security=security_context(settings, db_url.split(":", 1)[0]),
+        usrloc_db_mode=3 if settings.kamailio_shared else 1,
     )
 
 

@@ -26,6 +26,7 @@ def test_defaults_follow_the_public_url():
         ({"VOIPADMIN_SIP_PORT": "70000"}, "VOIPADMIN_SIP_PORT"),
         ({"VOIPADMIN_SIP_TRANSPORT": "sctp"}, "VOIPADMIN_SIP_TRANSPORT"),
         ({"VOIPADMIN_PUBLIC_URL": "ftp://x"}, "VOIPADMIN_PUBLIC_URL"),
+        ({"VOIPADMIN_KAMAILIO_SHARED": "1"}, "VOIPADMIN_KAMAILIO_SHARED"),  # on the default SQLite
     ],
 )
 def test_bad_settings_name_the_variable(env, name):

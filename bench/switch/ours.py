@@ -1,0 +1,98 @@
+"""The voipadmin side of bench/switch/run.py: our database (migrated, one vPBX, its lines, the
+`subscriber` table filled by voipadmin's own sync) and the config `python -m core switch config` prints
+for it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+import psycopg
+from sqlalchemy import Engine, func, insert, select
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from core.db import make_engine  # noqa: E402
+from core.migrate import upgrade  # noqa: E402
+from core.models import Line, Vpbx  # noqa: E402
+from core.switch import locations, subscribers  # noqa: E402
+from core.switch.kamailio_process import SYNC_INTERVAL  # noqa: E402
+
+HOST = "127.0.0.1"
+DATABASE = "bench_switch_ours"
+
+
+def database(work: Path, db: str, pg: str) -> str:
+    """A fresh voipadmin database: a SQLite file in `work`, or PostgreSQL database DATABASE on `pg`."""
+    if db == "sqlite":
+        return f"sqlite:///{work / 'voipadmin.sqlite3'}"
+    with psycopg.connect(f"postgresql://postgres@{pg}/postgres", autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{DATABASE}"')
+        admin.execute(f'CREATE DATABASE "{DATABASE}"')
+    return f"postgresql+psycopg://postgres@{pg}/{DATABASE}"
+
+
+def seed(engine: Engine, users: list[tuple[str, str]], domain: str) -> None:
+    upgrade(engine)  # the schema as serve expects it (migrations)
+    with engine.begin() as conn:
+        vpbx = conn.execute(insert(Vpbx).values(name="bench", sip_domain=domain).returning(Vpbx.id)).scalar_one()
+        conn.execute(insert(Line), [
+            {"vpbx_id": vpbx, "number": f"+4121555{u}", "extension": u, "sip_username": u, "sip_password": pw}
+            for u, pw in users
+        ])  # fmt: skip
+    subscribers.sync(engine, (HOST,))  # what serve does every second
+
+
+def upkeep(engine: Engine, stop: threading.Event) -> threading.Thread:
+    """What serve does beside Kamailio every second (core/switch/kamailio_process.py): the subscriber diff
+    and the location mirror into `registration`, on our database, while the rounds run."""
+
+    def run() -> None:
+        while not stop.wait(SYNC_INTERVAL):
+            subscribers.sync(engine, (HOST,))
+            locations.mirror(engine)
+
+    thread = threading.Thread(target=run, name="upkeep", daemon=True)
+    thread.start()
+    return thread
+
+
+def call_records(engine: Engine) -> Callable[[], int]:
+    """Rows in our `acc` table (the calls part's AccRecord), or 0 before that part is merged."""
+
+    def count() -> int:
+        from core import models
+
+        table = getattr(models, "AccRecord", None)
+        if table is None:
+            return 0
+        with engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
+
+    return count
+
+
+def prepare(
+    work: Path, db: str, pg: str, port: int, users: list[tuple[str, str]], domain: str
+) -> tuple[str, Callable[[], int], Path, Engine]:
+    """Seed our database; returns the rendered config, the call-record counter, Kamailio's runtime
+    directory (the config names its RPC socket there) and the engine on our database."""
+    work.mkdir(parents=True, exist_ok=True)
+    url = database(work, db, pg)
+    engine = make_engine(url)
+    seed(engine, users, domain)
+    data = work / "data"
+    env = {**os.environ, "VOIPADMIN_DB_URL": url, "VOIPADMIN_DATA_DIR": str(data), "VOIPADMIN_SWITCH": "kamailio",
+           "VOIPADMIN_SIP_HOST": domain, "PYTHONPATH": str(ROOT)}  # fmt: skip
+    proc = subprocess.run([sys.executable, "-m", "core", "switch", "config", "--listen", HOST, "--port", str(port)],
+                          env=env, capture_output=True, text=True, cwd=ROOT, check=False)  # fmt: skip
+    if proc.returncode != 0:
+        raise SystemExit(f"python -m core switch config failed: {proc.stderr}")
+    run_dir = data / "kamailio"
+    run_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return proc.stdout, call_records(engine), run_dir, engine
