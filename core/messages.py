@@ -57,6 +57,9 @@ MESSAGES: dict[str, str] = {
     "vpbx_unknown": "no vPBX named '{name}'",
     "domain_taken": "the domain '{domain}' belongs to another vPBX",
     "voicemail_access_invalid": "'{value}' is not a voicemail access number (1-16 digits, * or #, e.g. *86)",
+    "blocked_prefix_invalid": "'{value}' is not a number prefix (1-15 digits, a leading + or 00 for international)",
+    "blocked_prefix_exists": "{prefix} is blocked already",
+    "blocked_prefix_unknown": "{prefix} is not a blocked prefix of this vPBX",
     # lines
     "number_invalid": "'{value}' is not a phone number (digits, optional leading +)",
     "number_taken": "the number {number} is already a line",
@@ -155,6 +158,7 @@ DOING: dict[str, str] = {
     "change_lines": "change lines",
     "create_vpbx": "create a vPBX",
     "set_voicemail_access": "change a vPBX's voicemail access number",
+    "manage_blocked_prefixes": "see or change a vPBX's blocked destinations",
     "manage_bans": "list or lift bans",
     "manage_alerts": "see or handle fraud alerts",
     "respond_lines": "run the fraud procedure on lines",

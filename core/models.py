@@ -7,6 +7,7 @@ columns here and nowhere else: views, logs and audit entries never copy them.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import (
     Boolean,
@@ -21,7 +22,9 @@ from sqlalchemy import (
     UniqueConstraint,
     text,
 )
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import NullType, TypeEngine
 
 from core.credentials import ACCESS_KEY_LENGTH, ProvisioningMac
 
@@ -544,6 +547,99 @@ class PhonebookContact(Base):
     organisation: Mapped[str] = mapped_column(String(100), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     __table_args__ = (UniqueConstraint("vpbx_id", "name", "number", name="uq_phonebook_contact"),)
+
+
+class KamailioTime(TypeDecorator[datetime]):
+    """A datetime column Kamailio writes: on PostgreSQL a naive 'YYYY-MM-DD HH:MM:SS' in the switch's local
+    time (serve runs it with TZ=UTC); on SQLite db_sqlite stores a Julian day number (a REAL), and a text
+    from a script variable stays text. Read as aware UTC datetimes; written as Kamailio writes them."""
+
+    impl = DateTime
+    cache_ok = True
+    JULIAN_UNIX_EPOCH = 2440587.5  # the Julian day of 1970-01-01 00:00 UTC
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        # On SQLite the stored value is not SQLAlchemy's text form: take it as it comes.
+        return dialect.type_descriptor(NullType() if dialect.name == "sqlite" else DateTime())
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        if dialect.name == "sqlite":
+            return value.timestamp() / 86400 + self.JULIAN_UNIX_EPOCH
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if isinstance(value, (int, float)):
+            return datetime.fromtimestamp((value - self.JULIAN_UNIX_EPOCH) * 86400, UTC)
+        if isinstance(value, str):
+            value = datetime.fromisoformat(value)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class _CallRecord:
+    """The columns Kamailio's acc module writes (its `acc` schema, version 5, Kamailio's names and types),
+    plus the `db_extra` ones switch/kamailio/parts/calls.cfg.j2 fills. Times are Kamailio's (KamailioTime)."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    method: Mapped[str] = mapped_column(String(16), default="", server_default="")
+    # Nullable, unlike Kamailio's schema: acc_db_request (a refusal before any reply) gives no To tag.
+    from_tag: Mapped[str | None] = mapped_column(String(128), default="", server_default="")
+    to_tag: Mapped[str | None] = mapped_column(String(128), default="", server_default="")
+    callid: Mapped[str] = mapped_column(String(255), default="", server_default="")
+    sip_code: Mapped[str] = mapped_column(String(3), default="", server_default="")
+    sip_reason: Mapped[str] = mapped_column(String(128), default="", server_default="")
+    time: Mapped[datetime] = mapped_column(KamailioTime)
+    # db_extra: who called whom from where, as the INVITE said it; the lines as the switch resolved them.
+    src_user: Mapped[str | None] = mapped_column(String(64))
+    src_domain: Mapped[str | None] = mapped_column(String(128))
+    src_ip: Mapped[str | None] = mapped_column(String(64))
+    src_port: Mapped[int | None] = mapped_column(Integer)
+    dst_ouser: Mapped[str | None] = mapped_column(String(64))  # the number or extension dialled
+    dst_user: Mapped[str | None] = mapped_column(String(64))
+    dst_domain: Mapped[str | None] = mapped_column(String(128))
+    line_id: Mapped[int | None] = mapped_column(Integer)  # the calling line; no foreign key: evidence outlives it
+    callee_line_id: Mapped[int | None] = mapped_column(Integer)  # the called line of an internal call
+    call_kind: Mapped[str | None] = mapped_column(String(16))  # internal | pstn
+    start_time: Mapped[datetime | None] = mapped_column(KamailioTime)  # when the INVITE arrived
+
+
+class AccRecord(_CallRecord, Base):
+    """An answered INVITE (its 200: the answer time) or a BYE (the end of the call), by Kamailio's acc."""
+
+    __tablename__ = "acc"
+    __table_args__ = (
+        Index("acc_callid_idx", "callid"),
+        Index("ix_acc_line_time", "line_id", "time"),
+        Index("ix_acc_callee_time", "callee_line_id", "time"),
+    )
+
+
+class MissedCall(_CallRecord, Base):
+    """A call that did not connect (busy, no answer, refused by the switch...), by Kamailio's acc."""
+
+    __tablename__ = "missed_calls"
+    __table_args__ = (
+        Index("missed_calls_callid_idx", "callid"),
+        Index("ix_missed_calls_line_time", "line_id", "time"),
+        Index("ix_missed_calls_callee_time", "callee_line_id", "time"),
+    )
+
+
+class BlockedPrefix(Base):
+    """A destination a vPBX's lines may not call on the PSTN (premium, foreign...): the dialled number in its
+    international form ('+' then digits) starting with `prefix` gets 403 from the switch."""
+
+    __tablename__ = "blocked_prefix"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    vpbx_id: Mapped[int] = mapped_column(ForeignKey("vpbx.id", ondelete="CASCADE"), index=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    __table_args__ = (UniqueConstraint("vpbx_id", "prefix", name="uq_blocked_prefix"),)
 
 
 class TopstopLimit(Base):

@@ -38,6 +38,8 @@ PHONEBOOK_ROLES = ("provider", "vpbx_admin")  # change a vPBX phone book's conta
 # TopStop (core.topstop.limits): everyone reads the TopStop of what they see; a line's limits are set by
 # LINE_ADMIN_ROLES, a vPBX's by the provider alone (they protect the provider's bill); a block is lifted by these:
 TOPSTOP_UNBLOCK_ROLES = ("provider", "vpbx_admin")
+# A vPBX's blocked PSTN destinations (core.blocked_prefixes): the provider and that vPBX's administrator.
+BLOCKED_PREFIX_ROLES = ("provider", "vpbx_admin")
 
 Ts = TypeVarTuple("Ts")  # a scoped query keeps its row type
 

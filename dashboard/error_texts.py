@@ -56,6 +56,11 @@ TEXTS: dict[str, dict[str, str]] = {
         "voicemail_access_invalid": (
             "« {value} » n'est pas un numéro d'accès à la messagerie (1 à 16 chiffres, * ou #, p. ex. *86)"
         ),
+        "blocked_prefix_invalid": (
+            "« {value} » n'est pas un préfixe de numéro (1 à 15 chiffres, + ou 00 initial pour l'international)"
+        ),
+        "blocked_prefix_exists": "{prefix} est déjà bloqué",
+        "blocked_prefix_unknown": "{prefix} n'est pas un préfixe bloqué de ce vPBX",
         "number_invalid": "« {value} » n'est pas un numéro de téléphone (chiffres, + initial facultatif)",
         "number_taken": "le numéro {number} est déjà un poste",
         "extension_format": "un numéro de poste a de {min} à {max} chiffres",
@@ -169,6 +174,7 @@ WORDS: dict[str, dict[str, dict[str, str]]] = {
             "change_lines": "modifier des postes",
             "create_vpbx": "créer un vPBX",
             "set_voicemail_access": "changer le numéro d'accès à la messagerie d'un vPBX",
+            "manage_blocked_prefixes": "consulter ou modifier les destinations bloquées d'un vPBX",
             "manage_bans": "consulter ou lever les bannissements",
             "manage_alerts": "consulter ou traiter les alertes de fraude",
             "respond_lines": "lancer la procédure de fraude sur des postes",
@@ -183,6 +189,7 @@ WORDS: dict[str, dict[str, dict[str, str]]] = {
             "extension": "Poste",
             "domain": "Domaine SIP",
             "voicemail_access": "Accès à la messagerie",
+            "prefix": "Préfixe",
             "vpbx": "vPBX",
             "role": "Rôle",
             "password": "Mot de passe",
@@ -216,6 +223,7 @@ WORDS: dict[str, dict[str, dict[str, str]]] = {
             "change_lines": "change extensions",
             "create_vpbx": "create a vPBX",
             "set_voicemail_access": "change a vPBX's voicemail access number",
+            "manage_blocked_prefixes": "see or change a vPBX's blocked destinations",
             "manage_bans": "list or lift bans",
             "manage_alerts": "see or handle fraud alerts",
             "respond_lines": "run the fraud procedure on extensions",
@@ -230,6 +238,7 @@ WORDS: dict[str, dict[str, dict[str, str]]] = {
             "extension": "Extension",
             "domain": "SIP domain",
             "voicemail_access": "Voicemail access",
+            "prefix": "Prefix",
             "vpbx": "vPBX",
             "role": "Role",
             "password": "Password",

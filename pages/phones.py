@@ -1,11 +1,12 @@
 """Téléphones: a line's display name (dashboard/line_form.py) and its devices, with their last access and
-registration; add, change, delete, set up; for an end user on their line, « J'ai perdu mes données »
-(dashboard/respond_panel.py)."""
+registration; add, change, delete, set up; its « Appels » (dashboard/calls_panel.py); for an end user on their
+line, « J'ai perdu mes données » (dashboard/respond_panel.py)."""
 
 import streamlit as st
 
 from core import lines
 from core.device_commands import registered_devices
+from dashboard.calls_panel import calls_table
 from dashboard.db import tx
 from dashboard.device_forms import DELETE_FLAG, add_device_form, delete_if_asked, edit_device_form
 from dashboard.guard import require_login
@@ -68,6 +69,9 @@ for d in visible:
         if cols[2].button(t("delete"), icon=":material/delete:", key=f"del_{d['id']}"):
             st.session_state[DELETE_FLAG] = d["id"]
         dirty = edit_device_form(actor, d) or dirty
+
+st.divider()
+calls_table(actor, line)
 
 if actor.role == "user":  # an end user asks; their administrator runs the procedure (Fraude)
     st.divider()

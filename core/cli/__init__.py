@@ -22,6 +22,7 @@ from core.settings import Settings, SettingsError
 # Modules that register commands, in help order.
 COMMAND_MODULES = (
     "core.cli.data",
+    "core.cli.calls",
     "core.cli.config",
     "core.cli.bulk",
     "core.cli.diagnosis",

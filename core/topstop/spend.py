@@ -7,7 +7,7 @@ and the dialled number `dst_ouser`. `price_finished` reads the BYE rows after it
 row, moved by compare-and-set like core.rollup's), pairs each with its INVITE by Call-ID and prices the
 PSTN ones; `live_calls` is the answered PSTN INVITEs with no BYE yet. A call TopStop ends gets its BYE row
 from core.topstop.enforce (the BYEs Kamailio's dialog module sends pass through no route acc logs).
-Times in `acc` are naive UTC (serve starts Kamailio with TZ=UTC).
+Times in `acc` are Kamailio's (core.models.KamailioTime reads and writes them as UTC).
 """
 
 from __future__ import annotations
@@ -18,37 +18,19 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import DateTime, Integer, String, and_, case, column, exists, func, insert, select, table, update
+from sqlalchemy import and_, case, exists, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from core import rollup
-from core.models import Line, RollupCursor, TopstopCallCost
+from core.models import AccRecord, Line, RollupCursor, TopstopCallCost
 from core.topstop.rates import RateTable
 
-# Kamailio's acc table (migration 0011), the columns TopStop reads and the ones its BYE rows fill.
-ACC = table(
-    "acc",
-    column("id", Integer), column("method", String), column("from_tag", String), column("to_tag", String),
-    column("callid", String), column("sip_code", String), column("sip_reason", String), column("time", DateTime),
-    column("src_user", String), column("src_domain", String), column("dst_ouser", String),
-    column("dst_user", String), column("dst_domain", String), column("line_id", Integer),
-    column("call_kind", String), column("start_time", DateTime),
-)  # fmt: skip
 PSTN = "pstn"
 CURSOR = "topstop.acc"
 SETTLE = 2.0  # seconds, PostgreSQL: Kamailio's children commit acc ids out of order (as core.alerts says)
 BATCH = 5_000
 LIVE_HOURS = 24  # an answered call with no BYE after this long is not live any more (a lost record)
-
-
-def naive(at: datetime) -> datetime:
-    """An aware UTC time as acc stores it."""
-    return at.astimezone(UTC).replace(tzinfo=None)
-
-
-def aware(at: datetime) -> datetime:
-    return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
 
 
 @dataclass(frozen=True)
@@ -67,9 +49,9 @@ class LiveCall:
 
 
 def _claim(session: Session, after: int, settled: datetime) -> int | None:
-    acc = ACC.c
+    acc = AccRecord
     window = select(acc.id, acc.time).where(acc.id > after).order_by(acc.id).limit(BATCH).subquery()
-    fresh_id = case((window.c.time >= naive(settled), window.c.id))
+    fresh_id = case((window.c.time >= settled, window.c.id))
     upto, fresh = session.execute(select(func.max(window.c.id), func.min(fresh_id))).one()
     if upto is None:
         return None
@@ -98,22 +80,22 @@ def price_finished(session: Session, rates: RateTable, now: datetime | None = No
     upto = _claim(session, after, (now or datetime.now(UTC)) - timedelta(seconds=wait))
     if upto is None:
         return 0
-    bye, inv = ACC.alias("bye"), ACC.alias("inv")
+    bye, inv = aliased(AccRecord), aliased(AccRecord)
     rows = session.execute(
-        select(bye.c.id, bye.c.callid, bye.c.time, inv.c.time, inv.c.line_id, inv.c.dst_ouser, Line.vpbx_id)
-        .join(inv, and_(inv.c.callid == bye.c.callid, inv.c.method == "INVITE", inv.c.call_kind == PSTN))
-        .join(Line, Line.id == inv.c.line_id)
-        .where(bye.c.id > after, bye.c.id <= upto, bye.c.method == "BYE")
-        .order_by(bye.c.id)
+        select(bye.id, bye.callid, bye.time, inv.time, inv.line_id, inv.dst_ouser, Line.vpbx_id)
+        .join(inv, and_(inv.callid == bye.callid, inv.method == "INVITE", inv.call_kind == PSTN))
+        .join(Line, Line.id == inv.line_id)
+        .where(bye.id > after, bye.id <= upto, bye.method == "BYE")
+        .order_by(bye.id)
     ).all()
     priced: dict[str, dict[str, Any]] = {}
     for bye_id, callid, ended, answered, line_id, callee, vpbx_id in rows:
         if callid in priced:
             continue  # both sides hung up at once, or TopStop's BYE beside the phone's: priced once
-        seconds = max(0, int((aware(ended) - aware(answered)).total_seconds()))
+        seconds = max(0, int((ended - answered).total_seconds()))
         priced[callid] = {
             "bye_id": bye_id, "callid": callid, "vpbx_id": vpbx_id, "line_id": line_id, "callee": (callee or "")[:64],
-            "prefix": rates.rate_for(callee or "").prefix, "answered_at": aware(answered), "seconds": seconds,
+            "prefix": rates.rate_for(callee or "").prefix, "answered_at": answered, "seconds": seconds,
             "cost_cents": rates.cost_cents(callee or "", seconds),
         }  # fmt: skip
     if priced:
@@ -128,25 +110,25 @@ def live_calls(
 ) -> list[LiveCall]:
     """The answered PSTN calls with no BYE row and not priced yet, of these vPBXs (None: all), priced at `now`.
     One statement."""
-    inv, bye = ACC.alias("inv"), ACC.alias("bye")
+    inv, bye = aliased(AccRecord), aliased(AccRecord)
     stmt = (
-        select(inv.c.line_id, Line.vpbx_id, inv.c.callid, inv.c.from_tag, inv.c.to_tag, inv.c.dst_ouser, inv.c.time)
-        .join(Line, Line.id == inv.c.line_id)
+        select(inv.line_id, Line.vpbx_id, inv.callid, inv.from_tag, inv.to_tag, inv.dst_ouser, inv.time)
+        .join(Line, Line.id == inv.line_id)
         .where(
-            inv.c.method == "INVITE",
-            inv.c.call_kind == PSTN,
-            inv.c.time >= naive(now - timedelta(hours=LIVE_HOURS)),
-            ~exists().where(bye.c.callid == inv.c.callid, bye.c.method == "BYE"),
-            ~exists().where(TopstopCallCost.callid == inv.c.callid),
+            inv.method == "INVITE",
+            inv.call_kind == PSTN,
+            inv.time >= now - timedelta(hours=LIVE_HOURS),
+            ~exists().where(bye.callid == inv.callid, bye.method == "BYE"),
+            ~exists().where(TopstopCallCost.callid == inv.callid),
         )
-        .order_by(inv.c.id)
+        .order_by(inv.id)
     )
     if vpbx_ids is not None:
         stmt = stmt.where(Line.vpbx_id.in_(list(vpbx_ids)))
     out = []
     for line_id, vpbx_id, callid, from_tag, to_tag, callee, answered in session.execute(stmt):
-        seconds = max(0, int((now - aware(answered)).total_seconds()))
-        out.append(LiveCall(line_id, vpbx_id, callid, from_tag or "", to_tag or "", callee or "", aware(answered),
+        seconds = max(0, int((now - answered).total_seconds()))
+        out.append(LiveCall(line_id or 0, vpbx_id, callid, from_tag or "", to_tag or "", callee or "", answered,
                             seconds, rates.cost_cents(callee or "", seconds)))  # fmt: skip
     return out
 
@@ -185,8 +167,8 @@ def record_ended(session: Session, calls: Iterable[LiveCall], now: datetime, rea
     when and why they ended, and the next pricing pass prices them like any other."""
     rows = [
         {"method": "BYE", "from_tag": c.from_tag, "to_tag": c.to_tag, "callid": c.callid, "sip_code": "200",
-         "sip_reason": reason, "time": naive(now), "line_id": c.line_id, "call_kind": PSTN, "dst_ouser": c.callee}
+         "sip_reason": reason, "time": now, "line_id": c.line_id, "call_kind": PSTN, "dst_ouser": c.callee}
         for c in calls
     ]  # fmt: skip
     if rows:
-        session.execute(insert(ACC), rows)
+        session.execute(insert(AccRecord), rows)
