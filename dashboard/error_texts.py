@@ -132,7 +132,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "ban_not_found": "l'adresse {ip} n'est pas bannie",
         "ban_not_yours": "l'adresse {ip} n'est celle d'aucun téléphone de votre vPBX (dernier accès ou"
         " enregistrement en cours)",
-        "topstop_amount": "« {value} » n'est pas un montant : indiquez 20, 20.50 ou none",
+        "topstop_amount": "« {value} » n'est pas un montant : indiquez 20, 20.50 ou aucune",
         "topstop_amount_range": "une limite est supérieure à 0 et d'au plus {max}",
         "topstop_subject": "indiquez un poste ou un vPBX",
         "topstop_not_blocked": "TopStop ne l'a pas bloqué",

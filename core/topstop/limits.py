@@ -39,7 +39,7 @@ from core.topstop.spend import live_calls, price_finished, spend_since
 
 MAX_CENTS = 100_000_000  # 1,000,000.00: a limit above this is a typo
 _AMOUNT = re.compile(r"\d{1,9}(?:[.,]\d{1,2})?")
-NO_LIMIT = ("none", "off", "-")
+NO_LIMIT = ("none", "off", "-", "aucune")
 
 
 def parse_amount(raw: str | None) -> int | None:
@@ -72,6 +72,8 @@ def _subject(
     if line_ref is not None:
         line = lines.find_line(session, actor, line_ref)
         return line.vpbx, line
+    if actor.role == "user":  # a vPBX's spend is its administrator's business, not one line's user's
+        raise NotFound("vpbx_unknown", "vpbx", name=vpbx_name or "")
     return vpbx.find_vpbx(session, actor, vpbx_name or ""), None
 
 
