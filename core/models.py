@@ -12,17 +12,20 @@ from typing import Any
 from sqlalchemy import (
     Boolean,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
     MetaData,
     String,
+    Table,
     Text,
     TypeDecorator,
     UniqueConstraint,
+    event,
     text,
 )
-from sqlalchemy.engine import Dialect
+from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import NullType, TypeEngine
 
@@ -702,3 +705,74 @@ class TopstopCallCost(Base):
         Index("ix_topstop_call_cost_line", "line_id", "answered_at", "cost_cents"),
         Index("ix_topstop_call_cost_vpbx", "vpbx_id", "answered_at", "cost_cents"),
     )
+
+
+# Kamailio's tables (issue 16, docs/SWITCH.md): Kamailio's own names, columns and types, so its modules read
+# and write them as they would their stock tables. voipadmin keeps `subscriber` (HA1 only, from `line`);
+# Kamailio keeps `location`, which serve mirrors into `registration` (core/switch/locations.py).
+
+
+class KamailioVersion(Base):
+    """Kamailio checks each table's schema version here before using it."""
+
+    __tablename__ = "version"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    table_name: Mapped[str] = mapped_column(String(32), unique=True)
+    table_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+
+class KamailioSubscriber(Base):
+    """The SIP accounts Kamailio authenticates against: a line per realm it may be challenged with, its
+    HA1 hashes and never its password (`password` stays empty; auth_db runs with calculate_ha1 off)."""
+
+    __tablename__ = "subscriber"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), index=True, server_default="")
+    domain: Mapped[str] = mapped_column(String(64), server_default="")
+    password: Mapped[str] = mapped_column(String(64), server_default="")
+    ha1: Mapped[str] = mapped_column(String(128), server_default="")
+    ha1b: Mapped[str] = mapped_column(String(128), server_default="")
+    line_id: Mapped[int] = mapped_column(ForeignKey("line.id", ondelete="CASCADE"), index=True)
+    __table_args__ = (UniqueConstraint("username", "domain", name="uq_subscriber_account"),)
+
+
+class KamailioLocation(Base):
+    """Kamailio 5.6's usrloc table (schema version 9), written by Kamailio; times in UTC (serve starts it
+    with TZ=UTC), naive as Kamailio writes them."""
+
+    __tablename__ = "location"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ruid: Mapped[str] = mapped_column(String(64), unique=True, server_default="")
+    username: Mapped[str] = mapped_column(String(64), server_default="")
+    domain: Mapped[str | None] = mapped_column(String(64))
+    contact: Mapped[str] = mapped_column(String(512), server_default="")
+    received: Mapped[str | None] = mapped_column(String(128))
+    path: Mapped[str | None] = mapped_column(String(512))
+    expires: Mapped[datetime] = mapped_column(DateTime, index=True, server_default="2030-05-28 21:32:15")
+    q: Mapped[float] = mapped_column(Float, server_default="1.0")
+    callid: Mapped[str] = mapped_column(String(255), server_default="Default-Call-ID")
+    cseq: Mapped[int] = mapped_column(Integer, server_default="1")
+    last_modified: Mapped[datetime] = mapped_column(DateTime, server_default="2000-01-01 00:00:01")
+    flags: Mapped[int] = mapped_column(Integer, server_default="0")
+    cflags: Mapped[int] = mapped_column(Integer, server_default="0")
+    user_agent: Mapped[str] = mapped_column(String(255), server_default="")
+    socket: Mapped[str | None] = mapped_column(String(64))
+    methods: Mapped[int | None] = mapped_column(Integer)
+    instance: Mapped[str | None] = mapped_column(String(255))
+    reg_id: Mapped[int] = mapped_column(Integer, server_default="0")
+    server_id: Mapped[int] = mapped_column(Integer, server_default="0")
+    connection_id: Mapped[int] = mapped_column(Integer, server_default="0")
+    keepalive: Mapped[int] = mapped_column(Integer, server_default="0")
+    partition: Mapped[int] = mapped_column(Integer, server_default="0")
+    __table_args__ = (Index("ix_location_account_contact", "username", "domain", "contact"),)
+
+
+# The schema versions Kamailio 5.6 expects of its tables (its utils/kamctl SQL files). The migration that creates
+# a table inserts its row; a schema made by `create_all` (the tests) gets them all from the listener below.
+KAMAILIO_TABLE_VERSIONS = {"version": 1, "subscriber": 7, "location": 9}
+
+
+@event.listens_for(KamailioVersion.__table__, "after_create")
+def _kamailio_versions(table: Table, connection: Connection, **_: object) -> None:
+    rows = [{"table_name": name, "table_version": v} for name, v in KAMAILIO_TABLE_VERSIONS.items()]
+    connection.execute(table.insert(), rows)

@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA_DIR = ROOT / "data" / "run"
 SIP_TRANSPORTS = ("udp", "tcp", "tls")
+SWITCHES = ("builtin", "kamailio")  # VOIPADMIN_SWITCH
 T = TypeVar("T")
 
 
@@ -184,6 +185,11 @@ class Settings:
     sip_port: int = 5060
     sip_transport: str = "udp"
     sip_listen_port: int = 5060
+    # What handles SIP (docs/SWITCH.md): the built-in registrar, or Kamailio driven by serve (issue 16).
+    switch: str = "builtin"
+    pstn_trunk: str = ""  # where Kamailio sends calls to numbers outside the vPBX (a SIP URI); "" = none
+    kamailio_bin: str = "kamailio"
+    kamailio_children: int = 4  # Kamailio's UDP worker processes
     tls_cert: Path | None = None
     tls_key: Path | None = None
     redirection_config: Path | None = None  # YAML with redirection-service credentials
@@ -229,6 +235,10 @@ class Settings:
             object.__setattr__(self, "db_url", f"sqlite:///{self.data_dir / 'voipadmin.sqlite3'}")
         if not self.sip_host:
             object.__setattr__(self, "sip_host", self.public_host)
+        if self.switch not in SWITCHES:
+            raise SettingsError(f"VOIPADMIN_SWITCH must be one of {', '.join(SWITCHES)}, got {self.switch!r}")
+        if self.pstn_trunk and not re.fullmatch(r"sips?:[^\s@<>\"]+(@[^\s<>\"]+)?", self.pstn_trunk):
+            raise SettingsError(f"VOIPADMIN_PSTN_TRUNK must be a SIP URI (sip:host[:port]), got {self.pstn_trunk!r}")
         if self.sip_transport not in SIP_TRANSPORTS:
             raise SettingsError(
                 f"VOIPADMIN_SIP_TRANSPORT must be one of {', '.join(SIP_TRANSPORTS)}, got {self.sip_transport!r}"
@@ -336,6 +346,10 @@ class Settings:
             sip_port=_int(env, "VOIPADMIN_SIP_PORT", 5060),
             sip_transport=(env.get("VOIPADMIN_SIP_TRANSPORT") or "udp").lower(),
             sip_listen_port=_int(env, "VOIPADMIN_SIP_LISTEN_PORT", _int(env, "VOIPADMIN_SIP_PORT", 5060)),
+            switch=(env.get("VOIPADMIN_SWITCH") or "builtin").strip().lower(),
+            pstn_trunk=(env.get("VOIPADMIN_PSTN_TRUNK") or "").strip(),
+            kamailio_bin=(env.get("VOIPADMIN_KAMAILIO_BIN") or "kamailio").strip(),
+            kamailio_children=whole_number(env, "VOIPADMIN_KAMAILIO_CHILDREN", 4, 1, 256, "a number of processes"),
             tls_cert=Path(cert) if cert else None,
             tls_key=Path(key) if key else None,
             timezone=env.get("VOIPADMIN_TIMEZONE") or "Europe/Zurich",

@@ -33,6 +33,7 @@ COMMAND_MODULES = (
     "core.cli.topstop",
     "core.cli.serve",
     "core.cli.sip",
+    "core.cli.switch",
     "core.cli.up",
 )
 

@@ -19,6 +19,8 @@ def _serve(ctx: Context, args: argparse.Namespace) -> int:
         changes.update(tls_cert=args.cert.resolve(), tls_key=args.key.resolve())
     if args.sip_port:
         changes["sip_listen_port"] = args.sip_port
+    if args.switch:
+        changes["switch"] = args.switch
     if changes:
         settings = settings.with_(**changes)
     opts = ServeOptions(
@@ -40,5 +42,10 @@ def register(commands: Commands) -> None:
     p.add_argument("--cert", type=Path, help="TLS certificate (PEM); default VOIPADMIN_TLS_CERT or a self-signed one")
     p.add_argument("--key", type=Path, help="TLS private key (PEM); default VOIPADMIN_TLS_KEY")
     p.add_argument("--sip-port", type=int, help="SIP UDP+TCP port (default VOIPADMIN_SIP_LISTEN_PORT or 5060)")
-    p.add_argument("--no-sip", action="store_true", help="do not start the SIP registrar")
+    p.add_argument("--no-sip", action="store_true", help="do not start the SIP registrar (nor Kamailio)")
+    p.add_argument(
+        "--switch",
+        choices=("builtin", "kamailio"),
+        help="what handles SIP: the built-in registrar or Kamailio (default VOIPADMIN_SWITCH or builtin)",
+    )
     p.add_argument("--workers", type=int, help="HTTPS worker processes (default: one per core)")

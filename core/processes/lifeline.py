@@ -33,3 +33,17 @@ def preexec_die_with(parent_pid: int, sig: int = signal.SIGTERM) -> Callable[[],
     """A `preexec_fn` for subprocess: the child (before exec) dies with `parent_pid`. Only for
     single-threaded parents (preexec_fn is unsafe with threads); others tell the child their pid."""
     return lambda: die_with_parent(parent_pid, sig)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`python -m core.processes.lifeline --parent-pid PID -- COMMAND...`: COMMAND (a program that knows
+    nothing of us, e.g. Kamailio) run in our place, with the parent-death signal already set."""
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) < 4 or args[0] != "--parent-pid" or args[2] != "--":
+        raise SystemExit("usage: python -m core.processes.lifeline --parent-pid PID -- COMMAND [ARG...]")
+    die_with_parent(int(args[1]))
+    os.execvp(args[3], args[3:])  # the signal survives exec
+
+
+if __name__ == "__main__":
+    main()

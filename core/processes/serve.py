@@ -30,6 +30,7 @@ from core.retention import run_retention
 from core.rollup import run_rollup
 from core.settings import Settings, tighten_private_files
 from core.sip.service import run_sip
+from core.switch.kamailio_process import run_kamailio
 from core.tls import ensure_certificate, fingerprint
 
 log = logging.getLogger(__name__)
@@ -134,7 +135,9 @@ async def _run(settings: Settings, engine: Engine, opts: ServeOptions, cert: Pat
         log.warning("plain HTTP enabled on port %d (old phones): configurations travel unencrypted", opts.http_port)
         children.append(await _start_endpoint(env, opts.host, opts.http_port, None, opts.workers))
     tasks: list[asyncio.Task[Any]] = [asyncio.create_task(c.wait()) for c in children]
-    if opts.sip:
+    if opts.sip and settings.switch == "kamailio":  # Kamailio handles SIP, supervised here (docs/SWITCH.md)
+        tasks.append(asyncio.create_task(run_kamailio(settings, engine, stop, port=opts.sip_port)))
+    elif opts.sip:
         tasks.append(asyncio.create_task(run_sip(settings, engine, stop, port=opts.sip_port)))
     tasks.append(asyncio.create_task(run_redirection_worker(settings, engine, stop)))
     tasks.append(asyncio.create_task(run_retention(settings, engine, stop)))
@@ -173,6 +176,9 @@ def serve(settings: Settings, opts: ServeOptions) -> int:
     if created:
         print(f"Created a self-signed certificate: {cert}")
     print(f"Provisioning endpoint: https://{opts.host}:{opts.https_port}/  (public URL {settings.public_base}/)")
+    if opts.sip:
+        what = "Kamailio" if settings.switch == "kamailio" else "built-in registrar"
+        print(f"SIP: {what} on port {opts.sip_port or settings.sip_listen_port} (udp+tcp)")
     print(f"Certificate SHA-256 fingerprint: {fingerprint(settings.with_(tls_cert=cert, tls_key=key))}")
     sys.stdout.flush()
     try:

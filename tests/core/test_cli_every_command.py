@@ -185,6 +185,8 @@ def _session(cli: Cli, engine: Engine) -> None:
                   expires_at=datetime.now(UTC) + timedelta(hours=1)))  # fmt: skip
     assert [b["source_ip"] for b in cli.json("ban", "list")] == ["198.51.100.7"]
     assert cli.json("ban", "lift", "198.51.100.7") == {"source_ip": "198.51.100.7", "lifted": 1, "scopes": ["sip"]}
+    kamailio_cfg = cli("switch", "config", "--port", "5070").stdout  # checked by kamailio -c on the way
+    assert "listen=udp:0.0.0.0:5070" in kamailio_cfg and line["sip_password"] not in kamailio_cfg
     assert cli.json("ban", "list") == []
     _phonebook(cli, engine, dev)
     main = cli("device", "config", dev).stdout

@@ -483,9 +483,10 @@ def test_line_blocked(engine, provider, seed):
 
 
 def test_line_blocked_says_who_enforces_it_once_something_does(engine, provider, seed, monkeypatch):
-    from core import call_control
+    from core.settings import current_settings
 
-    monkeypatch.setattr(call_control, "ENFORCED_BY", "kamailio")
+    monkeypatch.setenv("VOIPADMIN_SWITCH", "kamailio")
+    current_settings.cache_clear()
     dev = _healthy(engine, provider, seed.line_a1)
     with transaction(engine) as s:
         lines.set_blocked(s, provider, seed.line_a1, True)

@@ -4,7 +4,7 @@ Fraude: a line's procedure started after a question that says the six steps, the
 the waiting reason in words, each device's push and what is left, « Compter comme fait » asked first, the
 outcome in words; the database checked through core (respond.status, lines.get_line, devices.get_device).
 Téléphones: an end user's « J'ai perdu mes données », then their administrator sees the request, another vPBX's
-administrator does not. The block said as it is, with core.call_control.ENFORCED_BY None and "kamailio".
+administrator does not. The block said as it is, with VOIPADMIN_SWITCH builtin (nothing enforces) and kamailio.
 
 The registrar's settle time (respond.CREDENTIALS_SETTLE) is set to 0 where a test goes past the push, as a
 later advance would find it: the page calls respond.advance on each run while the procedure runs."""
@@ -16,11 +16,12 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, select
 
-from core import alerts, call_control, devices, lines, respond
+from core import alerts, devices, lines, respond
 from core.db import transaction
 from core.errors import NotFound
 from core.models import AuditEvent
 from core.permissions import system_actor
+from core.settings import current_settings
 from dashboard.i18n import TEXTS
 from tests.dashboard.test_one_language import problems
 
@@ -219,7 +220,8 @@ def test_a_users_request_reaches_their_admin_only(app, world, engine):
 
 @pytest.mark.parametrize("enforced", [None, "kamailio"])
 def test_a_block_is_said_as_it_is(app, world, engine, monkeypatch, enforced):
-    monkeypatch.setattr(call_control, "ENFORCED_BY", enforced)
+    monkeypatch.setenv("VOIPADMIN_SWITCH", enforced or "builtin")
+    current_settings.cache_clear()
     bob = world.seed.line_a2
     at = app(world.admin_a_id, "pages/fraud.py", lang="fr")
     at.text_input(key="fraud_q").input("Bob").run()

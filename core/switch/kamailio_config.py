@@ -1,0 +1,117 @@
+"""Kamailio's configuration, rendered from the templates in switch/kamailio/ (docs/SWITCH.md).
+
+Everything a template needs is in one `KamailioContext`, built from `Settings`: a Kamailio admin reads
+the rendered file (`python -m core switch config`) and finds every value there, none computed by Kamailio
+from our environment.
+"""
+
+from __future__ import annotations
+
+import glob
+import subprocess
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import jinja2
+from sqlalchemy.engine import make_url
+
+from core.settings import Settings
+
+TEMPLATES = Path(__file__).resolve().parents[2] / "switch" / "kamailio"
+
+
+class SwitchConfigError(RuntimeError):
+    """The rendered configuration does not work: the message is Kamailio's own."""
+
+
+def kamailio_db_url(db_url: str) -> str:
+    """Our SQLAlchemy URL in Kamailio's form (db_sqlite, db_postgres)."""
+    url = make_url(db_url)
+    if url.get_backend_name() == "sqlite":
+        if not url.database or url.database == ":memory:":
+            raise SwitchConfigError("Kamailio needs the SQLite database in a file, not in memory")
+        return f"sqlite://{Path(url.database).resolve()}"
+    if url.get_backend_name() == "postgresql":
+        auth = url.username or ""
+        if url.password:
+            auth += f":{url.password}"
+        host = url.host or "localhost"
+        port = f":{url.port}" if url.port else ""
+        return f"postgres://{auth + '@' if auth else ''}{host}{port}/{url.database}"
+    raise SwitchConfigError(f"Kamailio cannot use a {url.get_backend_name()} database")
+
+
+def module_path() -> str:
+    """Where Debian's kamailio packages put the modules (the multiarch directory)."""
+    found = sorted(glob.glob("/usr/lib/*/kamailio/modules/")) or sorted(glob.glob("/usr/lib/kamailio/modules/"))
+    return found[0] if found else "/usr/lib/x86_64-linux-gnu/kamailio/modules/"
+
+
+@dataclass(frozen=True)
+class KamailioContext:
+    """What the templates see as `c`."""
+
+    listen_host: str
+    sip_port: int
+    db_url: str  # Kamailio's form, with its password if any: the rendered file is 0600
+    db_backend: str  # "sqlite" | "postgres"
+    runtime_dir: Path
+    module_path: str
+    children: int
+    aliases: tuple[str, ...]  # our host names: requests to them are for us (`myself`)
+    pstn_trunk: str = ""
+    rpc_socket: Path = field(default=Path())  # jsonrpcs over a UNIX datagram socket (core/switch/rpc.py)
+
+    @property
+    def db_module(self) -> str:
+        return "db_sqlite" if self.db_backend == "sqlite" else "db_postgres"
+
+
+def runtime_dir(settings: Settings) -> Path:
+    return settings.data_dir / "kamailio"
+
+
+def context_for(settings: Settings, host: str = "0.0.0.0", port: int | None = None) -> KamailioContext:
+    db_url = kamailio_db_url(settings.db_url)
+    rundir = runtime_dir(settings)
+    aliases = tuple(dict.fromkeys(a for a in (settings.sip_host, settings.public_host) if a))
+    return KamailioContext(
+        listen_host=host,
+        sip_port=port or settings.sip_listen_port,
+        db_url=db_url,
+        db_backend=db_url.split(":", 1)[0],
+        runtime_dir=rundir,
+        module_path=module_path(),
+        children=settings.kamailio_children,
+        aliases=aliases,
+        pstn_trunk=settings.pstn_trunk,
+        rpc_socket=rundir / "rpc.sock",
+    )
+
+
+def render_config(ctx: KamailioContext) -> str:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        autoescape=False,  # a Kamailio script, not markup
+    )
+    return env.get_template("kamailio.cfg.j2").render(c=ctx)
+
+
+def check_config(text: str, kamailio_bin: str = "kamailio") -> None:
+    """`kamailio -c` on the rendered text; raises SwitchConfigError with Kamailio's complaint."""
+    with tempfile.NamedTemporaryFile("w", suffix=".cfg", prefix="voipadmin-kamailio-") as fh:
+        fh.write(text)
+        fh.flush()
+        try:
+            proc = subprocess.run([kamailio_bin, "-c", "-f", fh.name], capture_output=True, text=True, timeout=60)
+        except FileNotFoundError:
+            raise SwitchConfigError(f"{kamailio_bin!r} not found: install Debian's kamailio packages") from None
+    if proc.returncode != 0:
+        errors = [ln for ln in (proc.stderr + proc.stdout).splitlines() if "ERROR" in ln or "CRITICAL" in ln]
+        said = "; ".join(errors[:5]) or proc.stderr[-500:]
+        raise SwitchConfigError(f"kamailio -c refused the configuration: {said}")
