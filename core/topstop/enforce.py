@@ -167,9 +167,22 @@ def _count_ended(session: Session, ended: Sequence[LiveCall]) -> None:
                                                    else c.vpbx_id == b.vpbx_id))  # fmt: skip
 
 
+def switch_end_call(settings: Settings) -> EndCall | None:
+    """How this installation ends a live call: through its Kamailio, or not at all (the built-in registrar
+    handles no call)."""
+    if settings.switch != "kamailio":
+        return None
+    from core.switch.kamailio_config import context_for
+    from core.topstop.live import KamailioCalls
+
+    return KamailioCalls([context_for(settings).rpc_socket])
+
+
 async def run_topstop(settings: Settings, engine: Engine, stop: asyncio.Event, end_call: EndCall | None = None,
                       interval: float = INTERVAL) -> None:  # fmt: skip
-    """TopStop now, then every `interval` seconds until `stop` (started by the serve process)."""
+    """TopStop now, then every `interval` seconds until `stop` (to be started by the serve process, beside
+    run_alerts: `run_topstop(settings, engine, stop)`)."""
+    end_call = end_call or switch_end_call(settings)
 
     def one_pass() -> None:
         run_pass(engine, settings, end_call)
