@@ -247,6 +247,8 @@ class Settings:
             zoneinfo.ZoneInfo(self.timezone)
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):
             raise SettingsError(f"VOIPADMIN_TIMEZONE must be a tz database name, got {self.timezone!r}") from None
+        if self.rates_file is not None and not self.rates_file.is_file():
+            raise SettingsError(f"VOIPADMIN_RATES_FILE must name TopStop's rate table, {self.rates_file} is no file")
         parts = urlsplit(self.public_url)
         if parts.scheme not in ("https", "http") or not parts.hostname:
             raise SettingsError(f"VOIPADMIN_PUBLIC_URL must be an https:// URL, got {self.public_url!r}")

@@ -111,3 +111,10 @@ def test_the_repo_rate_file_loads_and_an_edit_is_read_at_the_next_call(tmp_path)
 )
 def test_a_period_starts_at_the_providers_local_midnight(period, now, start):
     assert period_start(period, now, "Europe/Zurich") == start
+
+
+def test_a_rate_file_setting_naming_no_file_is_refused_naming_the_variable(tmp_path):
+    from core.settings import Settings, SettingsError
+
+    with pytest.raises(SettingsError, match="VOIPADMIN_RATES_FILE"):
+        Settings.from_env({"VOIPADMIN_DATA_DIR": str(tmp_path), "VOIPADMIN_RATES_FILE": str(tmp_path / "nope.yaml")})
