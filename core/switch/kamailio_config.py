@@ -59,7 +59,7 @@ class KamailioContext:
     runtime_dir: Path
     module_path: str
     children: int
-    aliases: tuple[str, ...]  # our host names: requests to them are for us (`myself`)
+    aliases: tuple[str, ...]  # "host:port" we are reached at: requests to them are for us (`myself`)
     pstn_trunk: str = ""
     rpc_socket: Path = field(default=Path())  # jsonrpcs over a UNIX datagram socket (core/switch/rpc.py)
 
@@ -75,10 +75,14 @@ def runtime_dir(settings: Settings) -> Path:
 def context_for(settings: Settings, host: str = "0.0.0.0", port: int | None = None) -> KamailioContext:
     db_url = kamailio_db_url(settings.db_url)
     rundir = runtime_dir(settings)
-    aliases = tuple(dict.fromkeys(a for a in (settings.sip_host, settings.public_host) if a))
+    sip_port = port or settings.sip_listen_port
+    # With their ports: a bare host would make every phone on that host `myself` (a test's 127.0.0.1, or
+    # phones behind the same address as us), and requests to them would never leave Kamailio.
+    hosts = [a for a in (settings.sip_host, settings.public_host) if a]
+    aliases = tuple(dict.fromkeys(f"{h}:{p}" for h in hosts for p in (settings.sip_port, sip_port)))
     return KamailioContext(
         listen_host=host,
-        sip_port=port or settings.sip_listen_port,
+        sip_port=sip_port,
         db_url=db_url,
         db_backend=db_url.split(":", 1)[0],
         runtime_dir=rundir,
