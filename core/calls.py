@@ -59,7 +59,8 @@ def _call(row: AccRecord | MissedCall, caller: str | None, callee: str | None, l
         "callee": callee or row.dst_ouser or "",
         "dialled": row.dst_ouser or "",
         "source": f"{row.src_ip}:{row.src_port}" if row.src_ip else "",
-        "start": row.start_time or row.time,
+        # The INVITE's arrival is the script's clock to the second, acc's own times finer: never after them.
+        "start": min(row.start_time, row.time) if row.start_time else row.time,
         "answer": row.time if answered else None,
         "end": None,
         "duration": None,

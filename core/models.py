@@ -25,9 +25,10 @@ from sqlalchemy import (
     event,
     text,
 )
+from sqlalchemy.dialects.sqlite import DATETIME as SQLITE_DATETIME
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
-from sqlalchemy.types import NullType, TypeEngine
+from sqlalchemy.types import TypeEngine
 
 from core.credentials import ACCESS_KEY_LENGTH, ProvisioningMac
 
@@ -552,6 +553,16 @@ class PhonebookContact(Base):
     __table_args__ = (UniqueConstraint("vpbx_id", "name", "number", name="uq_phonebook_contact"),)
 
 
+class _SqliteAsStored(SQLITE_DATETIME):
+    """SQLite's DATETIME column, its values passed through untouched (KamailioTime converts them)."""
+
+    def bind_processor(self, dialect: Dialect) -> None:
+        return None
+
+    def result_processor(self, dialect: Dialect, coltype: object) -> None:
+        return None
+
+
 class KamailioTime(TypeDecorator[datetime]):
     """A datetime column Kamailio writes: on PostgreSQL a naive 'YYYY-MM-DD HH:MM:SS' in the switch's local
     time (serve runs it with TZ=UTC); on SQLite db_sqlite stores a Julian day number (a REAL), and a text
@@ -563,7 +574,7 @@ class KamailioTime(TypeDecorator[datetime]):
 
     def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
         # On SQLite the stored value is not SQLAlchemy's text form: take it as it comes.
-        return dialect.type_descriptor(NullType() if dialect.name == "sqlite" else DateTime())
+        return dialect.type_descriptor(_SqliteAsStored() if dialect.name == "sqlite" else DateTime())
 
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
         if value is None:
@@ -578,7 +589,8 @@ class KamailioTime(TypeDecorator[datetime]):
         if value is None:
             return None
         if isinstance(value, (int, float)):
-            return datetime.fromtimestamp((value - self.JULIAN_UNIX_EPOCH) * 86400, UTC)
+            # A Julian day in a double holds about 10 µs: read to the millisecond.
+            return datetime.fromtimestamp(round((value - self.JULIAN_UNIX_EPOCH) * 86400, 3), UTC)
         if isinstance(value, str):
             value = datetime.fromisoformat(value)
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
@@ -769,7 +781,7 @@ class KamailioLocation(Base):
 
 # The schema versions Kamailio 5.6 expects of its tables (its utils/kamctl SQL files). The migration that creates
 # a table inserts its row; a schema made by `create_all` (the tests) gets them all from the listener below.
-KAMAILIO_TABLE_VERSIONS = {"version": 1, "subscriber": 7, "location": 9}
+KAMAILIO_TABLE_VERSIONS = {"version": 1, "subscriber": 7, "location": 9, "acc": 5, "missed_calls": 4}
 
 
 @event.listens_for(KamailioVersion.__table__, "after_create")

@@ -30,6 +30,7 @@ from core.models import (
     Device,
     DeviceCommand,
     Line,
+    MissedCall,
     PhonebookContact,
     RedirectionJob,
 )
@@ -114,6 +115,21 @@ def _phonebook(cli: Cli, engine: Engine, dev: str) -> None:
     assert "phonebook.xml" in cli("device", "config", dev).stdout  # the phone's file points at it
 
 
+def _calls(cli: Cli, engine: Engine) -> None:
+    """A line's calls as the switch recorded them (tests/switch/test_calls_live.py has Kamailio write them); a
+    vPBX's blocked destinations added and removed in one command (tests/core/test_calls.py has the rules)."""
+    with transaction(engine) as s:
+        line_id = s.scalar(select(Line.id).where(Line.number == "+41215550101"))
+        at = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
+        s.add(MissedCall(method="INVITE", callid="c1", sip_code="403", sip_reason="PSTN blocked", line_id=line_id,
+                         time=at, call_kind="pstn", dst_ouser="0041449999999"))  # fmt: skip
+    (call,) = cli.json("line", "calls", "+41215550101")
+    assert (call["disposition"], call["callee"], call["kind"]) == ("refused", "0041449999999", "pstn")
+    listed = cli.json("vpbx", "blocked-prefixes", "acme", "--add", "00882", "--add", "+41 900")
+    assert [p["prefix"] for p in listed] == ["+41900", "+882"]
+    assert cli("vpbx", "blocked-prefixes", "acme", "--remove", "+41900").stdout == "+882\n"
+
+
 def _topstop(cli: Cli, engine: Engine) -> None:
     """TopStop from the CLI: a line's day limit set, reached by a finished PSTN call (the block made by serve's
     pass, here run by hand), shown, and lifted with a note (tests/core/test_topstop.py has the rules)."""
@@ -164,6 +180,7 @@ def _session(cli: Cli, engine: Engine) -> None:
     assert cli.json("line", "show", "+41215550101")["pstn_blocked"] is True
     cli("line", "unblock", "+41215550101")
     assert cli.json("line", "show", "+41215550101")["pstn_blocked"] is False
+    _calls(cli, engine)
 
     models = cli.json("models", "--kind", "dect_base")
     assert "gigaset-n670" in {m["id"] for m in models} and {m["kind"] for m in models} == {"dect_base"}
