@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy import select
 
 from core.db import transaction
@@ -69,3 +70,14 @@ def test_the_end_user_sees_their_line_blocked_and_nothing_to_act_on(app, world, 
     assert not [b for b in at.button if b.key and b.key.startswith("ts_")]
     assert not [w for w in at.text_input if w.key and w.key.startswith("ts_")]
     assert not [m for m in at.markdown if "vPBX" in m.value]  # the vPBX's spend is not the user's to see
+
+
+@pytest.mark.parametrize("lang", ["fr", "en"])
+def test_the_panel_with_a_block_speaks_one_language(app, world, engine, provider, lang):
+    from tests.dashboard.test_one_language import problems
+
+    _reached(engine, world, provider)
+    found = []
+    for who in (world.provider_id, world.admin_a_id, world.alice_id):
+        found += problems(app(who, "pages/phones.py", lang=lang, line=str(world.seed.line_a1)), lang, f"{who}")
+    assert not found, "\n".join(found)
