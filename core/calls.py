@@ -32,6 +32,10 @@ DISPOSITIONS = {
 }
 
 
+# Why the switch refused a call: the reason phrases of switch/kamailio/parts/calls.cfg.j2 (route[CALLS_PSTN]).
+REFUSALS = {"PSTN blocked": "pstn_blocked", "Destination blocked": "destination_blocked", "No PSTN trunk": "no_trunk"}
+
+
 def disposition(sip_code: str) -> str:
     return DISPOSITIONS.get(sip_code, "failed")
 
@@ -67,6 +71,7 @@ def _call(row: AccRecord | MissedCall, caller: str | None, callee: str | None, l
         "disposition": "answered" if answered else disposition(row.sip_code),
         "sip_code": int(row.sip_code) if row.sip_code.isdigit() else None,
         "sip_reason": row.sip_reason,
+        "refusal": REFUSALS.get(row.sip_reason, "") if not answered else "",  # our own refusals, as a code
     }
 
 

@@ -21,17 +21,17 @@ def _at(value: datetime | None) -> str:
 
 
 def _row(c: dict[str, Any]) -> dict[str, Any]:
-    refused = c["disposition"] == "refused" and c["sip_reason"]
     return {
         t("calls_start"): _at(c["start"]),
         t("calls_direction"): t(f"calls_dir_{c['direction']}"),
         t("calls_caller"): c["caller"],
         t("calls_callee"): c["callee"],
         t("calls_kind"): t(f"calls_kind_{c['kind']}") if c["kind"] else "",
-        t("calls_disposition"): t(f"calls_disp_{c['disposition']}") + (f" ({c['sip_reason']})" if refused else ""),
+        t("calls_disposition"): t(f"calls_disp_{c['disposition']}")
+        + (f" ({t('calls_why_' + c['refusal'])})" if c["refusal"] else ""),
         t("calls_answer"): _at(c["answer"]),
         t("calls_end"): _at(c["end"]),
-        t("calls_duration"): c["duration"],
+        t("calls_duration"): "" if c["duration"] is None else str(c["duration"]),  # no "None" in a cell
         t("calls_source"): c["source"],
     }
 

@@ -48,6 +48,7 @@ def test_answered_missed_and_refused_calls_of_a_line_both_directions(engine, see
     refused, busy, talked = got
     assert (refused["direction"], refused["kind"], refused["disposition"]) == ("out", "pstn", "refused")
     assert (refused["callee"], refused["sip_code"], refused["sip_reason"]) == ("0088212345", 403, "Destination blocked")
+    assert refused["refusal"] == "destination_blocked" and busy["refusal"] == ""
     assert (busy["direction"], busy["disposition"]) == ("in", "busy")
     assert (busy["caller"], busy["callee"]) == ("+41215550102", "+41215550101")
     assert talked["disposition"] == "answered" and talked["source"] == "192.0.2.10:5062"

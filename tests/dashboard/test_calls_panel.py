@@ -38,10 +38,11 @@ def test_the_line_calls_in_french(app, world, engine):
     assert list(table.columns) == ["Début", "Sens", "Appelant", "Appelé", "Type", "Issue", "Décroché", "Fin",
                                    "Durée (s)", "Adresse source"]  # fmt: skip
     premium, talk = table.to_dict("records")
-    assert (premium["Sens"], premium["Type"], premium["Issue"]) == ("Sortant", "Réseau public",
-                                                                     "Refusé (Destination blocked)")  # fmt: skip
+    assert (premium["Sens"], premium["Type"]) == ("Sortant", "Réseau public")
+    assert premium["Issue"] == "Refusé (destination bloquée par le vPBX)"
     assert (premium["Appelé"], premium["Adresse source"]) == ("00882123456", "192.0.2.10:5062")
-    assert (talk["Appelé"], talk["Issue"], talk["Durée (s)"]) == ("+41215550102", "Répondu", 60)
+    assert premium["Durée (s)"] == ""  # not answered: no length, and no "None" on screen
+    assert (talk["Appelé"], talk["Issue"], talk["Durée (s)"]) == ("+41215550102", "Répondu", "60")
     assert talk["Début"] == "2026-12-07 09:00:00 UTC" and talk["Fin"] == "2026-12-07 09:01:03 UTC"
 
 

@@ -154,9 +154,8 @@ def test_pstn_calls_go_to_the_trunk_unless_the_line_or_the_destination_is_blocke
     call(switch, engine, seed.line_a1, "0041449999999", tmp_path, refused=True)  # the blocked line: 403
     call(switch, engine, seed.line_a2, "+88212345678", tmp_path, refused=True)  # a blocked destination: 403
     refused = recorded(env, "+41215550101", 2)[0]
-    assert (refused["disposition"], refused["sip_code"], refused["sip_reason"]) == ("refused", 403, "PSTN blocked")
+    assert (refused["disposition"], refused["sip_code"], refused["refusal"]) == ("refused", 403, "pstn_blocked")
     (premium,) = recorded(env, "+41215550102", 1, ended=False)
-    assert (premium["disposition"], premium["sip_reason"], premium["kind"]) == ("refused", "Destination blocked",
-                                                                                "pstn")  # fmt: skip
+    assert (premium["disposition"], premium["refusal"], premium["kind"]) == ("refused", "destination_blocked", "pstn")
     call(switch, engine, seed.line_a2, "0041449999999", tmp_path)  # Bob is not blocked: the trunk gets it
     assert trunk.answered() and trunk.received().count("INVITE sip:") == 1
