@@ -10,7 +10,9 @@ history) and hands each row to the rules of its origin. A rule's *family* says h
   (its first place is the baseline, not an alert: a new phone's first fetch is normal);
 - ``apart``, ``far_apart``, ``after_credentials``, ``done_mac``: the registration and bootstrap rules
   whose logic is in core.alerts (named here so their thresholds and words stay data);
-- ``reported``: raised by a person, not by rows (core.respond: an end user's "I lost my data").
+- ``reported``: raised by a person, not by rows (core.respond: an end user's "I lost my data");
+- ``topstop``: raised by core.topstop.enforce when a line's or a vPBX's spend reaches its limit (subject
+  "line:<id>" or "vpbx:<id>").
 
 A rule's subject is what its alerts are de-duplicated by: one live alert per rule and subject.
 Changing a threshold, a window or a severity is an edit here; tests/core/test_alert_rules.py says what
@@ -88,6 +90,9 @@ RULES: tuple[Rule, ...] = (
                  "Registration from an unknown network soon after new SIP credentials"),),
     Rule("data_loss_reported", "reported", "", frozenset(), "line", HIGH,
          words=("Perte de données signalée : procédure à lancer", "Data loss reported: procedure to start"),),
+    Rule("topstop_reached", "topstop", "", frozenset(), "line", HIGH,
+         words=("TopStop atteint : appels vers le réseau public bloqués",
+                 "TopStop reached: calls to the public network blocked"),),
 )  # fmt: skip
 # `threshold` of registered_far_apart: kilometres between the bindings' countries' centroids.
 

@@ -138,6 +138,11 @@ MESSAGES: dict[str, str] = {
     "ban_not_found": "{ip} is not banned",
     "ban_not_yours": "{ip} is not an address of your vPBX's phones (last access or live registration)",
     "ban_duration": "a ban lasts {min} to {max} minutes",
+    # TopStop
+    "topstop_amount": "'{value}' is not an amount: give 20, 20.50 or none",
+    "topstop_amount_range": "a limit is more than 0 and at most {max}",
+    "topstop_subject": "give one line or one vPBX",
+    "topstop_not_blocked": "TopStop has not blocked it",
 }
 
 # What an account may not do (`doing` of role_forbidden), in English.
@@ -162,6 +167,9 @@ DOING: dict[str, str] = {
     "import_devices": "import devices",
     "export_devices": "export devices",
     "edit_phonebook": "change the phone book",
+    "set_topstop": "set a line's TopStop limit",
+    "set_vpbx_topstop": "set a vPBX's TopStop limit",
+    "unblock_topstop": "lift a TopStop block",
 }
 
 

@@ -657,6 +657,68 @@ class BlockedPrefix(Base):
     __table_args__ = (UniqueConstraint("vpbx_id", "prefix", name="uq_blocked_prefix"),)
 
 
+class TopstopLimit(Base):
+    """A TopStop spending limit (issue 16 point 4, manual §6): a vPBX's (line_id NULL) or one line's, per day
+    or month, in cents of the rate table's currency. At most one per subject and period."""
+
+    __tablename__ = "topstop_limit"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    vpbx_id: Mapped[int] = mapped_column(ForeignKey("vpbx.id", ondelete="CASCADE"), index=True)
+    line_id: Mapped[int | None] = mapped_column(ForeignKey("line.id", ondelete="CASCADE"), index=True)
+    period: Mapped[str] = mapped_column(String(8))  # core.topstop.periods.PERIODS
+    amount_cents: Mapped[int] = mapped_column(Integer)
+    set_by: Mapped[str] = mapped_column(String(100))
+    set_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    __table_args__ = (
+        Index("uq_topstop_limit_vpbx", "vpbx_id", "period", unique=True,
+              sqlite_where=text("line_id IS NULL"), postgresql_where=text("line_id IS NULL")),
+        Index("uq_topstop_limit_line", "line_id", "period", unique=True,
+              sqlite_where=text("line_id IS NOT NULL"), postgresql_where=text("line_id IS NOT NULL")),
+    )  # fmt: skip
+
+
+class TopstopBlock(Base):
+    """A subject TopStop blocked for the PSTN because its spend reached a limit in a period. Live while
+    `lifted_at` is NULL (the switch refuses its PSTN calls with 403); lifting it is a person's recorded act
+    (core.topstop.limits.unblock). A lifted row still says "this limit, this period: already handled", so the
+    same limit does not block again before the next period or a change of the limit."""
+
+    __tablename__ = "topstop_block"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    vpbx_id: Mapped[int] = mapped_column(ForeignKey("vpbx.id", ondelete="CASCADE"), index=True)
+    line_id: Mapped[int | None] = mapped_column(ForeignKey("line.id", ondelete="CASCADE"), index=True)
+    period: Mapped[str] = mapped_column(String(8))
+    period_start: Mapped[datetime] = mapped_column(UTCDateTime)
+    limit_cents: Mapped[int] = mapped_column(Integer)
+    spent_cents: Mapped[int] = mapped_column(Integer)
+    blocked_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    calls_ended: Mapped[int] = mapped_column(Integer, default=0)
+    lifted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    lifted_by: Mapped[str] = mapped_column(String(100), default="")
+    note: Mapped[str] = mapped_column(Text, default="")
+
+
+class TopstopCallCost(Base):
+    """A finished PSTN call priced by core.topstop.spend from the call records (acc's answered INVITE and its
+    BYE): what a period's spend sums. One row per call (Call-ID); no foreign key to `acc`, Kamailio's table."""
+
+    __tablename__ = "topstop_call_cost"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    callid: Mapped[str] = mapped_column(String(255), unique=True)  # a call is priced once, whichever BYE came
+    bye_id: Mapped[int] = mapped_column(Integer)  # acc.id of the call's BYE record
+    vpbx_id: Mapped[int] = mapped_column(Integer)
+    line_id: Mapped[int] = mapped_column(Integer)
+    callee: Mapped[str] = mapped_column(String(64), default="")
+    prefix: Mapped[str] = mapped_column(String(24), default="")
+    answered_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    seconds: Mapped[int] = mapped_column(Integer)
+    cost_cents: Mapped[int] = mapped_column(Integer)
+    __table_args__ = (
+        Index("ix_topstop_call_cost_line", "line_id", "answered_at", "cost_cents"),
+        Index("ix_topstop_call_cost_vpbx", "vpbx_id", "answered_at", "cost_cents"),
+    )
+
+
 # Kamailio's tables (issue 16, docs/SWITCH.md): Kamailio's own names, columns and types, so its modules read
 # and write them as they would their stock tables. voipadmin keeps `subscriber` (HA1 only, from `line`);
 # Kamailio keeps `location`, which serve mirrors into `registration` (core/switch/locations.py).

@@ -35,6 +35,9 @@ VOICEMAIL_ROLES = ("provider", "vpbx_admin")  # set a vPBX's voicemail access nu
 # someone else ("Direction", a colleague); the directory stays with the administrator, whom the user asks.
 LINE_EDIT_ROLES = ("provider", "vpbx_admin")
 PHONEBOOK_ROLES = ("provider", "vpbx_admin")  # change a vPBX phone book's contacts (core.phonebook); users read it
+# TopStop (core.topstop.limits): everyone reads the TopStop of what they see; a line's limits are set by
+# LINE_ADMIN_ROLES, a vPBX's by the provider alone (they protect the provider's bill); a block is lifted by these:
+TOPSTOP_UNBLOCK_ROLES = ("provider", "vpbx_admin")
 # A vPBX's blocked PSTN destinations (core.blocked_prefixes): the provider and that vPBX's administrator.
 BLOCKED_PREFIX_ROLES = ("provider", "vpbx_admin")
 

@@ -196,6 +196,7 @@ class Settings:
     tls_cert: Path | None = None
     tls_key: Path | None = None
     redirection_config: Path | None = None  # YAML with redirection-service credentials
+    rates_file: Path | None = None  # TopStop's rate table (core/topstop/rates.py); None: data/rates.yaml
     timezone: str = "Europe/Zurich"  # written into device configs
     ntp_server: str = "pool.ntp.org"
     access_log_days: int = 90  # provisioning access-log rows older than this are deleted; 0 keeps them all
@@ -254,6 +255,8 @@ class Settings:
             zoneinfo.ZoneInfo(self.timezone)
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):
             raise SettingsError(f"VOIPADMIN_TIMEZONE must be a tz database name, got {self.timezone!r}") from None
+        if self.rates_file is not None and not self.rates_file.is_file():
+            raise SettingsError(f"VOIPADMIN_RATES_FILE must name TopStop's rate table, {self.rates_file} is no file")
         parts = urlsplit(self.public_url)
         if parts.scheme not in ("https", "http") or not parts.hostname:
             raise SettingsError(f"VOIPADMIN_PUBLIC_URL must be an https:// URL, got {self.public_url!r}")
@@ -366,6 +369,7 @@ class Settings:
             redirection_config=Path(env["VOIPADMIN_REDIRECTION_CONFIG"])
             if env.get("VOIPADMIN_REDIRECTION_CONFIG")
             else None,
+            rates_file=Path(env["VOIPADMIN_RATES_FILE"]) if env.get("VOIPADMIN_RATES_FILE") else None,
             https_workers=_whole_or_none(env, "VOIPADMIN_HTTPS_WORKERS", 1, 1024, "a number of processes"),
             https_threads=whole_number(env, "VOIPADMIN_HTTPS_THREADS", 2, 1, 256, "a number of threads"),
             prov_miss_threshold=_whole_or_none(env, "VOIPADMIN_PROV_MISS_THRESHOLD", 1, 1_000_000, "misses"),

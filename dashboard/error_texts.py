@@ -133,6 +133,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "ban_not_yours": "l'adresse {ip} n'est celle d'aucun téléphone de votre vPBX (dernier accès ou"
         " enregistrement en cours)",
         "ban_duration": "un bannissement dure de {min} à {max} minutes",
+        "topstop_amount": "« {value} » n'est pas un montant : indiquez 20, 20.50 ou aucune",
+        "topstop_amount_range": "une limite est supérieure à 0 et d'au plus {max}",
+        "topstop_subject": "indiquez un poste ou un vPBX",
+        "topstop_not_blocked": "TopStop ne l'a pas bloqué",
     },
     # English: core.messages (the CLI's words) except where the dashboard says it its own way.
     "en": MESSAGES
@@ -179,6 +183,9 @@ WORDS: dict[str, dict[str, dict[str, str]]] = {
             "import_devices": "importer des appareils",
             "export_devices": "exporter des appareils",
             "edit_phonebook": "modifier l'annuaire",
+            "set_topstop": "fixer la limite TopStop d'un poste",
+            "set_vpbx_topstop": "fixer la limite TopStop d'un vPBX",
+            "unblock_topstop": "lever un blocage TopStop",
         },
         "field": {
             "extension": "Poste",
@@ -226,6 +233,9 @@ WORDS: dict[str, dict[str, dict[str, str]]] = {
             "import_devices": "import devices",
             "export_devices": "export devices",
             "edit_phonebook": "change the phone book",
+            "set_topstop": "set an extension's TopStop limit",
+            "set_vpbx_topstop": "set a vPBX's TopStop limit",
+            "unblock_topstop": "lift a TopStop block",
         },
         "field": {
             "extension": "Extension",

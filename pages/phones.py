@@ -1,6 +1,6 @@
 """Téléphones: a line's display name (dashboard/line_form.py) and its devices, with their last access and
-registration; add, change, delete, set up; its « Appels » (dashboard/calls_panel.py); for an end user on their
-line, « J'ai perdu mes données » (dashboard/respond_panel.py)."""
+registration; add, change, delete, set up; its « TopStop » (dashboard/topstop_panel.py) and « Appels »
+(dashboard/calls_panel.py); for an end user on their line, « J'ai perdu mes données » (dashboard/respond_panel.py)."""
 
 import streamlit as st
 
@@ -14,6 +14,7 @@ from dashboard.i18n import t
 from dashboard.line_form import display_name_form
 from dashboard.respond_panel import lost_data
 from dashboard.setup_dialog import open_setup, show_if_open
+from dashboard.topstop_panel import topstop_panel
 from dashboard.unsaved import leave_guard
 from dashboard.widgets import choose_line, dect_label, device_name, other_errors, when
 
@@ -69,6 +70,9 @@ for d in visible:
         if cols[2].button(t("delete"), icon=":material/delete:", key=f"del_{d['id']}"):
             st.session_state[DELETE_FLAG] = d["id"]
         dirty = edit_device_form(actor, d) or dirty
+
+st.divider()
+topstop_panel(actor, line)
 
 st.divider()
 calls_table(actor, line)

@@ -30,6 +30,7 @@ COMMAND_MODULES = (
     "core.cli.phonebook",
     "core.cli.alerts",
     "core.cli.respond",
+    "core.cli.topstop",
     "core.cli.serve",
     "core.cli.sip",
     "core.cli.switch",

@@ -130,6 +130,30 @@ def _calls(cli: Cli, engine: Engine) -> None:
     assert cli("vpbx", "blocked-prefixes", "acme", "--remove", "+41900").stdout == "+882\n"
 
 
+def _topstop(cli: Cli, engine: Engine) -> None:
+    """TopStop from the CLI: a line's day limit set, reached by a finished PSTN call (the block made by serve's
+    pass, here run by hand), shown, and lifted with a note (tests/core/test_topstop.py has the rules)."""
+    from core.settings import Settings
+    from core.topstop import enforce
+    from tests.topstop_calls import answered, hung_up
+
+    assert cli.json("topstop", "set", "--line", "+41215550101", "--period", "day", "--amount", "1")["limit"] == "1.00"
+    with transaction(engine) as s:
+        line_id = s.scalar(select(Line.id).where(Line.number == "+41215550101"))
+    start = datetime.now(UTC) - timedelta(minutes=2)
+    hung_up(engine, answered(engine, line_id, "0041900123456", start), start + timedelta(seconds=60))  # 3.00
+    enforce.run_pass(engine, Settings.from_env(cli.env))
+    shown = cli.json("topstop", "show", "--line", "+41215550101")
+    assert (shown["blocked"], shown["periods"][0]["spent"], shown["currency"]) == (True, "3.00", "EUR")
+    assert [(r["number"], r["blocked"]) for r in cli.json("topstop", "show")] == [("+41215550101", True)]
+    lifted = cli.json("topstop", "unblock", "--line", "+41215550101", "--note", "customer on holiday abroad")
+    assert lifted["lifted"][0]["note"] == "customer on holiday abroad"
+    assert "PSTN open" in cli("topstop", "show", "--line", "+41215550101").stdout
+    (alert,) = cli.json("alerts", "list")  # the block's high alert, handled like any other
+    assert (alert["rule"], alert["subject"]) == ("topstop_reached", f"line:{line_id}")
+    cli("alerts", "resolve", str(alert["id"]), "--note", "limit raised with the customer")
+
+
 def _session(cli: Cli, engine: Engine) -> None:
     """A support engineer's session, one outcome checked per command."""
     assert "database ready: " in cli("init").stdout
@@ -207,6 +231,7 @@ def _session(cli: Cli, engine: Engine) -> None:
     assert cli.json("alerts", "resolve", str(alert["id"]), "--note", "phone reset")["note"] == "phone reset"
     assert cli.json("alerts", "list") == []
     assert [a["id"] for a in cli.json("alerts", "list", "--state", "resolved")] == [alert["id"]]
+    _topstop(cli, engine)
 
     # "Une fois de plus" needs a device whose MAC bootstrap was used: as the endpoint leaves it.
     with transaction(engine) as s:
