@@ -31,6 +31,7 @@ from core.settings import Settings, tighten_private_files
 from core.sip.service import run_sip
 from core.switch.kamailio_process import run_kamailio
 from core.tls import ensure_certificate, fingerprint
+from core.topstop.enforce import run_topstop
 
 log = logging.getLogger(__name__)
 
@@ -148,6 +149,7 @@ async def _run(settings: Settings, engine: Engine, opts: ServeOptions, cert: Pat
     tasks.append(asyncio.create_task(run_redirection_worker(settings, engine, stop)))
     tasks.append(asyncio.create_task(run_retention(settings, engine, stop)))
     tasks.append(asyncio.create_task(run_notifier(settings, engine, stop)))  # their webhook / e-mail outbox
+    tasks.append(asyncio.create_task(run_topstop(settings, engine, stop)))  # spending limits (core/topstop/)
     stopper = asyncio.create_task(stop.wait())
     done, _ = await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
     failed = stopper not in done

@@ -180,8 +180,7 @@ def switch_end_call(settings: Settings) -> EndCall | None:
 
 async def run_topstop(settings: Settings, engine: Engine, stop: asyncio.Event, end_call: EndCall | None = None,
                       interval: float = INTERVAL) -> None:  # fmt: skip
-    """TopStop now, then every `interval` seconds until `stop` (to be started by the serve process, beside
-    run_alerts: `run_topstop(settings, engine, stop)`)."""
+    """TopStop now, then every `interval` seconds until `stop` (run by the serve process)."""
     end_call = end_call or switch_end_call(settings)
 
     def one_pass() -> None:

@@ -76,6 +76,7 @@ class Cli:
         return json.loads(self(*args, "--json").stdout)
 
 
+@pytest.mark.timeout(900)  # ~70 `python -m core` runs in a row: minutes on a busy 2-core machine
 def test_every_subcommand_is_run_or_covered_by_a_live_test(env, empty_engine, settings):
     cli = Cli(env)
     _session(cli, make_engine(settings.db_url))
