@@ -119,6 +119,16 @@ def facts(source: str, after: Any, upto: Any = None) -> Select[*tuple[Any, ...]]
     return stmt.where(SecurityEvent.id <= upto) if upto is not None else stmt
 
 
+def _bounded_facts(source: str, after: Any, upto: Any, since: datetime | None, floor: int | None) -> Any:
+    """`facts` as a subquery, from `since` on and above `floor` when given (see `grouped`)."""
+    stmt = facts(source, after, upto)
+    if since is not None:
+        stmt = stmt.where(_table(source).at >= since)
+    if floor is not None:
+        stmt = stmt.where(_table(source).id > floor)
+    return stmt.subquery()
+
+
 def grouped(
     dialect: str,
     source: str,
@@ -132,12 +142,7 @@ def grouped(
 
     `floor`, a cursor value read earlier (cursors only grow), adds a literal lower bound beside a
     subquery `after`: PostgreSQL then estimates the tail as the few rows it is, not a third of the log."""
-    stmt = facts(source, after, upto)
-    if since is not None:
-        stmt = stmt.where(_table(source).at >= since)
-    if floor is not None:
-        stmt = stmt.where(_table(source).id > floor)
-    rows = stmt.subquery()
+    rows = _bounded_facts(source, after, upto, since, floor)
     b = bucket(dialect, grain, rows.c.at).label("bucket")
     keys = (rows.c.kind, rows.c.source_ip, rows.c.vpbx_id, rows.c.line_id, rows.c.device_id)
     return select(
@@ -229,12 +234,7 @@ def by_address(
     floor: int | None = None,
 ) -> Select[*tuple[Any, ...]]:  # fmt: skip
     """`facts` counted per (bucket, kind, source IP, vPBX): what the geo grains are made of (and their tail)."""
-    stmt = facts(source, after, upto)
-    if since is not None:
-        stmt = stmt.where(_table(source).at >= since)
-    if floor is not None:
-        stmt = stmt.where(_table(source).id > floor)
-    rows = stmt.subquery()
+    rows = _bounded_facts(source, after, upto, since, floor)
     b = bucket(dialect, grain, rows.c.at).label("bucket")
     keys = (rows.c.kind, rows.c.source_ip, rows.c.vpbx_id)
     return select(
