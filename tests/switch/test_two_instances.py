@@ -4,10 +4,11 @@ found by the other, which never saw its REGISTER.
 
 Instance A is Kamailio alone, from the configuration `switch config` prints (as on a second host); instance
 B is `python -m core serve --switch kamailio` with its mirror. The phone (sipp) registers through A; B's
-serve shows it registered and B's Kamailio finds its binding."""
+serve shows it registered, B's Kamailio finds its binding, and a call (sipp UAC) sent through B reaches it."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 
@@ -67,7 +68,19 @@ def test_a_phone_registered_through_one_instance_is_reached_through_the_other(
         contacts = found["Contacts"]  # type: ignore[index]
         assert [c["Contact"]["Address"] for c in contacts] == [f"sip:1001@{HOST}:{phone_port};transport=UDP"]
 
-        # (A call through B needs the calls part, not on main yet: its step comes with it.)
+        # A call from 1000 through B rings the phone registered through A: INVITE, ACK and BYE reach it.
+        answering = subprocess.Popen(["sipp", "-sf", str(SCEN / "answer_call.xml"), "-i", HOST, "-p", str(phone_port),
+                                      "-m", "1", "-nostdin", "-timeout", "30s", "-timeout_error", "-trace_msg"],
+                                     cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+        try:
+            call = sipp(b.sip_port, SCEN / "call_auth.xml", credentials("1000") + ";1001", HOST, free_port(), tmp_path)
+            assert call.returncode == 0, call.stdout[-2000:] + b.output()[-3000:]
+            assert answering.wait(20) == 0, b.output()[-3000:]
+        finally:
+            stop_process(answering)
+        trace = "".join(p.read_text() for p in tmp_path.glob("answer_call_*_messages.log"))
+        assert re.search(rf"^Record-Route: <sip:[0-9.]+:{b.sip_port};lr", trace, re.M)  # it came through B, not A
+        assert f":{a.port};" not in trace
     finally:
         stop_process(b.proc)
         stop_process(a.proc)
