@@ -4,10 +4,12 @@ found by the other, which never saw its REGISTER.
 
 Instance A is Kamailio alone, from the configuration `switch config` prints (as on a second host); instance
 B is `python -m core serve --switch kamailio` with its mirror. The phone (sipp) registers through A; B's
-serve shows it registered, B's Kamailio finds its binding, and a call (sipp UAC) sent through B reaches it."""
+serve shows it registered, B's Kamailio finds its binding, and a call (sipp UAC) and a reboot (serve's
+command worker) sent through B reach it."""
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 from pathlib import Path
@@ -19,6 +21,7 @@ from core.db import transaction
 from core.models import Registration
 from core.settings import Settings
 from core.switch import rpc
+from tests.conftest import run_core
 from tests.net import free_port, stop_process, wait_for
 from tests.sip.conftest import DOMAIN, Users, seed_users
 from tests.switch.conftest import HOST, start_kamailio, start_switch_serve
@@ -81,6 +84,20 @@ def test_a_phone_registered_through_one_instance_is_reached_through_the_other(
         trace = "".join(p.read_text() for p in tmp_path.glob("answer_call_*_messages.log"))
         assert re.search(rf"^Record-Route: <sip:[0-9.]+:{b.sip_port};lr", trace, re.M)  # it came through B, not A
         assert f":{a.port};" not in trace
+
+        # A reboot: serve's command worker sends it through B to where the phone registered through A.
+        csv = tmp_path / "phone.csv"
+        csv.write_text(f"SEQUENTIAL\n1001;secret1001;{DOMAIN}\n")  # the phone challenges the NOTIFY
+        rebooted = subprocess.Popen(["sipp", "-sf", str(SCEN / "notify_uas_realm.xml"), "-inf", str(csv), "-i", HOST,
+                                     "-p", str(phone_port), "-m", "1", "-nostdin", "-timeout", "60s", "-timeout_error"],
+                                    cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+        try:
+            run = run_core(env, "--json", "device", "reboot", str(users.devices["1001"]), "--wait", "20", code=None)
+            out = json.loads(run.stdout)
+            assert (out["state"], out["result"]) == ("ok", f"200 OK from {HOST}:{phone_port}/udp"), b.output()[-3000:]
+            assert rebooted.wait(20) == 0
+        finally:
+            stop_process(rebooted)
     finally:
         stop_process(b.proc)
         stop_process(a.proc)
