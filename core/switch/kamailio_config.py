@@ -62,6 +62,9 @@ class KamailioContext:
     children: int
     aliases: tuple[str, ...]  # "host:port" we are reached at: requests to them are for us (`myself`)
     pstn_trunk: str = ""
+    # Said in Via and Record-Route when listening on every address (which would put 0.0.0.0 there, where no
+    # phone can send its BYE): our SIP host name, as phones know us.
+    advertise: str = ""
     rpc_socket: Path = field(default=Path())  # jsonrpcs over a UNIX datagram socket (core/switch/rpc.py)
     security: SecurityContext = field(default_factory=SecurityContext)  # bans, scanners, commands (security.py)
     usrloc_db_mode: int = 1  # 3 (database only) when several Kamailio share the database (kamailio_shared)
@@ -93,6 +96,7 @@ def context_for(settings: Settings, host: str = "0.0.0.0", port: int | None = No
         children=settings.kamailio_children,
         aliases=aliases,
         pstn_trunk=settings.pstn_trunk,
+        advertise=f"{settings.sip_host}:{sip_port}" if host in ("0.0.0.0", "::", "") and settings.sip_host else "",
         rpc_socket=rundir / "rpc.sock",
         security=security_context(settings, db_url.split(":", 1)[0]),
         usrloc_db_mode=3 if settings.kamailio_shared else 1,

@@ -62,6 +62,13 @@ def test_database_urls_in_kamailio_s_form(tmp_path: Path) -> None:
         kamailio_db_url("mysql://x@y/z")
 
 
+def test_listening_on_every_address_advertises_the_sip_host(settings: Settings) -> None:
+    """Else Via and Record-Route say 0.0.0.0, and a phone cannot send its BYE back."""
+    s = settings.with_(switch="kamailio", sip_host="sip.example.net")
+    assert "listen=udp:0.0.0.0:5090 advertise sip.example.net:5090" in render_config(context_for(s, "0.0.0.0", 5090))
+    assert "advertise" not in render_config(context_for(s, HOST, 5090))  # one address: Kamailio says it itself
+
+
 def test_kamailio_refuses_a_broken_configuration_and_says_why(settings: Settings) -> None:
     text = render_config(context_for(settings.with_(switch="kamailio"), HOST, 5099))
     check_config(text)  # the shipped one passes

@@ -84,6 +84,7 @@ def test_a_phone_registered_through_one_instance_is_reached_through_the_other(
         trace = "".join(p.read_text() for p in tmp_path.glob("answer_call_*_messages.log"))
         assert re.search(rf"^Record-Route: <sip:[0-9.]+:{b.sip_port};lr", trace, re.M)  # it came through B, not A
         assert f":{a.port};" not in trace
+        assert "<sip:0.0.0.0" not in trace  # B listens on every address and says the host phones know it by
 
         # A reboot: serve's command worker sends it through B to where the phone registered through A.
         csv = tmp_path / "phone.csv"
