@@ -341,6 +341,8 @@ def _pages_of(role: str) -> tuple[str, ...]:
     return tuple(p for p in PAGES if not (role == "alice_id" and p in ("pages/fraud.py", "pages/bulk.py")))
 
 
+@pytest.mark.sqlite_only  # the words of a page do not depend on the database: once is enough (minutes each)
+@pytest.mark.timeout(900)  # every page of a role in AppTest: minutes on a busy 2-core machine
 @pytest.mark.parametrize("lang", LANGS)
 @pytest.mark.parametrize("role", ROLES)
 def test_every_page_speaks_one_language(app, world, role, lang):
