@@ -89,8 +89,9 @@ def live(env: dict[str, str], engine: Engine, provider, seed) -> Iterator[Live]:
     try:
         wait_for(lambda: _quiet(lambda: _fetch(port, key).status_code == 200), 60, "the endpoint")
         tree = descendants(proc.pid)
-        granian = [p for p in tree if p in _children(proc.pid)]
-        workers = [p for p in tree if p not in granian]
+        # serve's children: Granian (the workers are its children) and the passes process (core/processes/passes.py)
+        granian = [p for p in _children(proc.pid) if b"core.provisioning.server" in _cmdline(p)]
+        workers = [p for p in tree if p in {w for g in granian for w in descendants(g)}]
         assert len(granian) == 1 and workers, tree
         yield Live(port, proc, key, _fetch(port, key).content, workers)
     finally:
@@ -101,6 +102,11 @@ def live(env: dict[str, str], engine: Engine, provider, seed) -> Iterator[Live]:
             except subprocess.TimeoutExpired:
                 pass
         cleanup(proc, tree)
+
+
+def _cmdline(pid: int) -> bytes:
+    with open(f"/proc/{pid}/cmdline", "rb") as fh:
+        return fh.read()
 
 
 def _children(pid: int) -> list[int]:
