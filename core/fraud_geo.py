@@ -192,10 +192,7 @@ def series_by_country(
     device_id: int | None = None,
 ) -> dict[str, Any]:
     """Counts per bucket (hour or day, as fraud.chart) of the `top` busiest countries, the rest as OTHER."""
-    if _whole(actor, line_id, device_id):
-        return _ranked(period, _pre_aggregated(session, actor, period, kind)["country"], top)
-    counts = _counts(session, actor, period, kind, True, line_id, device_id)
-    return _series(period, counts, _per_ip(counts), geo.country, top)
+    return series(session, actor, period, kind, top, line_id, device_id)["by_country"]
 
 
 def series_by_network(
@@ -208,10 +205,7 @@ def series_by_network(
     device_id: int | None = None,
 ) -> dict[str, Any]:
     """The same per provider network (geo.provider_network: a public address's /16 or /32, a private one's /24)."""
-    if _whole(actor, line_id, device_id):
-        return _ranked(period, _pre_aggregated(session, actor, period, kind)["network"], top)
-    counts = _counts(session, actor, period, kind, True, line_id, device_id)
-    return _series(period, counts, _per_ip(counts), geo.provider_network, top)
+    return series(session, actor, period, kind, top, line_id, device_id)["by_network"]
 
 
 def report(
