@@ -17,6 +17,7 @@ import jinja2
 from sqlalchemy.engine import make_url
 
 from core.settings import Settings
+from core.switch import call_records
 from core.switch.security import SecurityContext, security_context
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "switch" / "kamailio"
@@ -67,11 +68,24 @@ class KamailioContext:
     advertise: str = ""
     rpc_socket: Path = field(default=Path())  # jsonrpcs over a UNIX datagram socket (core/switch/rpc.py)
     security: SecurityContext = field(default_factory=SecurityContext)  # bans, scanners, commands (security.py)
-    usrloc_db_mode: int = 1  # 3 (database only) when several Kamailio share the database (kamailio_shared)
+    usrloc_db_mode: int = 1  # see usrloc_db_mode() below
+    # Where acc writes its records on SQLite (db_flatstore files serve moves into our tables, call_records.py);
+    # None: acc inserts them into the database itself (PostgreSQL).
+    acc_dir: Path | None = None
+    acc_extra: str = field(default_factory=call_records.db_extra)
 
     @property
     def db_module(self) -> str:
         return "db_sqlite" if self.db_backend == "sqlite" else "db_postgres"
+
+
+def usrloc_db_mode(settings: Settings, backend: str) -> int:
+    """How usrloc keeps `location`: 3 (database only) when several Kamailio share a PostgreSQL; on SQLite 2
+    (write-back: only usrloc's timer writes, every second), since Kamailio's db_sqlite sets no busy timeout and
+    a REGISTER whose write met another writer's lock failed at once with a 500; else 1 (write-through)."""
+    if settings.kamailio_shared:
+        return 3
+    return 2 if backend == "sqlite" else 1
 
 
 def runtime_dir(settings: Settings) -> Path:
@@ -80,6 +94,7 @@ def runtime_dir(settings: Settings) -> Path:
 
 def context_for(settings: Settings, host: str = "0.0.0.0", port: int | None = None) -> KamailioContext:
     db_url = kamailio_db_url(settings.db_url)
+    backend = db_url.split(":", 1)[0]
     rundir = runtime_dir(settings)
     sip_port = port or settings.sip_listen_port
     # With their ports: a bare host would make every phone on that host `myself` (a test's 127.0.0.1, or
@@ -90,7 +105,7 @@ def context_for(settings: Settings, host: str = "0.0.0.0", port: int | None = No
         listen_host=host,
         sip_port=sip_port,
         db_url=db_url,
-        db_backend=db_url.split(":", 1)[0],
+        db_backend=backend,
         runtime_dir=rundir,
         module_path=module_path(),
         children=settings.kamailio_children,
@@ -98,8 +113,9 @@ def context_for(settings: Settings, host: str = "0.0.0.0", port: int | None = No
         pstn_trunk=settings.pstn_trunk,
         advertise=f"{settings.sip_host}:{sip_port}" if host in ("0.0.0.0", "::", "") and settings.sip_host else "",
         rpc_socket=rundir / "rpc.sock",
-        security=security_context(settings, db_url.split(":", 1)[0]),
-        usrloc_db_mode=3 if settings.kamailio_shared else 1,
+        security=security_context(settings, backend),
+        usrloc_db_mode=usrloc_db_mode(settings, backend),
+        acc_dir=rundir / "acc" if backend == "sqlite" else None,
     )
 
 

@@ -2,7 +2,8 @@
 
 serve renders the configuration into the data directory (0600: it holds the database URL), has Kamailio
 check it (`kamailio -c`), starts it in the foreground, waits until its RPC answers, keeps `subscriber` and
-the `registration` mirror up to date every second, and stops Kamailio with itself. Kamailio gets the parent-
+the `registration` mirror up to date every second (on SQLite it also moves acc's call records from their
+files into our tables, core/switch/call_records.py), and stops Kamailio with itself. Kamailio gets the parent-
 death signal through a small exec wrapper (core/processes/lifeline.py), so a SIGKILLed serve leaves no
 Kamailio behind.
 """
@@ -23,7 +24,7 @@ from sqlalchemy import Engine
 from core import heartbeat
 from core.processes.periodic import every
 from core.settings import Settings
-from core.switch import locations, rpc, subscribers
+from core.switch import call_records, locations, rpc, subscribers
 from core.switch.commands import run_commands
 from core.switch.kamailio_config import KamailioContext, check_config, context_for, render_config
 from core.switch.security import run_ban_sync
@@ -37,6 +38,8 @@ BEAT_INTERVAL = 2.0  # as the built-in registrar: État, the diagnosis and the c
 def write_config(settings: Settings, host: str, port: int | None) -> tuple[KamailioContext, Path]:
     ctx = context_for(settings, host, port)
     ctx.runtime_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if ctx.acc_dir is not None:
+        ctx.acc_dir.mkdir(exist_ok=True, mode=0o700)
     text = render_config(ctx)
     check_config(text, settings.kamailio_bin)
     path = ctx.runtime_dir / "kamailio.cfg"
@@ -52,6 +55,15 @@ def command(settings: Settings, ctx: KamailioContext, cfg: Path) -> list[str]:
     kamailio = [settings.kamailio_bin, "-DD", "-E", "-m", "256", "-f", str(cfg), "-P",
                 str(ctx.runtime_dir / "kamailio.pid"), "-Y", str(ctx.runtime_dir)]  # fmt: skip
     return [sys.executable, "-m", "core.processes.lifeline", "--parent-pid", str(os.getpid()), "--", *kamailio]
+
+
+def move_call_records(engine: Engine, ctx: KamailioContext) -> int:
+    """On SQLite, the records acc wrote into files since the last pass, into `acc` and `missed_calls`
+    (core/switch/call_records.py); nothing to do where acc inserts them itself."""
+    if ctx.acc_dir is None:
+        return 0
+    socket = ctx.rpc_socket
+    return call_records.ingest(engine, ctx.acc_dir, lambda: rpc.call(socket, "flatstore.rotate", timeout=2.0))
 
 
 def wait_ready(ctx: KamailioContext, proc_alive: Callable[[], bool], timeout: float = 30.0) -> None:
@@ -84,6 +96,9 @@ async def run_kamailio(settings: Settings, engine: Engine, stop: asyncio.Event, 
         def mirror_locations() -> None:
             locations.mirror(engine)
 
+        def records() -> None:
+            move_call_records(engine, ctx)
+
         detail = f"kamailio udp+tcp {ctx.listen_host}:{ctx.sip_port}"
 
         def beat() -> None:
@@ -98,6 +113,7 @@ async def run_kamailio(settings: Settings, engine: Engine, stop: asyncio.Event, 
         upkeep = [
             asyncio.create_task(every(SYNC_INTERVAL, stop, sync_subscribers, log, "subscribers")),
             asyncio.create_task(every(SYNC_INTERVAL, stop, mirror_locations, log, "locations")),
+            asyncio.create_task(every(SYNC_INTERVAL, stop, records, log, "call records")),
             asyncio.create_task(every(BEAT_INTERVAL, stop, beat, log, "Kamailio heartbeat")),
             asyncio.create_task(run_ban_sync(engine, ctx.rpc_socket, stop)),  # bans (core/switch/security.py)
             asyncio.create_task(run_commands(settings, engine, ctx, stop)),  # reboot/resync (core/switch/commands.py)
@@ -119,3 +135,5 @@ async def run_kamailio(settings: Settings, engine: Engine, stop: asyncio.Event, 
                 await proc.wait()
         await asyncio.to_thread(heartbeat.stop, engine, "sip")
         await asyncio.to_thread(locations.mirror, engine)  # what Kamailio left in `location` at its stop
+        if ctx.acc_dir is not None:
+            await asyncio.to_thread(call_records.drain, engine, ctx.acc_dir)  # and its last call records

@@ -76,7 +76,8 @@ def _when(value: datetime | float | None) -> datetime:
     return _utc(value).replace(microsecond=0)
 
 
-def read_locations(engine: Engine) -> dict[tuple[str, str], Mirrored]:
+def read_locations(engine: Engine, now: datetime) -> dict[tuple[str, str], Mirrored]:
+    """The unexpired bindings of `location` (a row whose removal failed stays there past its end)."""
     expires_col, modified_col = _times(engine)
     with transaction(engine) as s:
         lines = {u.lower(): (lid, d.lower()) for lid, u, d in s.execute(
@@ -101,6 +102,8 @@ def read_locations(engine: Engine) -> dict[tuple[str, str], Mirrored]:
             continue  # a line deleted since: its binding goes with it
         ip, port, transport = source_of(received, contact, socket)
         aor = f"{user}@{line[1]}"
+        if _when(expires) <= now:
+            continue
         out[(aor, contact[:512])] = Mirrored(aor, contact[:512], line[0], ip, port, transport, (socket or "")[:64],
                                              ua[:255], callid[:255], cseq, _when(expires), _when(modified))  # fmt: skip
     return out
@@ -109,7 +112,7 @@ def read_locations(engine: Engine) -> dict[tuple[str, str], Mirrored]:
 def mirror(engine: Engine, now: datetime | None = None) -> int:
     """One pass: `registration` made equal to `location`, history rows for what changed. Rows changed."""
     now = now or datetime.now(UTC)
-    want = read_locations(engine)
+    want = read_locations(engine, now)
     with transaction(engine) as s:
         have = {(r.aor, r.contact): r for r in s.scalars(select(Registration).where(Registration.line_id.is_not(None)))}
         history: list[dict[str, object]] = []

@@ -48,7 +48,7 @@ def settings(settings: Settings, tmp_path: Path) -> Settings:
 
 
 class Switch:
-    """The switch as enforce sees it: ends a live call when asked (Kamailio's dlg.terminate_dlg)."""
+    """The switch as enforce sees it: ends a live call when asked (core.topstop.live with Kamailio)."""
 
     def __init__(self) -> None:
         self.ended: list[LiveCall] = []

@@ -22,7 +22,7 @@ from sqlalchemy import Engine
 from core.settings import Settings
 from core.switch import locations, rpc, subscribers
 from core.switch.kamailio_config import KamailioContext
-from core.switch.kamailio_process import command, wait_ready, write_config
+from core.switch.kamailio_process import command, move_call_records, wait_ready, write_config
 from tests.net import free_port, stop_process, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -45,9 +45,12 @@ class RunningKamailio:
         return self.log.read_text(errors="replace")
 
     def sync(self) -> None:
-        """serve's upkeep, now: the subscriber table from `line`, `location` mirrored into `registration`."""
+        """serve's upkeep, now: the subscriber table from `line`, `location` mirrored into `registration`, on
+        SQLite the call records moved from acc's files (those of the previous call of sync: call it in a
+        wait_for)."""
         subscribers.sync(self.engine, self.realms)
         locations.mirror(self.engine)
+        move_call_records(self.engine, self.ctx)
 
     def rpc(self, method: str, *params: object) -> object:
         return rpc.call(self.ctx.rpc_socket, method, *params)

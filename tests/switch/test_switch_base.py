@@ -8,6 +8,7 @@ import hashlib
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 from pathlib import Path
 
@@ -129,10 +130,45 @@ def test_a_wrong_password_is_not_bound(seed: Seed, kamailio: RunningKamailio, en
     assert run.returncode != 0
     good = register(kamailio.port, line.sip_username, line.sip_password, HOST, tmp_path)
     assert good.returncode == 0, good.stdout[-2000:] + kamailio.output()[-2000:]
-    kamailio.sync()
-    with transaction(engine) as s:  # only the good one was bound
-        starts = s.scalars(select(RegistrationEvent).where(RegistrationEvent.event == "start")).all()
-    assert len(starts) == 1 and starts[0].line_id == line.id
+
+    def starts() -> list[RegistrationEvent]:
+        kamailio.sync()  # on SQLite usrloc's timer writes the binding within a second (write-back)
+        with transaction(engine) as s:
+            return list(s.scalars(select(RegistrationEvent).where(RegistrationEvent.event == "start")).all())
+
+    found = wait_for(starts, 15, "the binding mirrored")
+    assert len(found) == 1 and found[0].line_id == line.id  # only the good one was bound
+
+
+@pytest.mark.sip
+@pytest.mark.sqlite_only
+def test_a_register_while_another_writer_holds_sqlite_s_lock_is_bound(
+    seed: Seed, kamailio: RunningKamailio, engine: Engine, tmp_path: Path
+) -> None:
+    """Kamailio's db_sqlite waits on no lock. Written through, a REGISTER meeting serve's (or another child's)
+    write failed at once with a 500; written back, it is answered from memory and usrloc's timer writes the
+    binding at its first round after the lock is gone."""
+    assert kamailio.ctx.usrloc_db_mode == 2
+    line = _line(engine, seed.line_a1)
+    database = engine.url.database
+    assert database
+    holder = sqlite3.connect(database, timeout=30, isolation_level=None)
+    try:
+        holder.execute("BEGIN IMMEDIATE")  # another writer, as serve's upkeep or the access-log writer
+        run = register(kamailio.port, line.sip_username, line.sip_password, HOST, tmp_path)
+        assert run.returncode == 0, run.stdout[-2000:] + kamailio.output()[-2000:]
+        # the timer's write met the lock while it was held
+        wait_for(lambda: "inserting contact into database failed" in kamailio.output(), 15, "a failed flush")
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+
+    def bound() -> list[RegistrationEvent]:
+        kamailio.sync()
+        with transaction(engine) as s:
+            return list(s.scalars(select(RegistrationEvent).where(RegistrationEvent.line_id == line.id)).all())
+
+    assert [e.event for e in wait_for(bound, 15, "the binding written once the lock was gone")] == ["start"]
 
 
 @pytest.mark.sip

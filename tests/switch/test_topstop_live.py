@@ -3,7 +3,7 @@ the line's limit is reached and is ended (the BYE seen by both sides), the block
 the line's next PSTN call is refused with 403 before reaching the trunk.
 
 The TopStop pass is run here the way serve runs it every second (core.topstop.enforce.run_pass with the
-switch's dlg.terminate_dlg), polled with wait_for."""
+switch's route ending calls, core.topstop.live), polled with wait_for."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from core.db import transaction
 from core.models import AccRecord, Alert, Line, MissedCall, TopstopBlock
 from core.permissions import Actor
 from core.settings import Settings
+from core.switch.kamailio_process import move_call_records
 from core.topstop import enforce, limits
 from core.topstop.live import KamailioCalls
 from tests.conftest import Seed
@@ -78,6 +79,7 @@ def test_a_pstn_call_is_ended_at_the_limit_and_the_next_one_refused(
             if uac.poll() is not None:
                 raise AssertionError(f"the call ended before TopStop: {uac.stdout.read() if uac.stdout else ''}\n"
                                      f"{kamailio.output()[-3000:]}")  # fmt: skip
+            move_call_records(engine, kamailio.ctx)  # serve's pass before TopStop's (on SQLite: acc's files)
             return enforce.run_pass(engine, settings, end).ended
 
         (callid,) = wait_for(ended, 40, "TopStop ending the call at its limit")  # type: ignore[misc]
@@ -88,10 +90,16 @@ def test_a_pstn_call_is_ended_at_the_limit_and_the_next_one_refused(
         stop_process(uas)
     for side in ("caller.msg", "trunk.msg"):
         assert "BYE sip:" in (tmp_path / side).read_text(), side
+
+    def bye_records() -> list[AccRecord]:
+        move_call_records(engine, kamailio.ctx)
+        with transaction(engine) as s:
+            return list(s.scalars(select(AccRecord).where(AccRecord.callid == callid, AccRecord.method == "BYE")))
+
+    bye = wait_for(bye_records, 20, "the BYE's call record")
     with transaction(engine) as s:
         block = s.scalars(select(TopstopBlock)).one()
         alert = s.scalars(select(Alert).where(Alert.rule == "topstop_reached")).one()
-        bye = s.scalars(select(AccRecord).where(AccRecord.callid == callid, AccRecord.method == "BYE")).all()
     assert (block.line_id, block.limit_cents, block.calls_ended) == (seed.line_a1, 300, 1)
     assert block.spent_cents >= 300 and (alert.severity, alert.line_id) == ("high", seed.line_a1)
     assert [b.sip_reason for b in bye] == ["TopStop"]  # the call record says why it ended
@@ -100,7 +108,12 @@ def test_a_pstn_call_is_ended_at_the_limit_and_the_next_one_refused(
                              capture_output=True, text=True, timeout=90)  # fmt: skip
     assert refused.returncode == 0, refused.stdout[-2000:] + kamailio.output()[-3000:]  # 403, as the scenario wants
     assert "SIP/2.0 403 TopStop limit reached" in (tmp_path / "again.msg").read_text()
-    with transaction(engine) as s:
-        reasons = s.scalars(select(MissedCall.sip_reason).where(MissedCall.line_id == seed.line_a1)).all()
-    assert "TopStop limit reached" in reasons  # recorded like the calls part's other refusals
+
+    def refusals() -> list[str]:
+        move_call_records(engine, kamailio.ctx)
+        with transaction(engine) as s:
+            return list(s.scalars(select(MissedCall.sip_reason).where(MissedCall.line_id == seed.line_a1)))
+
+    # recorded like the calls part's other refusals
+    wait_for(lambda: "TopStop limit reached" in refusals(), 20, "the refusal's call record")
     assert (tmp_path / "trunk.msg").read_text().count("INVITE sip:") == 1  # the refused call never reached it
