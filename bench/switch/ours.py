@@ -19,9 +19,11 @@ sys.path.insert(0, str(ROOT))
 
 from core.db import make_engine  # noqa: E402
 from core.migrate import upgrade  # noqa: E402
-from core.models import Line, Vpbx  # noqa: E402
+from core.models import AccRecord, Line, Vpbx  # noqa: E402
+from core.settings import Settings  # noqa: E402
 from core.switch import locations, subscribers  # noqa: E402
-from core.switch.kamailio_process import SYNC_INTERVAL  # noqa: E402
+from core.switch.kamailio_config import KamailioContext, context_for  # noqa: E402
+from core.switch.kamailio_process import SYNC_INTERVAL, move_call_records  # noqa: E402
 
 HOST = "127.0.0.1"
 DATABASE = "bench_switch_ours"
@@ -48,40 +50,47 @@ def seed(engine: Engine, users: list[tuple[str, str]], domain: str) -> None:
     subscribers.sync(engine, (HOST,))  # what serve does every second
 
 
-def upkeep(engine: Engine, stop: threading.Event) -> threading.Thread:
-    """What serve does beside Kamailio every second (core/switch/kamailio_process.py): the subscriber diff
-    and the location mirror into `registration`, on our database, while the rounds run."""
+# serve moves acc's files into our tables on SQLite (move_call_records); the counter below does it too, so
+# that every record written is counted: one at a time.
+_records_lock = threading.Lock()
+
+
+def upkeep(engine: Engine, ctx: KamailioContext, stop: threading.Event) -> threading.Thread:
+    """What serve does beside Kamailio every second (core/switch/kamailio_process.py): the subscriber diff,
+    the location mirror into `registration` and (SQLite) the call records' move, while the rounds run."""
 
     def run() -> None:
         while not stop.wait(SYNC_INTERVAL):
             subscribers.sync(engine, (HOST,))
             locations.mirror(engine)
+            with _records_lock:
+                move_call_records(engine, ctx)
 
     thread = threading.Thread(target=run, name="upkeep", daemon=True)
     thread.start()
     return thread
 
 
-def call_records(engine: Engine) -> Callable[[], int]:
-    """Rows in our `acc` table (the calls part's AccRecord), or 0 before that part is merged."""
+def call_records(engine: Engine, ctx: KamailioContext) -> Callable[[], int]:
+    """Rows in our `acc` table once every record Kamailio wrote is there (on SQLite: its files moved in, two
+    passes: the files taken, then read)."""
 
     def count() -> int:
-        from core import models
-
-        table = getattr(models, "AccRecord", None)
-        if table is None:
-            return 0
+        with _records_lock:
+            move_call_records(engine, ctx)
+            move_call_records(engine, ctx)
         with engine.connect() as conn:
-            return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
+            return int(conn.execute(select(func.count()).select_from(AccRecord)).scalar_one())
 
     return count
 
 
 def prepare(
     work: Path, db: str, pg: str, port: int, users: list[tuple[str, str]], domain: str
-) -> tuple[str, Callable[[], int], Path, Engine]:
+) -> tuple[str, Callable[[], int], Path, Engine, KamailioContext]:
     """Seed our database; returns the rendered config, the call-record counter, Kamailio's runtime
-    directory (the config names its RPC socket there) and the engine on our database."""
+    directory (the config names its RPC socket there), the engine on our database and the context the
+    config was rendered from."""
     work.mkdir(parents=True, exist_ok=True)
     url = database(work, db, pg)
     engine = make_engine(url)
@@ -93,6 +102,8 @@ def prepare(
                           env=env, capture_output=True, text=True, cwd=ROOT, check=False)  # fmt: skip
     if proc.returncode != 0:
         raise SystemExit(f"python -m core switch config failed: {proc.stderr}")
-    run_dir = data / "kamailio"
-    run_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    return proc.stdout, call_records(engine), run_dir, engine
+    ctx = context_for(Settings.from_env(env), HOST, port)
+    ctx.runtime_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if ctx.acc_dir is not None:
+        ctx.acc_dir.mkdir(exist_ok=True, mode=0o700)
+    return proc.stdout, call_records(engine, ctx), ctx.runtime_dir, engine, ctx

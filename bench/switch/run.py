@@ -16,7 +16,8 @@ rate cap, so the figure is what the switch answers per second; a calls round is 
 (INVITE, 407, ACK, INVITE with digest, 200, ACK, BYE, 200) from the first half of the users to the second
 half, registered beforehand from one sipp UAS that answers them all; the call records each side's acc wrote
 are counted once sipp is done (acc writes the INVITE record before relaying the 200 and the BYE one before
-relaying the BYE, so none is pending then): 2 per call when none was lost. Medians per side;
+relaying the BYE, so none is pending then; on SQLite ours writes them into db_flatstore files, moved into our
+`acc` table by serve's pass, which the count runs first): 2 per call when none was lost. Medians per side;
 ratio = ours / stock. --aa runs stock against stock (the method's noise); --db-mode N changes usrloc's db_mode
 in our rendered config, and so on both sides (a what-if: not what voipadmin renders).
 """
@@ -126,7 +127,7 @@ def main() -> None:
     else:
         import ours  # voipadmin's side: needs the switch base (core.switch)
 
-        ours_cfg, ours_records, ours_dir, ours_engine = ours.prepare(
+        ours_cfg, ours_records, ours_dir, ours_engine, ours_ctx = ours.prepare(
             work / "ours", a.db, a.pg, port_ours, users, DOMAIN
         )
         if a.db_mode is not None:  # both sides: stock copies it from ours
@@ -165,7 +166,7 @@ def main() -> None:
                 assert reg.ok == len(callees), f"{s.name}: callees not registered: {reg}"
                 uas.append(load.start_uas(uas_port, s.run_dir / "uas"))
         if not a.aa and not a.no_upkeep:  # after that setup: on SQLite the upkeep's writes fail some REGISTERs
-            ours.upkeep(ours_engine, stop_upkeep)
+            ours.upkeep(ours_engine, ours_ctx, stop_upkeep)
         for rnd in range(a.rounds):
             order = sides if rnd % 2 == 0 else sides[::-1]
             for s in order:

@@ -41,7 +41,10 @@ def devices(server: Server) -> dict[str, tuple[str, int | None, list[tuple[int, 
 def upload(page: Page, tmp_path: Path, text: str, name: str) -> None:
     f = tmp_path / name
     f.write_text(text, encoding="utf-8")
-    page.locator(".st-key-bulk_file input[type=file]").set_input_files(str(f))
+    # The file is sent apart (PUT /_stcore/upload_file/...) and its name shown before that ends: a click made
+    # meanwhile reran the page with no file ("Choose a file"; seen under load in CI). Done once the PUT is.
+    with page.expect_response(lambda r: "/_stcore/upload_file/" in r.url and r.request.method == "PUT"):
+        page.locator(".st-key-bulk_file input[type=file]").set_input_files(str(f))
     wait_idle(page)
 
 
