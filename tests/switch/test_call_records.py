@@ -53,16 +53,20 @@ def test_files_taken_at_one_pass_are_read_at_the_next(tmp_path: Path, engine: En
     tmp_path = _files(tmp_path)
     (tmp_path / "acc_129.log").write_text(f"{INVITE}\n{BYE}\n")
     (tmp_path / "missed_calls_130.log").write_text(f"{REFUSED}\nnot a record\n")
-    rotations: list[int] = []
-    assert call_records.ingest(engine, tmp_path, lambda: rotations.append(1)) == 0  # taken, Kamailio told
-    assert rotations == [1] and sorted(p.suffix for p in tmp_path.iterdir()) == [".taken", ".taken"]
+    rotations: list[float] = []
+    t = 1796699400.2
+    assert call_records.ingest(engine, tmp_path, lambda: rotations.append(t), now=t) == 0
+    assert rotations == []  # first seen in this second: a rotation now might not close them
+    assert call_records.ingest(engine, tmp_path, lambda: rotations.append(t + 1), now=t + 1) == 0
+    assert rotations == [t + 1] and sorted(p.suffix for p in tmp_path.iterdir()) == [".taken", ".taken"]
     (tmp_path / "acc_129.log").write_text(f"{INVITE.replace('1-1308', '2-1308')}\n")  # reopened, written since
-    assert call_records.ingest(engine, tmp_path, lambda: rotations.append(2)) == 3  # the malformed line skipped
+    assert call_records.ingest(engine, tmp_path, lambda: rotations.append(t + 2), now=t + 2) == 3  # malformed: skipped
+    assert rotations == [t + 1]  # the reopened file was first seen now: not taken yet
     with transaction(engine) as s:
         assert [r.method for r in s.scalars(select(AccRecord).order_by(AccRecord.id))] == ["INVITE", "BYE"]
         (missed,) = s.scalars(select(MissedCall)).all()
     assert (missed.sip_code, missed.sip_reason, missed.dst_ouser) == ("403", "PSTN blocked", "0041449999999")
-    assert call_records.drain(engine, tmp_path) == 1  # Kamailio stopped: what it wrote last
+    assert call_records.drain(engine, tmp_path) == 1  # Kamailio stopped: what it wrote last, whatever its age
     assert list(tmp_path.iterdir()) == []
 
 
@@ -70,12 +74,14 @@ def test_a_rotation_kamailio_did_not_answer_leaves_the_files_to_the_next_pass(tm
     """Kamailio may still append to the files it has open: they get their names back, nothing is read yet."""
     tmp_path = _files(tmp_path)
     (tmp_path / "acc_129.log").write_text(f"{INVITE}\n")
+    t = 1796699500.5
 
     def away() -> None:
         raise rpc.RpcError("Kamailio did not answer flatstore.rotate within 2 s")
 
+    call_records.ingest(engine, tmp_path, away, now=t)  # first seen
     with pytest.raises(rpc.RpcError):
-        call_records.ingest(engine, tmp_path, away)
+        call_records.ingest(engine, tmp_path, away, now=t + 1)
     assert [p.name for p in tmp_path.iterdir()] == ["acc_129.log"]
-    assert call_records.ingest(engine, tmp_path, lambda: None) == 0
-    assert call_records.ingest(engine, tmp_path, lambda: None) == 1
+    assert call_records.ingest(engine, tmp_path, lambda: None, now=t + 2) == 0
+    assert call_records.ingest(engine, tmp_path, lambda: None, now=t + 3) == 1
